@@ -5,10 +5,28 @@
 //!
 //! This crate knows nothing about processes, sockets or the platform: what
 //! Linux cannot do is refused by the daemon, not here.
+//!
+//! Loading goes through these steps, one module each:
+//! [`source`] reads the files as relayd's lexer does (`\` continuation,
+//! comments, quotes, [`macros`], `include`) into one normalized text that
+//! remembers where each byte came from; [`syntax`] cuts it into top-level
+//! statements and parses each with the pest grammar (`grammar.pest`);
+//! `build*.rs` turn the statements into the [`model`] in file order (with
+//! [`resolve`] for addresses and ports); `validate.rs` checks the whole.
 
+mod build;
+mod build_protocol;
+mod build_service;
+pub mod macros;
 pub mod model;
+pub mod print;
+pub mod resolve;
+pub mod source;
+pub mod syntax;
+mod validate;
 
 pub use model::*;
+pub use print::print_config;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -57,6 +75,7 @@ impl std::error::Error for ConfigErrors {}
 pub type Resolver = dyn Fn(&str) -> std::io::Result<Vec<IpAddr>> + Send + Sync;
 
 /// How to load a configuration.
+#[derive(Default)]
 pub struct LoadOptions<'a> {
     /// `-D name=value`: these win over definitions in the file.
     pub macros: Vec<(String, String)>,
@@ -64,32 +83,64 @@ pub struct LoadOptions<'a> {
     pub resolver: Option<&'a Resolver>,
 }
 
-impl Default for LoadOptions<'_> {
-    fn default() -> Self {
-        LoadOptions {
-            macros: Vec::new(),
-            resolver: None,
-        }
-    }
-}
-
 /// Loads, parses and validates the configuration file at `path`.
+/// Included files are opened as written (relative to the current
+/// directory unless absolute).
 pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Config, ConfigErrors> {
-    let _ = (path, options);
-    Err(ConfigErrors(vec![ConfigError {
-        file: path.display().to_string(),
-        line: 0,
-        column: 0,
-        message: "parser not implemented yet".into(),
-    }]))
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: name.clone(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read configuration: {e}"),
+        }])
+    })?;
+    parse_str(&text, &name, options)
 }
 
-/// Prints `config` back in relayd.conf(5) syntax; parsing the output gives
-/// the same [`Config`].
-pub fn print_config(config: &Config) -> String {
-    format!(
-        "# {} tables, {} relays\n",
-        config.tables.len(),
-        config.relays.len()
-    )
+/// Parses and validates configuration `text`, reporting errors against
+/// `file_name`. Includes are read from disk.
+pub fn parse_str(
+    text: &str,
+    file_name: &str,
+    options: &LoadOptions,
+) -> Result<Config, ConfigErrors> {
+    let macros = macros::MacroTable::with_command_line(&options.macros).map_err(|message| {
+        ConfigErrors(vec![ConfigError {
+            file: file_name.to_string(),
+            line: 0,
+            column: 0,
+            message,
+        }])
+    })?;
+    let (src, mut errors) = source::Preprocessor::new(macros).run(text, file_name);
+    let parsed = syntax::parse_statements(&src);
+    errors.extend(parsed.errors);
+    let (config, build_errors, locations) = build::build(
+        &src,
+        parsed.statements,
+        parsed.broken_names,
+        options.resolver,
+    );
+    errors.extend(build_errors);
+    if errors.is_empty() {
+        errors.extend(validate::validate(&config, &src, &locations));
+    }
+    if errors.is_empty() {
+        return Ok(config);
+    }
+    // File order: where each error's line appears in the text as read
+    // (an included file sits where its `include` is), then column.
+    let mut first_offset = std::collections::HashMap::new();
+    for (offset, loc) in src.locs.iter().enumerate() {
+        first_offset.entry((loc.file, loc.line)).or_insert(offset);
+    }
+    let position = |e: &ConfigError| {
+        let file = src.files.iter().position(|f| *f == e.file);
+        let offset = file.and_then(|file| first_offset.get(&(file, e.line)).copied());
+        (offset.unwrap_or(usize::MAX), e.column)
+    };
+    errors.sort_by_key(position);
+    Err(ConfigErrors(errors))
 }

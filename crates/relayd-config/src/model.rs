@@ -27,10 +27,12 @@ pub const DEFAULT_AGENTX_PATH: &str = "/var/agentx/master";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Config {
     pub global: Global,
-    /// Tables as the engines see them: one per distinct (table, port, check)
-    /// use in a `forward to`/`route to`, named `name` or `name:port` as
-    /// relayd's table inheritance does. Unused table definitions are kept
-    /// (with `Check::None`) so `show summary` can list them.
+    /// Tables as the engines see them: one per (table, port) use in a
+    /// `forward to`/`route to`, named `name:port` as relayd's table
+    /// inheritance does (uses of the same table and port must agree on the
+    /// check options). Unused table definitions are kept, after the used
+    /// ones, named `name`, with `port: None` and `Check::None`, so
+    /// `show summary` can list them.
     pub tables: Vec<Table>,
     pub redirects: Vec<Redirect>,
     pub relays: Vec<Relay>,
@@ -109,8 +111,10 @@ pub struct Origin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
     pub id: ObjectId,
-    /// Name as relayctl shows it: `web` or, for an inherited copy with its
-    /// own port, `web:8080`.
+    /// Name as relayctl shows it: `web:8080` for a table used on port 8080
+    /// (relayd names every inherited copy so, whether the port is written
+    /// in the `forward to` or taken from `listen on`), `web` when unused.
+    /// Router tables without a port get relayd's port 65535.
     pub name: String,
     /// The `table <name>` definition this table comes from.
     pub template: String,
@@ -155,6 +159,8 @@ pub enum Check {
         expect: HttpExpect,
     },
     /// `check send DATA expect PATTERN [tls]`; an empty `send` reads a banner.
+    /// Both as written: relayd turns `\n` and `\r` in the pattern into
+    /// LF and CR (and `\x` into `x`) before matching; the daemon does that.
     Send {
         send: String,
         expect: String,
@@ -201,6 +207,9 @@ pub struct TableForward {
     pub key: Option<String>,
     /// Connect retries (relays).
     pub retry: u32,
+    /// `route to <t> ... interface IF` (redirects): where to route to.
+    #[serde(default)]
+    pub interface: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
