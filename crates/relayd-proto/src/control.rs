@@ -1,0 +1,146 @@
+//! The control protocol between relayctl (client) and the relayd parent
+//! (server) on the control socket, in the same imsg framing as the internal
+//! channels.
+//!
+//! Every request gets an answer:
+//! - `Show*`: rows, then [`ControlReply::End`]. The parent may answer every
+//!   `Show*` but `ShowSessions` with the full summary stream (redirects with
+//!   their tables and hosts, relays with theirs, routers); relayctl keeps the
+//!   rows its command asked for, as relayd does.
+//! - enable/disable, `Poll`, `Reload`, `Load`, `Shutdown`, `LogBrief`,
+//!   `LogVerbose`: one [`ControlReply::Ok`] or [`ControlReply::Failed`].
+//! - `Monitor`: [`ControlReply::Event`]s until either side closes.
+
+use crate::channel::{BlockingChannel, ImsgChannel};
+use crate::status::{HostRow, HostStatus, RedirectRow, RelayRow, RouterRow, SessionRow, TableRow};
+use relayd_config::ObjectId;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An object named on the relayctl command line: a number is an id,
+/// anything else a name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Target {
+    Id(ObjectId),
+    Name(String),
+}
+
+impl Target {
+    /// Parses a command-line word the way relayctl does.
+    pub fn parse(word: &str) -> Target {
+        match word.parse::<ObjectId>() {
+            Ok(id) => Target::Id(id),
+            Err(_) => Target::Name(word.to_string()),
+        }
+    }
+
+    /// Whether this target designates the object `id` named `name`.
+    pub fn matches(&self, id: ObjectId, name: &str) -> bool {
+        match self {
+            Target::Id(want) => *want == id,
+            Target::Name(want) => want == name,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Id(id) => write!(f, "{id}"),
+            Target::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// relayctl -> parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlRequest {
+    ShowSummary,
+    ShowHosts,
+    ShowRedirects,
+    ShowRelays,
+    ShowRouters,
+    ShowSessions,
+    HostEnable(Target),
+    HostDisable(Target),
+    TableEnable(Target),
+    TableDisable(Target),
+    RedirectEnable(Target),
+    RedirectDisable(Target),
+    /// Reload the configuration file the daemon was started with.
+    Reload,
+    /// Reload from another file.
+    Load(String),
+    /// Check all hosts now.
+    Poll,
+    /// Stream events until the client disconnects.
+    Monitor,
+    LogBrief,
+    LogVerbose,
+    /// `relayctl stop`: shut the daemon down.
+    Shutdown,
+}
+
+/// An object id with its name, as relayd's `ctl_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct IdName {
+    pub id: ObjectId,
+    pub name: String,
+}
+
+/// Something that changed, sent to `monitor` clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MonitorEvent {
+    HostStatus(HostStatus),
+    RedirectDisabled(IdName),
+    RedirectEnabled(IdName),
+    TableDisabled(IdName),
+    TableEnabled(IdName),
+    HostDisabled(IdName),
+    HostEnabled(IdName),
+    /// The set of active hosts of a table changed.
+    TableChanged(IdName),
+    /// A check round finished.
+    Sync,
+}
+
+impl MonitorEvent {
+    /// The event name relayctl prints, as relayd's imsg names.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MonitorEvent::HostStatus(_) => "host_status",
+            MonitorEvent::RedirectDisabled(_) => "ctl_rdr_disable",
+            MonitorEvent::RedirectEnabled(_) => "ctl_rdr_enable",
+            MonitorEvent::TableDisabled(_) => "ctl_table_disable",
+            MonitorEvent::TableEnabled(_) => "ctl_table_enable",
+            MonitorEvent::HostDisabled(_) => "ctl_host_disable",
+            MonitorEvent::HostEnabled(_) => "ctl_host_enable",
+            MonitorEvent::TableChanged(_) => "ctl_table_changed",
+            MonitorEvent::Sync => "sync",
+        }
+    }
+}
+
+/// parent -> relayctl.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlReply {
+    Redirect(RedirectRow),
+    Table(TableRow),
+    Host(HostRow),
+    Relay(RelayRow),
+    Router(RouterRow),
+    Session(SessionRow),
+    /// The command was carried out.
+    Ok,
+    /// The command failed; the text says why (may be empty).
+    Failed(String),
+    /// Last row of a `Show*` answer.
+    End,
+    Event(MonitorEvent),
+}
+
+/// The parent's end of one control connection.
+pub type ControlServer = ImsgChannel<ControlReply, ControlRequest>;
+
+/// relayctl's end, blocking.
+pub type ControlClient = BlockingChannel<ControlRequest, ControlReply>;

@@ -1,0 +1,128 @@
+//! Payloads used on several channels.
+
+use crate::process::ProcessKind;
+use relayd_config::{IpProto, ObjectId};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// The message type of a direction that carries nothing; it cannot be
+/// constructed, so receiving anything on such a channel is a decode error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoMessage {}
+
+/// Hands over one end of a socketpair to another child (relayd's
+/// `IMSG_CTL_PROCFD`); the socket is the frame's descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerChannel {
+    /// Who is at the other end.
+    pub peer: ProcessKind,
+    /// Its instance number (relay and ca processes are numbered from 0).
+    pub instance: u32,
+}
+
+/// Address family of a raw ICMP socket handed to hce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IcmpFamily {
+    V4,
+    V6,
+}
+
+/// A listening socket bound by the parent for a relay; the socket is the
+/// frame's descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenSocket {
+    pub relay_id: ObjectId,
+    /// Index into the relay's `listen` list.
+    pub index: u32,
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
+/// Which TLS file of a relay a descriptor holds (relayd's `fd_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelayFileKind {
+    Certificate,
+    CaCertificate,
+    CaFile,
+    Key,
+    Ocsp,
+}
+
+/// A TLS file opened by the parent for a relay or the ca; the open file is
+/// the frame's descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayFile {
+    pub relay_id: ObjectId,
+    pub kind: RelayFileKind,
+    /// The keypair name (`keypair NAME`, default: the listen address).
+    pub name: String,
+}
+
+/// A relay asks the parent for a socket bound to a non-local address
+/// (`transparent forward`), relayd's `IMSG_BINDANY`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindAnyRequest {
+    pub request_id: u64,
+    pub relay_id: ObjectId,
+    pub proto: IpProto,
+    pub addr: SocketAddr,
+}
+
+/// Answer to [`BindAnyRequest`]; on success the socket is the frame's
+/// descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindAnyResult {
+    pub request_id: u64,
+    pub error: Option<String>,
+}
+
+/// hce asks the parent to run a `check script` (the parent is not chrooted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptRequest {
+    pub host_id: ObjectId,
+    pub table_id: ObjectId,
+    pub path: String,
+    /// Passed as the script's argument.
+    pub host_name: String,
+    pub timeout_ms: u32,
+}
+
+/// Outcome of a [`ScriptRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptResult {
+    pub host_id: ObjectId,
+    pub table_id: ObjectId,
+    /// Exit status of the script (1: up, 0: down), or -1 if it could not run
+    /// or timed out.
+    pub retval: i32,
+}
+
+/// An operation with a private key held by the ca process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyOp {
+    /// Sign `data` with a TLS signature scheme (IANA code point).
+    Sign { scheme: u16 },
+    /// RSA private encrypt with the given padding (relayd's CA_PRIVENC).
+    PrivateEncrypt { padding: i32 },
+    /// RSA private decrypt (relayd's CA_PRIVDEC).
+    PrivateDecrypt { padding: i32 },
+}
+
+/// relay -> ca: please use a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyOperation {
+    /// Chosen by the relay, echoed in the result.
+    pub request_id: u64,
+    pub relay_id: ObjectId,
+    /// Keypair name, as in [`RelayFile::name`].
+    pub keypair: String,
+    pub op: KeyOp,
+    pub data: Vec<u8>,
+}
+
+/// ca -> relay: the signature / decrypted data, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyOperationResult {
+    pub request_id: u64,
+    pub result: Result<Vec<u8>, String>,
+}

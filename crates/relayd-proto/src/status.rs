@@ -1,0 +1,170 @@
+//! Runtime state of hosts, tables, redirects, relays, routers and sessions:
+//! what the engines report and what relayctl prints. Plain data, shared by
+//! the daemon (producer) and relayctl (consumer).
+
+use relayd_config::{ObjectId, Prefix};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// Health of one host as the check engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum HostState {
+    /// Not checked yet (or its table is not checked).
+    #[default]
+    Unknown,
+    Up,
+    Down,
+}
+
+impl HostState {
+    /// The word relayctl prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostState::Unknown => "unknown",
+            HostState::Up => "up",
+            HostState::Down => "down",
+        }
+    }
+}
+
+/// A host status update (hce -> pfe/relay/parent), also the body of
+/// `show hosts` rows and `host_status` monitor events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HostStatus {
+    pub host_id: ObjectId,
+    pub table_id: ObjectId,
+    pub state: HostState,
+    /// Checks done since start.
+    pub check_count: u64,
+    /// Checks that found the host up.
+    pub up_count: u64,
+    /// Failed checks in a row not yet counted as down (`retry N`).
+    pub retry_count: u32,
+    /// Why the last check failed, e.g. "tcp connect timeout".
+    pub last_error: Option<String>,
+}
+
+impl HostStatus {
+    /// Percentage of successful checks, `None` before the first check.
+    pub fn availability(&self) -> Option<f64> {
+        (self.check_count > 0).then(|| self.up_count as f64 / self.check_count as f64 * 100.0)
+    }
+}
+
+/// Session counters of one redirect, or of one relay in one relay process,
+/// as relayd's `ctl_stats`. Rates are per `interval_secs`, per hour, per day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Statistics {
+    /// Redirect or relay id.
+    pub id: ObjectId,
+    /// Relay process instance (0 for redirects).
+    pub process: u32,
+    pub interval_secs: u64,
+    /// Total sessions (redirects with sticky-address: sticky states).
+    pub count: u64,
+    pub last: u32,
+    pub avg: u32,
+    pub last_hour: u32,
+    pub avg_hour: u32,
+    pub last_day: u32,
+    pub avg_day: u32,
+}
+
+/// `show` row of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TableRow {
+    pub id: ObjectId,
+    pub name: String,
+    pub disabled: bool,
+    /// Hosts currently up.
+    pub up_hosts: u32,
+}
+
+/// `show` row of a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HostRow {
+    /// The host as written in the configuration.
+    pub name: String,
+    /// `parent N`
+    pub parent_id: Option<ObjectId>,
+    pub disabled: bool,
+    /// Ids, state and counters.
+    pub status: HostStatus,
+}
+
+/// State of a redirect as pfe sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum RedirectState {
+    #[default]
+    Active,
+    /// Main table empty, backup table in use.
+    ActiveBackup,
+    /// No host up in any of its tables.
+    Down,
+    Disabled,
+}
+
+impl RedirectState {
+    /// The words relayctl prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedirectState::Active => "active",
+            RedirectState::ActiveBackup => "active (using backup table)",
+            RedirectState::Down => "down",
+            RedirectState::Disabled => "disabled",
+        }
+    }
+}
+
+/// `show` row of a redirect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RedirectRow {
+    pub id: ObjectId,
+    pub name: String,
+    pub state: RedirectState,
+    /// `None` while disabled.
+    pub stats: Option<Statistics>,
+}
+
+/// `show` row of a relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RelayRow {
+    pub id: ObjectId,
+    pub name: String,
+    pub disabled: bool,
+    /// One entry per relay process; relayctl prints their sum.
+    pub stats: Vec<Statistics>,
+}
+
+/// `show` row of a router.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RouterRow {
+    pub id: ObjectId,
+    pub name: String,
+    pub disabled: bool,
+    pub rtable: Option<u32>,
+    pub rtlabel: Option<String>,
+    pub routes: Vec<Prefix>,
+}
+
+/// One running (or just finished) relay session, `show sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRow {
+    /// Relay process instance that owns the session.
+    pub process: u32,
+    /// Session id, unique within its process.
+    pub id: u32,
+    pub relay_id: ObjectId,
+    pub client: SocketAddr,
+    /// Not yet connected to a backend: `None`.
+    pub backend: Option<SocketAddr>,
+    pub done: bool,
+    /// Time since the session started, seconds.
+    pub age_secs: u64,
+    /// Time since the last data, seconds.
+    pub idle_secs: u64,
+    /// Process id of the relay process.
+    pub pid: u32,
+    /// Tag set by a filter rule.
+    pub tag: Option<String>,
+}
