@@ -19,6 +19,13 @@ if [ -n "$need" ]; then
         echo "test.sh: missing$need; some tests will be skipped (run as root to install)" >&2
     fi
 fi
+# The daemon's children chroot to /var/empty and run as _relayd, as relayd(8).
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p /var/empty
+    getent passwd _relayd >/dev/null 2>&1 ||
+        useradd --system --user-group --home-dir /var/empty --no-create-home \
+            --shell /usr/sbin/nologin _relayd
+fi
 command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
 
 cargo build --workspace --all-targets

@@ -8,7 +8,9 @@ use crate::fnmatch::fnmatch;
 use crate::{HostError, Target, Verdict};
 
 /// Sends `send` (nothing when empty: the server speaks first) and waits for
-/// everything received to match the glob `expect`.
+/// everything received to match the glob `expect`. As in relayd, `send`
+/// goes out as written and only `expect` has its `\n`/`\r` escapes
+/// translated.
 pub(crate) async fn check_text(
     target: &Target,
     deadline: Instant,
@@ -16,10 +18,31 @@ pub(crate) async fn check_text(
     send: &str,
     expect: &str,
 ) -> Verdict {
+    let pattern = translate_escapes(expect);
     let mut check = GlobCheck {
-        pattern: expect.as_bytes(),
+        pattern: pattern.as_bytes(),
     };
     exchange::run(target, deadline, use_tls, None, send.as_bytes(), &mut check).await
+}
+
+/// relayd's `translate_string`: `\n` and `\r` become line breaks, `\X`
+/// becomes `X`.
+fn translate_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
 }
 
 /// Sends `send` and compares the first `expect.len()` bytes received.
@@ -69,5 +92,17 @@ impl ResponseCheck for PrefixCheck<'_> {
         } else {
             Verdict::down(HostError::SendExpectFail)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::translate_escapes;
+
+    #[test]
+    fn expect_escapes_are_translated_as_relayd_does() {
+        assert_eq!(translate_escapes(r"220 *\r\n"), "220 *\r\n");
+        assert_eq!(translate_escapes(r"a\*b\\c"), "a*b\\c");
+        assert_eq!(translate_escapes(r"end\"), "end");
     }
 }

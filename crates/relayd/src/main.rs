@@ -1,7 +1,24 @@
 //! relayd(8): the entry point. Parses the command line, then either checks
-//! the configuration (`-n`) or starts the parent process.
+//! the configuration (`-n`), starts the parent process, or (with the
+//! internal `-P name -I instance` the parent passes) runs one child engine.
+//!
+//! Environment: `RELAYD_CHROOT` and `RELAYD_USER` change the children's
+//! chroot directory and user (see `privsep`).
+
+mod ca;
+mod child;
+mod control;
+mod daemonize;
+mod hce;
+mod log;
+mod parent;
+mod pfe;
+mod privsep;
+mod proc;
+mod relay;
 
 use clap::Parser;
+use relayd_proto::ProcessKind;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,6 +41,12 @@ struct Args {
     /// Configuration file.
     #[arg(short = 'f', value_name = "file", default_value = "/etc/relayd.conf")]
     file: PathBuf,
+    /// Internal: run as this child process (hce, pfe, relay, ca).
+    #[arg(short = 'P', value_name = "name", hide = true)]
+    process: Option<String>,
+    /// Internal: instance number of the child process, from 0.
+    #[arg(short = 'I', value_name = "instance", hide = true, default_value_t = 0)]
+    instance: u32,
 }
 
 fn parse_macro(s: &str) -> Result<(String, String), String> {
@@ -35,11 +58,20 @@ fn parse_macro(s: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let options = relayd_config::LoadOptions {
-        macros: args.defines.clone(),
-        resolver: None,
-    };
-    let config = match relayd_config::load_file(&args.file, &options) {
+    if let Some(name) = &args.process {
+        return match ProcessKind::from_title(name) {
+            Some(kind) if kind != ProcessKind::Parent => child::run(
+                proc::ProcId::new(kind, args.instance),
+                args.foreground,
+                args.verbose,
+            ),
+            _ => {
+                eprintln!("relayd: unknown process {name}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match parent::load_config(&args.file, &args.defines) {
         Ok(config) => config,
         Err(errors) => {
             eprintln!("{errors}");
@@ -54,7 +86,18 @@ fn main() -> ExitCode {
         eprintln!("configuration OK");
         return ExitCode::SUCCESS;
     }
-    let _ = args.foreground;
-    eprintln!("relayd: the daemon is not implemented yet");
-    ExitCode::FAILURE
+    let config_path = match std::path::absolute(&args.file) {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("relayd: {}: {e}", args.file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = parent::ParentOptions {
+        config_path,
+        macros: args.defines,
+        foreground: args.foreground,
+        verbosity: args.verbose,
+    };
+    parent::run(options, config)
 }

@@ -1,0 +1,157 @@
+//! The control socket, served by the parent (relayd has a separate control
+//! process; here the parent already holds everything relayctl asks for).
+//!
+//! Peers: relayctl clients, speaking `relayd_proto::control` in imsg frames.
+//! Sandbox: none of its own; it runs in the parent (root). The socket is
+//! mode 0660, owner root, so only root and the socket's group may talk to it.
+//!
+//! Each connection is a task that forwards requests to the parent's main
+//! loop as [`ControlCall`]s and writes back what the loop answers; `monitor`
+//! connections then stream events until the client goes away.
+
+use relayd_proto::channel::ImsgChannel;
+use relayd_proto::control::{ControlReply, ControlRequest, MonitorEvent};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
+use std::path::{Path, PathBuf};
+use tokio::net::UnixListener;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// What the main loop answers to one request.
+pub enum Answer {
+    /// Rows or a single `Ok`/`Failed`, written in order.
+    Replies(Vec<ControlReply>),
+    /// Events to stream to a `monitor` client.
+    Monitor(broadcast::Receiver<MonitorEvent>),
+}
+
+/// One request on its way to the main loop.
+pub struct ControlCall {
+    pub request: ControlRequest,
+    pub answer: oneshot::Sender<Answer>,
+}
+
+/// The bound control socket; unlinks its path when dropped.
+pub struct ControlSocket {
+    path: PathBuf,
+    listener: Option<StdUnixListener>,
+}
+
+impl ControlSocket {
+    /// Binds `path`, refusing if another relayd answers there (the second
+    /// instance check). A stale socket file nobody listens on is replaced.
+    pub fn bind(path: &Path) -> Result<ControlSocket, String> {
+        if StdUnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "control socket {} is in use: is another relayd running?",
+                path.display()
+            ));
+        }
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot remove stale {}: {e}", path.display())),
+        }
+        // Bind with a restrictive umask so the socket is never briefly open.
+        let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o117));
+        let bound = StdUnixListener::bind(path);
+        nix::sys::stat::umask(old_umask);
+        let listener = bound.map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+            .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
+        let _ = nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), None);
+        Ok(ControlSocket {
+            path: path.to_path_buf(),
+            listener: Some(listener),
+        })
+    }
+
+    /// Starts accepting in a task of the current runtime.
+    pub fn serve(&mut self, calls: mpsc::Sender<ControlCall>) -> Result<(), String> {
+        let listener = self
+            .listener
+            .take()
+            .ok_or_else(|| "control socket already served".to_string())?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("control socket: {e}"))?;
+        let listener =
+            UnixListener::from_std(listener).map_err(|e| format!("control socket: {e}"))?;
+        tokio::spawn(accept_loop(listener, calls));
+        Ok(())
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn accept_loop(listener: UnixListener, calls: mpsc::Sender<ControlCall>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(serve_client(stream, calls.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("control socket accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve_client(stream: tokio::net::UnixStream, calls: mpsc::Sender<ControlCall>) {
+    let channel: ImsgChannel<ControlReply, ControlRequest> = ImsgChannel::from_tokio(stream);
+    let (mut reader, mut writer) = channel.split();
+    loop {
+        let request = match reader.recv().await {
+            Ok(Some(received)) => received.msg,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!("control client: {e}");
+                return;
+            }
+        };
+        tracing::debug!("control request {request:?}");
+        let (answer_tx, answer_rx) = oneshot::channel();
+        let call = ControlCall {
+            request,
+            answer: answer_tx,
+        };
+        if calls.send(call).await.is_err() {
+            return;
+        }
+        let Ok(answer) = answer_rx.await else {
+            return;
+        };
+        match answer {
+            Answer::Replies(replies) => {
+                for reply in &replies {
+                    if writer.send(reply, None).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Answer::Monitor(mut events) => loop {
+                tokio::select! {
+                    event = events.recv() => match event {
+                        Ok(event) => {
+                            if writer.send(&ControlReply::Event(event), None).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!("monitor client lagged, {n} events lost");
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    // Any input or end-of-file from a monitor client ends it.
+                    _ = reader.recv() => return,
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Sockets only root may open, opened by the parent and passed to the
+//! engines that use them: the relays' listening sockets (one SO_REUSEPORT
+//! socket per relay, listen address and relay process, so the kernel
+//! spreads connections over the processes) and the hce's raw ICMP sockets.
+
+use relayd_config::{Config, ObjectId, DEFAULT_BACKLOG};
+use relayd_proto::messages::IcmpFamily;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::OwnedFd;
+
+/// One listening socket for one relay process.
+pub struct RelaySocket {
+    pub relay: ObjectId,
+    /// Index into the relay's `listen` list.
+    pub index: u32,
+    pub addr: SocketAddr,
+    pub tls: bool,
+    pub fd: OwnedFd,
+}
+
+/// Opens one listening socket per relay and listen address, for one relay
+/// process; every process gets its own set, bound with SO_REUSEPORT.
+pub fn open_relay_sockets(config: &Config) -> Result<Vec<RelaySocket>, String> {
+    let mut sockets = Vec::new();
+    for relay in &config.relays {
+        let backlog = relay
+            .protocol
+            .as_deref()
+            .and_then(|name| config.protocol(name))
+            .and_then(|p| p.tcp.backlog)
+            .unwrap_or(DEFAULT_BACKLOG);
+        for (index, listen) in (0u32..).zip(&relay.listen) {
+            let addr = SocketAddr::new(listen.addr, listen.port);
+            let fd = open_listener(addr, backlog)
+                .map_err(|e| format!("relay {}: cannot listen on {addr}: {e}", relay.name))?;
+            sockets.push(RelaySocket {
+                relay: relay.id,
+                index,
+                addr,
+                tls: listen.tls,
+                fd,
+            });
+        }
+    }
+    Ok(sockets)
+}
+
+fn open_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<OwnedFd> {
+    let domain = Domain::for_address(addr);
+    let socket = Socket::new(domain, Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if matches!(addr.ip(), IpAddr::V6(_)) {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&SockAddr::from(addr))?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
+}
+
+/// A TCP socket bound to an address that need not be local (IP_TRANSPARENT
+/// needs CAP_NET_ADMIN), for a relay's `transparent forward`: the relay
+/// connects it to the backend, which then sees the client's address.
+pub fn open_bindany_socket(
+    request: &relayd_proto::messages::BindAnyRequest,
+) -> Result<OwnedFd, String> {
+    let open = || -> std::io::Result<OwnedFd> {
+        let kind = match request.proto {
+            relayd_config::IpProto::Tcp => (Type::STREAM, Protocol::TCP),
+            relayd_config::IpProto::Udp => (Type::DGRAM, Protocol::UDP),
+        };
+        let socket = Socket::new(
+            Domain::for_address(request.addr),
+            kind.0.cloexec(),
+            Some(kind.1),
+        )?;
+        socket.set_ip_transparent(true)?;
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&SockAddr::from(request.addr))?;
+        Ok(socket.into())
+    };
+    open().map_err(|e| format!("transparent socket on {}: {e}", request.addr))
+}
+
+/// The hce's raw ICMP sockets (IPv4, IPv6). A family the host lacks (no
+/// IPv6, or raw sockets forbidden in a container) is skipped: icmp checks
+/// on it will report the host down instead of relayd not starting.
+pub fn open_icmp_sockets() -> Vec<(IcmpFamily, OwnedFd)> {
+    let mut sockets = Vec::new();
+    let candidates = [
+        (IcmpFamily::V4, Domain::IPV4, Protocol::ICMPV4),
+        (IcmpFamily::V6, Domain::IPV6, Protocol::ICMPV6),
+    ];
+    for (family, domain, protocol) in candidates {
+        match Socket::new(domain, Type::RAW.cloexec(), Some(protocol)) {
+            Ok(socket) => {
+                let _ = socket.set_nonblocking(true);
+                sockets.push((family, socket.into()));
+            }
+            Err(e) => tracing::warn!("cannot open raw {family:?} icmp socket: {e}"),
+        }
+    }
+    sockets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpStream;
+
+    #[test]
+    fn two_listeners_share_a_port_with_reuseport() {
+        let first = open_listener("127.0.0.1:0".parse().unwrap(), 5).unwrap();
+        let bound = Socket::from(first)
+            .local_addr()
+            .unwrap()
+            .as_socket()
+            .unwrap();
+        let second = open_listener(bound, 5).expect("SO_REUSEPORT lets a second bind succeed");
+        TcpStream::connect(bound).expect("listening");
+        drop(second);
+    }
+}

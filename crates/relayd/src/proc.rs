@@ -1,0 +1,149 @@
+//! relayd's process table: which engines exist, how they are named, and how
+//! the parent starts them.
+//!
+//! Every child is a fresh exec of the relayd binary (`/proc/self/exe`), so
+//! it inherits no runtime, no threads and no memory layout from the parent.
+//! Each child finds its channel to the parent on fd [`PARENT_FD`]; channels
+//! to other children arrive later over it (`PeerChannel` messages, relayd's
+//! `IMSG_CTL_PROCFD`). The internal flags are relayd's: `-P name -I
+//! instance` (0-based). argv\[0\] is the process title (`relayd: relay 2`,
+//! 1-based as relayd), so `ps` shows which engine a process is.
+
+use relayd_proto::ProcessKind;
+use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+/// The descriptor every child finds its parent channel on.
+pub const PARENT_FD: RawFd = 3;
+/// Inherited descriptors are parked above this number first, so moving them
+/// to their final numbers never overwrites one not yet moved.
+const PARKING_FD: RawFd = 1000;
+
+/// Relays and cas run `prefork` instances and carry a number.
+pub fn has_instances(kind: ProcessKind) -> bool {
+    matches!(kind, ProcessKind::Relay | ProcessKind::Ca)
+}
+
+/// One process: an engine and its instance (0-based, as relayd's `-I`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProcId {
+    pub kind: ProcessKind,
+    pub instance: u32,
+}
+
+impl ProcId {
+    pub fn new(kind: ProcessKind, instance: u32) -> ProcId {
+        ProcId { kind, instance }
+    }
+
+    /// What `ps` shows: `relayd: hce`, `relayd: relay 2` (1-based, as relayd).
+    pub fn title(&self) -> String {
+        format!("relayd: {self}")
+    }
+}
+
+impl fmt::Display for ProcId {
+    /// Log prefix and title: `hce`, `relay 2` (1-based).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if has_instances(self.kind) {
+            write!(f, "{} {}", self.kind.title(), self.instance + 1)
+        } else {
+            f.write_str(self.kind.title())
+        }
+    }
+}
+
+/// What the parent needs to start one child.
+pub struct ChildSpec {
+    pub id: ProcId,
+    /// The child's end of its channel to the parent.
+    pub parent_channel: OwnedFd,
+    /// `-d`: log to the inherited stderr instead of syslog.
+    pub foreground: bool,
+    pub verbosity: u8,
+}
+
+/// Starts one child: exec of our own binary with the internal flags. The
+/// descriptors in `spec` are closed in the parent when this returns.
+pub fn spawn(spec: ChildSpec) -> std::io::Result<Child> {
+    let mut command = Command::new("/proc/self/exe");
+    command.arg0(spec.id.title());
+    command.args([
+        "-P",
+        spec.id.kind.title(),
+        "-I",
+        &spec.id.instance.to_string(),
+    ]);
+    if spec.foreground {
+        command.arg("-d");
+    } else {
+        // Daemonized: nothing may keep the operator's terminal or pipes open.
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    command.stdin(Stdio::null());
+    for _ in 0..spec.verbosity {
+        command.arg("-v");
+    }
+    let moves: Vec<(RawFd, RawFd)> = vec![(spec.parent_channel.as_raw_fd(), PARENT_FD)];
+    // SAFETY: the closure only calls async-signal-safe functions (fcntl,
+    // dup2, close) on descriptors it owns in the forked child.
+    unsafe {
+        command.pre_exec(move || move_descriptors(&moves));
+    }
+    let child = command.spawn()?;
+    drop(spec.parent_channel);
+    Ok(child)
+}
+
+/// In the forked child: puts every `(from, to)` descriptor at `to`, without
+/// close-on-exec so it survives the exec.
+fn move_descriptors(moves: &[(RawFd, RawFd)]) -> std::io::Result<()> {
+    let mut parked = [0 as RawFd; 64];
+    if moves.len() > parked.len() {
+        return Err(std::io::Error::other("too many channels for one child"));
+    }
+    for (slot, (from, _)) in parked.iter_mut().zip(moves) {
+        // SAFETY: plain syscall on a descriptor open in this process.
+        let fd = unsafe { libc::fcntl(*from, libc::F_DUPFD_CLOEXEC, PARKING_FD) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        *slot = fd;
+    }
+    for (parked_fd, (_, to)) in parked.iter().zip(moves) {
+        // SAFETY: as above; dup2 clears close-on-exec on the new descriptor.
+        if unsafe { libc::dup2(*parked_fd, *to) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the parked copy is ours and no longer needed.
+        unsafe { libc::close(*parked_fd) };
+    }
+    Ok(())
+}
+
+/// Sets the short name the kernel keeps for this process (`ps -o comm`,
+/// `/proc/PID/comm`; 15 bytes at most).
+pub fn set_comm(title: &str) {
+    let mut name = [0u8; 16];
+    for (dst, src) in name.iter_mut().zip(title.bytes().take(15)) {
+        *dst = src;
+    }
+    // SAFETY: PR_SET_NAME reads a NUL-terminated buffer of 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_one_based() {
+        let relay = ProcId::new(ProcessKind::Relay, 1);
+        assert_eq!(relay.title(), "relayd: relay 2");
+        assert_eq!(relay.to_string(), "relay 2");
+        let hce = ProcId::new(ProcessKind::Hce, 0);
+        assert_eq!(hce.title(), "relayd: hce");
+    }
+}

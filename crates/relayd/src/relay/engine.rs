@@ -1,0 +1,339 @@
+//! The state one relay process shares between its sessions: host states
+//! from the hce, enable/disable switches from the parent, the round-robin
+//! positions and per-host session counts the scheduler needs, the table of
+//! running sessions and the statistics counters.
+//!
+//! A relay process runs one single-threaded runtime, so the lock is never
+//! contended; it only makes the state shareable with spawned tasks.
+
+use super::park::{ParkedSession, ParkingLot};
+use super::plan::{RelayPlan, TableTarget, Target};
+use super::pump::Ended;
+use super::schedule::{self, Candidate, Request};
+use super::session::{self, ActivityClock, Outcome, SessionEntry};
+use super::splice::PipePool;
+use super::stats::RelayCounters;
+use relayd_config::{Check, ConnectionLog, ObjectId};
+use relayd_proto::status::{HostState, SessionRow, Statistics};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// A backend picked for one connection attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backend {
+    pub addr: SocketAddr,
+    /// The table host, `None` for a fixed address or original destination.
+    pub host: Option<ObjectId>,
+}
+
+/// A session's request for a socket bound to its client's address
+/// (`transparent forward`), which only the parent may open.
+pub struct BindAnyCall {
+    pub relay: ObjectId,
+    pub addr: SocketAddr,
+    pub reply: oneshot::Sender<Result<OwnedFd, String>>,
+}
+
+pub struct Engine {
+    pub instance: u32,
+    bind_any: mpsc::UnboundedSender<BindAnyCall>,
+    pub pid: u32,
+    pub pipes: PipePool,
+    pub lot: ParkingLot,
+    /// Sessions were parked since the last sweep: freed task memory can
+    /// go back to the system.
+    parked_since_sweep: AtomicBool,
+    next_session: AtomicU32,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    host_states: HashMap<ObjectId, HostState>,
+    disabled_hosts: HashSet<ObjectId>,
+    disabled_tables: HashSet<ObjectId>,
+    /// Round-robin position per (relay, table).
+    cursors: HashMap<(ObjectId, ObjectId), usize>,
+    /// Connected sessions per table host, for least-states.
+    active: HashMap<ObjectId, u32>,
+    sessions: HashMap<u32, SessionEntry>,
+    counters: HashMap<ObjectId, RelayCounters>,
+    connection_log: Option<ConnectionLog>,
+    random: u64,
+}
+
+impl Engine {
+    pub fn new(
+        instance: u32,
+        bind_any: mpsc::UnboundedSender<BindAnyCall>,
+    ) -> std::io::Result<Engine> {
+        let seed = Instant::now().elapsed().as_nanos() as u64
+            ^ (u64::from(std::process::id()) << 32)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+        Ok(Engine {
+            instance,
+            bind_any,
+            pid: std::process::id(),
+            pipes: PipePool::new(),
+            lot: ParkingLot::new()?,
+            parked_since_sweep: AtomicBool::new(false),
+            next_session: AtomicU32::new(1),
+            state: Mutex::new(State {
+                random: seed | 1,
+                ..State::default()
+            }),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere cannot leave this state half-updated in a way
+        // that matters more than stopping the relay would.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new configuration: switches and counters start over, as the
+    /// parent's picture does; host states stay until the hce updates them.
+    pub fn reconfigure(&self, connection_log: Option<ConnectionLog>) {
+        let mut state = self.state();
+        state.disabled_hosts.clear();
+        state.disabled_tables.clear();
+        state.cursors.clear();
+        state.counters.clear();
+        state.connection_log = connection_log;
+    }
+
+    pub fn connection_log(&self) -> Option<ConnectionLog> {
+        self.state().connection_log
+    }
+
+    pub fn set_host_state(&self, host: ObjectId, host_state: HostState) {
+        self.state().host_states.insert(host, host_state);
+    }
+
+    pub fn set_host_enabled(&self, host: ObjectId, enabled: bool) {
+        let mut state = self.state();
+        if enabled {
+            state.disabled_hosts.remove(&host);
+        } else {
+            state.disabled_hosts.insert(host);
+        }
+    }
+
+    pub fn set_table_enabled(&self, table: ObjectId, enabled: bool) {
+        let mut state = self.state();
+        if enabled {
+            state.disabled_tables.remove(&table);
+        } else {
+            state.disabled_tables.insert(table);
+        }
+    }
+
+    /// Picks a backend among the relay's tables, skipping the hosts in
+    /// `tried` (earlier failed attempts of the same session).
+    pub fn choose(
+        &self,
+        plan: &RelayPlan,
+        tables: &[TableTarget],
+        client: SocketAddr,
+        listen: SocketAddr,
+        tried: &[ObjectId],
+    ) -> Option<Backend> {
+        let mut state = self.state();
+        for target in tables {
+            let table = &target.table;
+            if table.disabled || state.disabled_tables.contains(&table.id) {
+                continue;
+            }
+            let checked = table.check != Check::None;
+            let candidates: Vec<Candidate> = table
+                .hosts
+                .iter()
+                .map(|host| Candidate {
+                    usable: !state.disabled_hosts.contains(&host.id)
+                        && !tried.contains(&host.id)
+                        && (!checked || state.host_states.get(&host.id) == Some(&HostState::Up)),
+                    active_sessions: state.active.get(&host.id).copied().unwrap_or(0),
+                })
+                .collect();
+            let request = Request {
+                client: client.ip(),
+                listen,
+                key: target.key,
+            };
+            let mut random = state.random;
+            let mut cursor = state
+                .cursors
+                .get(&(plan.id, table.id))
+                .copied()
+                .unwrap_or(0);
+            let picked = schedule::pick(
+                target.forward.mode,
+                &candidates,
+                &request,
+                &mut cursor,
+                |n| {
+                    random ^= random << 13;
+                    random ^= random >> 7;
+                    random ^= random << 17;
+                    (random % n.max(1) as u64) as usize
+                },
+            );
+            state.random = random;
+            state.cursors.insert((plan.id, table.id), cursor);
+            if let Some(index) = picked {
+                let host = &table.hosts[index];
+                let port = table.port?;
+                return Some(Backend {
+                    addr: SocketAddr::new(host.addr, port),
+                    host: Some(host.id),
+                });
+            }
+        }
+        None
+    }
+
+    /// The relay's targets in words, for the log.
+    pub fn describe_target(plan: &RelayPlan) -> String {
+        match &plan.target {
+            Target::Address(addr) => addr.to_string(),
+            Target::Tables(tables) | Target::OriginalDestination(tables) => tables
+                .iter()
+                .map(|t| format!("<{}>", t.table.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// Registers a new session of `relay` and counts it.
+    pub fn open_session(
+        &self,
+        relay: ObjectId,
+        client: SocketAddr,
+        clock: Arc<ActivityClock>,
+    ) -> u32 {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.state();
+        state.counters.entry(relay).or_default().session_started();
+        state
+            .sessions
+            .insert(id, SessionEntry::new(relay, client, clock));
+        id
+    }
+
+    /// The session is connected to `backend`.
+    pub fn session_connected(&self, id: u32, backend: Backend) {
+        let mut state = self.state();
+        if let Some(host) = backend.host {
+            *state.active.entry(host).or_default() += 1;
+        }
+        if let Some(entry) = state.sessions.get_mut(&id) {
+            entry.backend = Some(backend);
+        }
+    }
+
+    pub fn close_session(&self, id: u32) {
+        let mut state = self.state();
+        if let Some(entry) = state.sessions.remove(&id) {
+            if let Some(host) = entry.backend.and_then(|b| b.host) {
+                if let Some(count) = state.active.get_mut(&host) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    /// A socket bound to `addr` on any address, from the parent.
+    pub async fn bind_any(&self, relay: ObjectId, addr: SocketAddr) -> Result<OwnedFd, String> {
+        let (reply, answer) = oneshot::channel();
+        self.bind_any
+            .send(BindAnyCall { relay, addr, reply })
+            .map_err(|_| "relay process is shutting down".to_string())?;
+        answer
+            .await
+            .map_err(|_| "no answer to the bind-any request".to_string())?
+    }
+
+    /// Moves a session at rest to the parking lot; a session that cannot
+    /// be parked is closed.
+    pub fn park(&self, parked: ParkedSession) {
+        let (id, last) = (parked.session.id, parked.last);
+        if let Err(failed) = self.lot.park(parked) {
+            let (parked, e) = *failed;
+            let s = &parked.session;
+            let outcome = Outcome::Relayed(s.backend.addr, Ended::Park(e));
+            session::finish(self, &s.plan, s.id, s.peer, &outcome);
+            return;
+        }
+        if let Some(entry) = self.state().sessions.get_mut(&id) {
+            entry.park(last);
+        }
+        self.parked_since_sweep.store(true, Ordering::Relaxed);
+    }
+
+    pub fn resume_session(&self, id: u32, clock: Arc<ActivityClock>) {
+        if let Some(entry) = self.state().sessions.get_mut(&id) {
+            entry.resume(clock);
+        }
+    }
+
+    /// Closes parked sessions past their timeout and gives memory freed by
+    /// parking back to the system. Called every fraction of a second.
+    pub fn sweep(&self) {
+        for parked in self.lot.expired() {
+            let s = &parked.session;
+            let outcome = Outcome::Relayed(s.backend.addr, Ended::Timeout);
+            session::finish(self, &s.plan, s.id, s.peer, &outcome);
+        }
+        if self.parked_since_sweep.swap(false, Ordering::Relaxed) {
+            release_free_memory();
+        }
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.state().sessions.len()
+    }
+
+    /// `show sessions` rows of this process.
+    pub fn session_rows(&self) -> Vec<SessionRow> {
+        let state = self.state();
+        let mut rows: Vec<SessionRow> = state
+            .sessions
+            .iter()
+            .map(|(id, entry)| entry.row(*id, self.instance, self.pid))
+            .collect();
+        rows.sort_by_key(|row| row.id);
+        rows
+    }
+
+    /// Closes one statistics interval for each relay in `relays`.
+    pub fn tick_statistics(&self, relays: &[ObjectId], interval_secs: u64) -> Vec<Statistics> {
+        let mut state = self.state();
+        relays
+            .iter()
+            .map(|&relay| {
+                state
+                    .counters
+                    .entry(relay)
+                    .or_default()
+                    .tick(relay, self.instance, interval_secs)
+            })
+            .collect()
+    }
+}
+
+/// Returns the free pages of the heap to the system: the tasks of parked
+/// sessions are freed in scattered places that plain `free` keeps.
+fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -1,0 +1,180 @@
+//! The parking lot: idle sessions without a task. A session at rest gives
+//! up its task and its runtime registrations; its two sockets wait in an
+//! epoll set of their own, and its state (a few dozen bytes) in one table.
+//! When either socket becomes readable (data, end of file or a reset), the
+//! session leaves the lot and a new task resumes it. Parked sessions past
+//! their `session timeout` are closed by [`Engine::sweep`](super::engine).
+//!
+//! So thousands of idle keep-alive sessions cost two sockets and one table
+//! entry each, not two reactor registrations and a task.
+
+use super::engine::Engine;
+use super::session::{self, Connected};
+use std::collections::HashMap;
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::io::unix::AsyncFd;
+
+/// A session waiting in the lot.
+pub struct ParkedSession {
+    pub session: Connected,
+    pub client: TcpStream,
+    pub server: TcpStream,
+    pub started: Instant,
+    pub last: Instant,
+}
+
+pub struct ParkingLot {
+    epoll: OwnedFd,
+    parked: Mutex<HashMap<u32, ParkedSession>>,
+}
+
+impl ParkingLot {
+    pub fn new() -> io::Result<ParkingLot> {
+        // SAFETY: no pointers; a valid descriptor or -1 comes back.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ParkingLot {
+            // SAFETY: `fd` was just created and nothing else owns it.
+            epoll: unsafe { OwnedFd::from_raw_fd(fd) },
+            parked: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn control(&self, op: libc::c_int, socket: &TcpStream, id: u32) -> io::Result<()> {
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
+            u64: u64::from(id),
+        };
+        // SAFETY: `event` outlives the call; both descriptors are open.
+        let rc =
+            unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, socket.as_raw_fd(), &mut event) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    fn parked(&self) -> std::sync::MutexGuard<'_, HashMap<u32, ParkedSession>> {
+        self.parked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Parks a session; on failure it is handed back with the error.
+    pub fn park(&self, parked: ParkedSession) -> Result<(), Box<(ParkedSession, io::Error)>> {
+        let id = parked.session.id;
+        let added = self
+            .control(libc::EPOLL_CTL_ADD, &parked.client, id)
+            .and_then(|()| {
+                self.control(libc::EPOLL_CTL_ADD, &parked.server, id)
+                    .inspect_err(|_| {
+                        let _ = self.control(libc::EPOLL_CTL_DEL, &parked.client, id);
+                    })
+            });
+        match added {
+            Ok(()) => {
+                self.parked().insert(id, parked);
+                Ok(())
+            }
+            Err(e) => Err(Box::new((parked, e))),
+        }
+    }
+
+    /// Takes a session out of the lot (and out of the epoll set).
+    fn unpark(&self, id: u32) -> Option<ParkedSession> {
+        let parked = self.parked().remove(&id)?;
+        let _ = self.control(libc::EPOLL_CTL_DEL, &parked.client, id);
+        let _ = self.control(libc::EPOLL_CTL_DEL, &parked.server, id);
+        Some(parked)
+    }
+
+    /// Sessions with data waiting, taken out of the lot.
+    fn ready(&self) -> io::Result<Vec<ParkedSession>> {
+        const BATCH: usize = 64;
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
+        let mut ready = Vec::new();
+        loop {
+            // SAFETY: the kernel writes at most BATCH events into `events`.
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.epoll.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    BATCH as libc::c_int,
+                    0,
+                )
+            };
+            if n < 0 {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error);
+            }
+            let n = n as usize;
+            // Both sockets of a session may report: the second finds it gone.
+            ready.extend(events[..n].iter().filter_map(|e| {
+                let id = e.u64;
+                self.unpark(id as u32)
+            }));
+            if n < BATCH {
+                return Ok(ready);
+            }
+        }
+    }
+
+    /// Parked sessions idle for their relay's `session timeout`, taken out
+    /// of the lot for closing.
+    pub fn expired(&self) -> Vec<ParkedSession> {
+        let ids: Vec<u32> = self
+            .parked()
+            .iter()
+            .filter(|(_, p)| p.last.elapsed() >= p.session.plan.session_timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter().filter_map(|id| self.unpark(id)).collect()
+    }
+}
+
+/// The lot's epoll descriptor as the runtime watches it.
+struct LotFd(RawFd);
+
+impl AsRawFd for LotFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// Watches the lot and resumes each session that has something to read.
+pub async fn watch(engine: Arc<Engine>) {
+    let fd = LotFd(engine.lot.epoll.as_raw_fd());
+    // SAFETY: the epoll descriptor belongs to the engine, which this task
+    // holds (and drops after `lot`), and nobody closes or replaces it.
+    let registered = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
+    let lot = match registered {
+        Ok(lot) => lot,
+        Err(e) => return tracing::error!("cannot watch parked sessions: {e}"),
+    };
+    loop {
+        let mut guard = match lot.readable().await {
+            Ok(guard) => guard,
+            Err(e) => return tracing::error!("watching parked sessions: {e}"),
+        };
+        match engine.lot.ready() {
+            Ok(ready) => {
+                guard.clear_ready();
+                for parked in ready {
+                    tokio::spawn(session::resume(engine.clone(), parked));
+                }
+            }
+            Err(e) => {
+                tracing::error!("parked sessions: {e}");
+                guard.clear_ready();
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! What a relay process needs to know about one relay, worked out once per
+//! configuration: its protocol's TCP options, its forwarding targets with
+//! their tables, and the hash key of each table's mode.
+
+use super::schedule::hash_key;
+use relayd_config::{
+    Config, ForwardTarget, ObjectId, ProtocolKind, Relay, RelayForward, Table, TableForward,
+    TcpOptions,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a relay sends its sessions.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// `forward to ADDRESS port P`
+    Address(SocketAddr),
+    /// `forward to <table>` entries in order: the first with a usable host
+    /// wins, the later ones are backups.
+    Tables(Vec<TableTarget>),
+    /// `forward to destination` / `forward to nat lookup`: the original
+    /// destination of a redirected connection, with tables (if any) as the
+    /// fallback when the connection was not redirected.
+    OriginalDestination(Vec<TableTarget>),
+}
+
+#[derive(Debug, Clone)]
+pub struct TableTarget {
+    pub table: Table,
+    pub forward: TableForward,
+    pub key: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayPlan {
+    pub id: ObjectId,
+    pub name: String,
+    pub disabled: bool,
+    pub kind: ProtocolKind,
+    pub tcp: TcpOptions,
+    pub target: Target,
+    /// Connect retries on failure (`retry N` of the forward).
+    pub retry: u32,
+    /// `transparent forward`: connect from the client's address.
+    pub transparent: bool,
+    pub session_timeout: Duration,
+}
+
+impl RelayPlan {
+    pub fn new(config: &Config, relay: &Relay) -> Result<RelayPlan, String> {
+        let protocol =
+            match &relay.protocol {
+                Some(name) => Some(config.protocol(name).ok_or_else(|| {
+                    format!("relay {}: protocol {name} is not defined", relay.name)
+                })?),
+                None => None,
+            };
+        let tables = table_targets(config, relay)?;
+        let first = relay.forward.first();
+        let target = match first.map(|f| &f.target) {
+            Some(ForwardTarget::Address { addr, port }) => {
+                Target::Address(SocketAddr::new(*addr, *port))
+            }
+            Some(ForwardTarget::Destination | ForwardTarget::NatLookup) => {
+                Target::OriginalDestination(tables)
+            }
+            Some(ForwardTarget::Table(_)) => Target::Tables(tables),
+            None => return Err(format!("relay {} has no forward target", relay.name)),
+        };
+        Ok(RelayPlan {
+            id: relay.id,
+            name: relay.name.clone(),
+            disabled: relay.disabled,
+            kind: protocol.map_or(ProtocolKind::Tcp, |p| p.kind),
+            tcp: protocol.map(|p| p.tcp.clone()).unwrap_or_default(),
+            target,
+            retry: relay.forward.iter().map(forward_retry).max().unwrap_or(0),
+            transparent: relay.forward.iter().any(|f| f.transparent),
+            session_timeout: Duration::from_secs(u64::from(relay.session_timeout_secs.max(1))),
+        })
+    }
+}
+
+fn forward_retry(forward: &RelayForward) -> u32 {
+    match &forward.target {
+        ForwardTarget::Table(t) => forward.retry.max(t.retry),
+        _ => forward.retry,
+    }
+}
+
+fn table_targets(config: &Config, relay: &Relay) -> Result<Vec<TableTarget>, String> {
+    let mut targets = Vec::new();
+    for forward in &relay.forward {
+        if let ForwardTarget::Table(t) = &forward.target {
+            let table = config.table(&t.table).ok_or_else(|| {
+                format!("relay {}: table <{}> is not defined", relay.name, t.table)
+            })?;
+            targets.push(TableTarget {
+                table: table.clone(),
+                forward: t.clone(),
+                key: hash_key(t.key.as_deref(), &relay.name),
+            });
+        }
+    }
+    Ok(targets)
+}
+
+/// The plans of every relay of `config`.
+pub fn plans(config: &Config) -> Result<Vec<Arc<RelayPlan>>, String> {
+    config
+        .relays
+        .iter()
+        .map(|relay| RelayPlan::new(config, relay).map(Arc::new))
+        .collect()
+}
+
+/// What this relay engine cannot do yet, as a configuration error: relayd
+/// refuses such a file at startup (and `relayd -n` reports it).
+pub fn refuse_unsupported(config: &Config) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for relay in &config.relays {
+        let kind = relay
+            .protocol
+            .as_deref()
+            .and_then(|name| config.protocol(name))
+            .map(|p| p.kind);
+        if kind == Some(ProtocolKind::Dns) {
+            errors.push(format!(
+                "{}:{}: relay {}: dns protocol (UDP) relays are not implemented yet",
+                relay.origin.file, relay.origin.line, relay.name
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}

@@ -1,0 +1,178 @@
+//! Relaying both directions of a connected session until it ends.
+//!
+//! End of file on one side half-closes the other (`shutdown(SHUT_WR)`) and
+//! the opposite direction goes on; the session is done when both sides
+//! have finished. A read error (a reset) on one side resets the other side
+//! (SO_LINGER 0, so the peer sees a RST too), a failed write resets the
+//! side data came from. `session timeout` closes a session after that
+//! long without data in either direction.
+//!
+//! A session whose two directions have waited for data for [`PARK_AFTER`]
+//! ends its pump with [`Ended::Parked`]: its task and its runtime
+//! registrations are given up and the sockets wait in the parking lot.
+
+use super::copy::{copy_direction, CopyError};
+use super::engine::Engine;
+use super::plan::RelayPlan;
+use super::session::ActivityClock;
+use super::splice::{splice_direction, SpliceError};
+use socket2::SockRef;
+use std::fmt;
+use std::io;
+use std::net::Shutdown;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// How long a session waits for data, with nothing in flight, before it
+/// is parked.
+pub const PARK_AFTER: Duration = Duration::from_millis(500);
+
+/// How a relayed session ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// Both sides closed their sending direction.
+    Done,
+    /// `session timeout` passed without data.
+    Timeout,
+    /// Reading from the client failed (e.g. it reset the connection).
+    ClientRead(io::Error),
+    /// Reading from the backend failed.
+    ServerRead(io::Error),
+    ClientWrite(io::Error),
+    ServerWrite(io::Error),
+    /// Both directions were at rest for [`PARK_AFTER`]: the caller parks
+    /// the session (its sockets stay open).
+    Parked,
+    /// Parking failed; the session is closed.
+    Park(io::Error),
+}
+
+impl Ended {
+    pub fn is_error(&self) -> bool {
+        !matches!(self, Ended::Done | Ended::Parked)
+    }
+}
+
+impl fmt::Display for Ended {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ended::Done => write!(f, "done"),
+            Ended::Timeout => write!(f, "session timeout"),
+            Ended::ClientRead(e) => write!(f, "read from client failed: {e}"),
+            Ended::ServerRead(e) => write!(f, "read from server failed: {e}"),
+            Ended::ClientWrite(e) => write!(f, "write to client failed: {e}"),
+            Ended::ServerWrite(e) => write!(f, "write to server failed: {e}"),
+            Ended::Parked => write!(f, "parked"),
+            Ended::Park(e) => write!(f, "cannot park the idle session: {e}"),
+        }
+    }
+}
+
+enum DirectionError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+pub async fn pump(
+    engine: &Engine,
+    plan: &RelayPlan,
+    client: &TcpStream,
+    server: &TcpStream,
+    clock: &ActivityClock,
+) -> Ended {
+    let splice = plan.tcp.splice;
+    let upstream = direction(engine, splice, client, server, clock);
+    let downstream = direction(engine, splice, server, client, clock);
+    let idle = idle_timer(clock, plan.session_timeout);
+    tokio::pin!(upstream, downstream, idle);
+    let (mut upstream_done, mut downstream_done) = (false, false);
+    while !(upstream_done && downstream_done) {
+        tokio::select! {
+            result = &mut upstream, if !upstream_done => match result {
+                Ok(()) => {
+                    half_close(server);
+                    upstream_done = true;
+                }
+                Err(DirectionError::Read(e)) => {
+                    reset(server);
+                    return Ended::ClientRead(e);
+                }
+                Err(DirectionError::Write(e)) => {
+                    reset(client);
+                    return Ended::ServerWrite(e);
+                }
+            },
+            result = &mut downstream, if !downstream_done => match result {
+                Ok(()) => {
+                    half_close(client);
+                    downstream_done = true;
+                }
+                Err(DirectionError::Read(e)) => {
+                    reset(client);
+                    return Ended::ServerRead(e);
+                }
+                Err(DirectionError::Write(e)) => {
+                    reset(server);
+                    return Ended::ClientWrite(e);
+                }
+            },
+            ended = &mut idle => return ended,
+        }
+    }
+    Ended::Done
+}
+
+async fn direction(
+    engine: &Engine,
+    splice: bool,
+    src: &TcpStream,
+    dst: &TcpStream,
+    clock: &ActivityClock,
+) -> Result<(), DirectionError> {
+    if splice {
+        match splice_direction(&engine.pipes, src, dst, clock).await {
+            Ok(()) => return Ok(()),
+            Err(SpliceError::Read(e)) => return Err(DirectionError::Read(e)),
+            Err(SpliceError::Write(e)) => return Err(DirectionError::Write(e)),
+            Err(SpliceError::Unsupported) => {
+                tracing::debug!("splice refused by the kernel, copying instead")
+            }
+        }
+    }
+    copy_direction(src, dst, clock).await.map_err(|e| match e {
+        CopyError::Read(e) => DirectionError::Read(e),
+        CopyError::Write(e) => DirectionError::Write(e),
+    })
+}
+
+/// Resolves with `Timeout` once the session has been idle for `timeout`,
+/// or with `Parked` once it has been at rest for [`PARK_AFTER`]. A session
+/// with a finished direction never rests in both, so it is not parked.
+async fn idle_timer(clock: &ActivityClock, timeout: Duration) -> Ended {
+    loop {
+        let idle = clock.idle();
+        if idle >= timeout {
+            return Ended::Timeout;
+        }
+        if idle >= PARK_AFTER && clock.both_resting() {
+            return Ended::Parked;
+        }
+        let until_park = PARK_AFTER.saturating_sub(idle);
+        let next = if until_park.is_zero() {
+            PARK_AFTER
+        } else {
+            until_park
+        };
+        tokio::time::sleep(next.min(timeout - idle)).await;
+    }
+}
+
+fn half_close(stream: &TcpStream) {
+    // The peer may be gone already: then there is nothing left to tell it.
+    let _ = SockRef::from(stream).shutdown(Shutdown::Write);
+}
+
+/// Makes the close that follows send a RST instead of a FIN.
+fn reset(stream: &TcpStream) {
+    let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}

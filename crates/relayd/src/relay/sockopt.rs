@@ -1,0 +1,108 @@
+//! The protocol's `tcp { ... }` options on the relay's sockets: both the
+//! accepted client socket and the socket to the backend, as relayd does.
+//! `backlog` is the parent's (it sizes the listening socket); `sack` has no
+//! per-socket switch on Linux (it is the net.ipv4.tcp_sack sysctl), so it
+//! is only reported once per configuration.
+
+use relayd_config::TcpOptions;
+use socket2::SockRef;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+
+pub fn apply_accepted(stream: &tokio::net::TcpStream, options: &TcpOptions) {
+    if let Err(e) = apply(stream, options) {
+        tracing::debug!("tcp options on an accepted socket: {e}");
+    }
+}
+
+pub fn apply_outgoing(socket: &tokio::net::TcpSocket, options: &TcpOptions) {
+    if let Err(e) = apply(socket, options) {
+        tracing::debug!("tcp options on a backend socket: {e}");
+    }
+}
+
+fn apply(socket: &impl AsFd, options: &TcpOptions) -> io::Result<()> {
+    let sock = SockRef::from(socket);
+    if let Some(nodelay) = options.nodelay {
+        sock.set_nodelay(nodelay)?;
+    }
+    if let Some(size) = options.socket_buffer {
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        sock.set_send_buffer_size(size)?;
+        sock.set_recv_buffer_size(size)?;
+    }
+    let ipv6 = sock.local_addr()?.is_ipv6();
+    if let Some(ttl) = options.ip_ttl {
+        if ipv6 {
+            sock.set_unicast_hops_v6(u32::from(ttl))?;
+        } else {
+            sock.set_ttl(u32::from(ttl))?;
+        }
+    }
+    if let Some(minttl) = options.ip_minttl {
+        let (level, name) = if ipv6 {
+            (libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT)
+        } else {
+            (libc::IPPROTO_IP, libc::IP_MINTTL)
+        };
+        set_int(socket, level, name, libc::c_int::from(minttl))?;
+    }
+    Ok(())
+}
+
+fn set_int(
+    socket: &impl AsFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `value` lives across the call and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_fd().as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The options this platform cannot honour, for a warning at startup.
+pub fn unsupported(options: &TcpOptions) -> Option<&'static str> {
+    options
+        .sack
+        .map(|_| "tcp sack is a system-wide setting on Linux (net.ipv4.tcp_sack), ignored")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn options_reach_the_socket() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        let options = TcpOptions {
+            nodelay: Some(true),
+            socket_buffer: Some(65536),
+            ip_ttl: Some(42),
+            ip_minttl: Some(7),
+            ..TcpOptions::default()
+        };
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        apply_outgoing(&socket, &options);
+        let stream = socket.connect(addr).await.unwrap();
+        let sock = SockRef::from(&stream);
+        assert!(sock.nodelay().unwrap());
+        assert_eq!(sock.ttl().unwrap(), 42);
+        // Linux doubles the requested buffer size for its bookkeeping.
+        assert!(sock.recv_buffer_size().unwrap() >= 65536);
+    }
+}
