@@ -562,9 +562,6 @@ impl Builder<'_> {
                 let mut parts = target.into_inner();
                 let table_ref = parts.next()?;
                 let spec = self.table_spec(table_ref, parts);
-                if spec.mode == Some(Mode::LeastStates) {
-                    self.error_at(spec.loc, "mode least-states not supported for relays");
-                }
                 let table = self.use_table(&spec, listen_port)?;
                 forward.retry = table.retry;
                 forward.target = ForwardTarget::Table(table);

@@ -120,7 +120,6 @@ fn cases() -> Vec<Case> {
         case("listener used twice", &format!("{RELAY}relay other {{\n listen on 127.0.0.1 port 9999\n forward to 127.0.0.1 port 80\n}}\n"), 5, "listener defined twice"),
         case("unknown protocol", "relay r {\n listen on 127.0.0.1 port 80\n protocol nope\n forward to 127.0.0.1 port 80\n}\n", 3, "no such protocol: nope"),
         case("port range in a relay", "relay r {\n listen on 127.0.0.1 port 80:90\n forward to 127.0.0.1 port 80\n}\n", 2, "a range is not allowed here"),
-        case("least-states in a relay", "table <a> { 10.0.0.1 }\nrelay r {\n listen on 127.0.0.1 port 80\n forward to <a> mode least-states\n}\n", 4, "least-states not supported for relays"),
         case("route in a relay", "relay r {\n listen on 127.0.0.1 port 80\n route to 127.0.0.1 port 80\n}\n", 3, "no route for relays"),
         case("nat lookup and destination", "relay r {\n listen on 127.0.0.1 port 80\n forward to nat lookup\n forward to destination\n}\n", 1, "conflicting nat lookup and peer options"),
         // Protocols.

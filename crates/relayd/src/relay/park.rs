@@ -178,3 +178,98 @@ pub async fn watch(engine: Arc<Engine>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::engine::Backend;
+    use crate::relay::plan::RelayPlan;
+    use relayd_config::{Config, ForwardTarget, Relay, RelayForward};
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    fn plan(timeout_secs: u32) -> Arc<RelayPlan> {
+        let relay = Relay {
+            id: 1,
+            name: "test".into(),
+            disabled: false,
+            listen: Vec::new(),
+            protocol: None,
+            forward: vec![RelayForward {
+                target: ForwardTarget::Address {
+                    addr: "127.0.0.1".parse().unwrap(),
+                    port: 9,
+                },
+                tls: false,
+                transparent: false,
+                retry: 0,
+                inet: false,
+                inet6_prefix: None,
+            }],
+            session_timeout_secs: timeout_secs,
+            origin: Default::default(),
+        };
+        Arc::new(RelayPlan::new(&Config::default(), &relay).unwrap())
+    }
+
+    /// A connected pair: (our end, the peer's end).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (theirs, _) = listener.accept().unwrap();
+        (ours, theirs)
+    }
+
+    fn parked(id: u32, timeout_secs: u32) -> (ParkedSession, TcpStream, TcpStream) {
+        let (client, client_peer) = pair();
+        let (server, server_peer) = pair();
+        let session = ParkedSession {
+            session: Connected {
+                id,
+                plan: plan(timeout_secs),
+                peer: client.peer_addr().unwrap(),
+                backend: Backend {
+                    addr: server.peer_addr().unwrap(),
+                    host: None,
+                },
+            },
+            client,
+            server,
+            started: Instant::now(),
+            last: Instant::now(),
+        };
+        (session, client_peer, server_peer)
+    }
+
+    #[test]
+    fn a_parked_session_leaves_the_lot_when_a_side_has_data() {
+        let lot = ParkingLot::new().unwrap();
+        let (quiet, _c1, _s1) = parked(1, 600);
+        let (woken, _c2, mut server_peer) = parked(2, 600);
+        assert!(lot.park(quiet).is_ok());
+        assert!(lot.park(woken).is_ok());
+        assert!(lot.ready().unwrap().is_empty());
+        server_peer.write_all(b"hello").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let ready: Vec<u32> = lot.ready().unwrap().iter().map(|p| p.session.id).collect();
+        assert_eq!(ready, [2]);
+        // Taken out: it does not report twice, the quiet one stays.
+        assert!(lot.ready().unwrap().is_empty());
+        assert_eq!(lot.parked().len(), 1);
+    }
+
+    #[test]
+    fn parked_sessions_past_their_timeout_expire() {
+        let lot = ParkingLot::new().unwrap();
+        let (short, _c1, _s1) = parked(1, 1);
+        let (long, _c2, _s2) = parked(2, 600);
+        assert!(lot.park(short).is_ok());
+        assert!(lot.park(long).is_ok());
+        assert!(lot.expired().is_empty());
+        std::thread::sleep(Duration::from_millis(1100));
+        let expired: Vec<u32> = lot.expired().iter().map(|p| p.session.id).collect();
+        assert_eq!(expired, [1]);
+        assert_eq!(lot.parked().len(), 1);
+    }
+}

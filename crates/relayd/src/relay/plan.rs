@@ -116,25 +116,77 @@ pub fn plans(config: &Config) -> Result<Vec<Arc<RelayPlan>>, String> {
 }
 
 /// What this relay engine cannot do yet, as a configuration error: relayd
-/// refuses such a file at startup (and `relayd -n` reports it).
+/// refuses such a file at startup (and `relayd -n` reports it), because
+/// relaying it as plain TCP would silently drop what the file asks for
+/// (encryption, filtering). An `http protocol` without rules or error pages
+/// is relayed as a TCP stream, which is what it would do to the bytes.
 pub fn refuse_unsupported(config: &Config) -> Result<(), String> {
     let mut errors = Vec::new();
     for relay in &config.relays {
-        let kind = relay
+        let place = format!(
+            "{}:{}: relay {}",
+            relay.origin.file, relay.origin.line, relay.name
+        );
+        let protocol = relay
             .protocol
             .as_deref()
-            .and_then(|name| config.protocol(name))
-            .map(|p| p.kind);
-        if kind == Some(ProtocolKind::Dns) {
-            errors.push(format!(
-                "{}:{}: relay {}: dns protocol (UDP) relays are not implemented yet",
-                relay.origin.file, relay.origin.line, relay.name
-            ));
+            .and_then(|name| config.protocol(name));
+        if let Some(protocol) = protocol {
+            if protocol.kind == ProtocolKind::Dns {
+                errors.push(format!(
+                    "{place}: dns protocol (UDP) relays are not implemented yet"
+                ));
+            }
+            if protocol.kind == ProtocolKind::Http
+                && (!protocol.rules.is_empty() || protocol.return_error.is_some())
+            {
+                errors.push(format!(
+                    "{place}: protocol {}: HTTP filter rules and error pages are not \
+                     implemented yet",
+                    protocol.name
+                ));
+            }
+        }
+        if relay.listen.iter().any(|listen| listen.tls) || relay.forward.iter().any(|f| f.tls) {
+            errors.push(format!("{place}: TLS relays are not implemented yet"));
         }
     }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(errors.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuse_unsupported;
+    use relayd_config::{parse_str, LoadOptions};
+
+    fn verdict(protocol: &str, listen_options: &str) -> Result<(), String> {
+        let text = format!(
+            "table <t> {{ 127.0.0.1 }}\n{protocol}\nrelay r {{\n \
+             listen on 127.0.0.1 port 8443 {listen_options}\n protocol p\n \
+             forward to <t> port 80 check tcp\n}}\n"
+        );
+        let config = parse_str(&text, "t.conf", &LoadOptions::default()).expect("valid");
+        refuse_unsupported(&config)
+    }
+
+    #[test]
+    fn what_would_be_silently_lost_is_refused() {
+        let tls = verdict("tcp protocol p { }", "tls").expect_err("tls");
+        assert!(tls.contains("t.conf:3: relay r: TLS relays"), "{tls}");
+        let rules =
+            verdict("http protocol p { block request path \"/x\" }", "").expect_err("rules");
+        assert!(rules.contains("HTTP filter rules"), "{rules}");
+        let dns = verdict("dns protocol p { }", "").expect_err("dns");
+        assert!(dns.contains("dns protocol"), "{dns}");
+    }
+
+    #[test]
+    fn plain_tcp_and_empty_http_protocols_run() {
+        assert_eq!(verdict("tcp protocol p { tcp nodelay }", ""), Ok(()));
+        assert_eq!(verdict("http protocol p { http websockets }", ""), Ok(()));
     }
 }

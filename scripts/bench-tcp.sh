@@ -1,0 +1,76 @@
+#!/bin/sh
+# The project's own benchmark of the relay's TCP path: iperf3 through a
+# `forward to` relay versus iperf3 direct, on 127.0.0.1, one stream each
+# way. Prints Gbit/s and the ratio. Needs root (relayd drops privileges to
+# _relayd in /var/empty: scripts/test.sh creates both) and iperf3.
+#
+#   scripts/bench-tcp.sh [BIN_DIR] [SECONDS]
+#
+# BIN_DIR defaults to target/release (build it with
+# `cargo build --release -p relayd -p relayctl`). Everything started here
+# is stopped by pid on exit.
+set -eu
+
+bin_dir=${1:-target/release}
+seconds=${2:-5}
+relayd="$bin_dir/relayd"
+[ -x "$relayd" ] || { echo "no $relayd: build it first" >&2; exit 1; }
+command -v iperf3 >/dev/null || { echo "iperf3 is missing (apt-get install iperf3)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/relayd-bench-tcp.XXXXXX)
+pids=""
+cleanup() {
+    for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+    sleep 0.3
+    for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM HUP
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+server_port=$(free_port)
+relay_port=$(free_port)
+
+# Pinning as the shared relay-bench does: relay on CPU 0, load on CPU 1.
+pin_relay="" pin_load=""
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    pin_relay="taskset -c 0" pin_load="taskset -c 1"
+fi
+
+$pin_load iperf3 -s -p "$server_port" -1 >/dev/null 2>&1 &
+pids="$pids $!"
+cat >"$work/relayd.conf" <<CONF
+socket "$work/relayd.sock"
+prefork 1
+relay tcpbench {
+	listen on 127.0.0.1 port $relay_port
+	forward to 127.0.0.1 port $server_port
+}
+CONF
+$pin_relay "$relayd" -d -f "$work/relayd.conf" >"$work/relayd.log" 2>&1 &
+pids="$pids $!"
+sleep 1
+
+measure() { # PORT [iperf3 options]: Gbit/s of one run
+    port=$1; shift
+    $pin_load iperf3 -c 127.0.0.1 -p "$port" -t "$seconds" -J "$@" >"$work/run.json"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))' "$work/run.json"
+}
+
+through=$(measure "$relay_port")
+$pin_load iperf3 -s -p "$server_port" -1 >/dev/null 2>&1 &
+pids="$pids $!"
+sleep 0.3
+reverse=$(measure "$relay_port" -R)
+$pin_load iperf3 -s -p "$server_port" -1 >/dev/null 2>&1 &
+pids="$pids $!"
+sleep 0.3
+direct=$(measure "$server_port")
+
+echo "direct:           $direct Gbit/s"
+echo "through relayd:   $through Gbit/s (client -> server)"
+echo "through relayd:   $reverse Gbit/s (server -> client, -R)"
+python3 -c "import sys; d,t=float(sys.argv[1]),float(sys.argv[2]); print('relayd/direct:    %.2f' % (t/d if d else 0))" "$direct" "$through"
