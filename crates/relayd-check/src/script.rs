@@ -30,7 +30,7 @@ pub async fn run_script(
 ) -> Outcome {
     let started = Instant::now();
     let deadline = started + timeout;
-    let (up, error) = match spawn(path, host_name, run_as) {
+    let (up, error) = match spawn_retrying_busy(path, host_name, run_as, deadline).await {
         // relayd's child exits 0 when exec fails: the host is down.
         Err(_) => (false, HostError::ScriptFail),
         Ok(mut child) => match timeout_at(deadline, child.wait()).await {
@@ -55,6 +55,25 @@ fn judge(status: ExitStatus) -> (bool, HostError) {
         Some(code) if code > 0 => (true, HostError::ScriptOk),
         // Exit 0, or killed by a signal.
         _ => (false, HostError::ScriptFail),
+    }
+}
+
+/// A script that is being replaced while it is started (or whose writer's
+/// descriptor a concurrent fork still holds) fails with ETXTBSY for a
+/// moment; that is no verdict on the host, so try again until the deadline.
+async fn spawn_retrying_busy(
+    path: &str,
+    host_name: &str,
+    run_as: Option<(u32, u32)>,
+    deadline: Instant,
+) -> io::Result<Child> {
+    loop {
+        match spawn(path, host_name, run_as) {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            other => return other,
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub fn load_config(path: &Path, macros: &[(String, String)]) -> Result<Config, S
     // What the file says that this platform's engines cannot do.
     crate::pfe::check_redirects(&config)?;
     crate::relay::refuse_unsupported(&config)?;
+    super::unsupported::refuse_unsupported(&config)?;
     Ok(config)
 }
 
@@ -84,6 +85,7 @@ impl Parent {
             config.relays.len()
         );
         self.mirror = Mirror::new(config);
+        self.demotion.update(&self.mirror);
         self.options.config_path = path.to_path_buf();
         Ok(())
     }

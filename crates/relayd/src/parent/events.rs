@@ -32,6 +32,7 @@ impl Parent {
                         self.mirror.host_state(status.host_id) != Some(status.state);
                     if self.mirror.update_host(status.clone()) && state_changed {
                         let _ = self.monitor.send(MonitorEvent::HostStatus(status));
+                        self.demotion.update(&self.mirror);
                     }
                 }
                 HceToParent::Sync => {

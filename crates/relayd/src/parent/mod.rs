@@ -14,11 +14,13 @@
 mod children;
 mod commands;
 mod configure;
+mod demote;
 mod events;
 mod mirror;
 mod scripts;
 mod sessions;
 mod sockets;
+mod unsupported;
 
 use crate::control::{Answer, ControlCall, ControlSocket};
 use crate::daemonize::Readiness;
@@ -128,6 +130,8 @@ struct Parent {
     scripts: scripts::ScriptRunner,
     /// `show sessions` waiting for the relay processes' lists.
     sessions: sessions::SessionQueries,
+    /// keepalived track files for `demote` groups.
+    demotion: demote::Demotion,
 }
 
 async fn serve(
@@ -164,7 +168,9 @@ async fn serve(
         waiting_for_config: Vec::new(),
         scripts: scripts::ScriptRunner::new(),
         sessions: sessions::SessionQueries::default(),
+        demotion: demote::Demotion::from_env(),
     };
+    parent.demotion.update(&parent.mirror);
     let exit = match parent.distribute(&config).await {
         Ok(()) => parent.main_loop(&mut events, &mut calls).await,
         Err(e) => {
@@ -173,6 +179,7 @@ async fn serve(
         }
     };
     parent.tree.shut_down(SHUTDOWN_GRACE).await;
+    parent.demotion.shut_down(parent.mirror.config());
     // Dropping the parent unlinks the control socket.
     drop(parent);
     match exit {
