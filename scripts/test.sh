@@ -29,4 +29,4 @@ fi
 command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
 
 cargo build --workspace --all-targets
-cargo test --workspace -- --test-threads="${RELAYD_TEST_THREADS:-2}"
+cargo test --workspace --no-fail-fast -- --test-threads="${RELAYD_TEST_THREADS:-2}"
