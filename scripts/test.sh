@@ -9,6 +9,7 @@ command -v nft >/dev/null 2>&1 || need="$need nftables"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v mandoc >/dev/null 2>&1 || need="$need mandoc"
 command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 if [ -n "$need" ]; then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
