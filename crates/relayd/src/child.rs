@@ -142,3 +142,23 @@ pub fn parent_gone(error: &relayd_proto::ImsgError) -> bool {
     matches!(error, relayd_proto::ImsgError::Io(e)
         if e.kind() == std::io::ErrorKind::ConnectionReset)
 }
+
+/// One receive from the parent channel: the message, `Ok(None)` when the
+/// parent closed the channel or went away (the child exits cleanly), or
+/// the error that ends the child.
+pub fn from_parent<M>(
+    received: Result<Option<relayd_proto::Received<M>>, relayd_proto::ImsgError>,
+) -> Result<Option<relayd_proto::Received<M>>, String> {
+    match received {
+        Ok(Some(received)) => Ok(Some(received)),
+        Ok(None) => {
+            tracing::debug!("parent closed the channel, exiting");
+            Ok(None)
+        }
+        Err(e) if parent_gone(&e) => {
+            tracing::debug!("parent went away, exiting");
+            Ok(None)
+        }
+        Err(e) => Err(format!("parent channel: {e}")),
+    }
+}

@@ -10,7 +10,7 @@
 //! TLS comes in a later issue: until then it receives its configuration and
 //! answers every key operation with an error instead of a signature.
 
-use crate::child::{parent_gone, peer_socket, terminated};
+use crate::child::{from_parent, peer_socket, terminated};
 use relayd_config::Config;
 use relayd_proto::messages::parent_ca::{CaSide, CaToParent, ParentToCa};
 use relayd_proto::messages::{relay_ca, KeyOperationResult, PeerChannel};
@@ -42,21 +42,13 @@ pub async fn run(instance: u32, parent: UnixStream) -> Result<(), String> {
                 return Ok(());
             }
         };
-        match received {
-            Ok(Some(received)) => {
-                if !ca.handle(instance, received).await? {
-                    return Ok(());
-                }
-            }
-            Ok(None) => {
-                tracing::debug!("parent closed the channel, exiting");
+        {
+            let Some(received) = from_parent(received)? else {
+                return Ok(());
+            };
+            if !ca.handle(instance, received).await? {
                 return Ok(());
             }
-            Err(e) if parent_gone(&e) => {
-                tracing::debug!("parent went away, exiting");
-                return Ok(());
-            }
-            Err(e) => return Err(format!("parent channel: {e}")),
         }
     }
 }

@@ -19,7 +19,7 @@
 mod hosts;
 mod rounds;
 
-use crate::child::{parent_gone, peer_socket, terminated};
+use crate::child::{from_parent, peer_socket, terminated};
 use hosts::HostBook;
 use relayd_check::{HostError, IcmpPinger, IcmpSockets, Outcome};
 use relayd_config::{Check, Config, ObjectId};
@@ -81,21 +81,13 @@ pub async fn run(parent: UnixStream) -> Result<(), String> {
     loop {
         let next_due = hce.scheduler.next_due().filter(|_| hce.started);
         tokio::select! {
-            received = hce.parent.recv() => match received {
-                Ok(Some(received)) => {
-                    if !hce.handle(received).await? {
-                        return Ok(());
-                    }
-                }
-                Ok(None) => {
-                    tracing::debug!("parent closed the channel, exiting");
+            received = hce.parent.recv() => {
+                let Some(received) = from_parent(received)? else {
+                    return Ok(());
+                };
+                if !hce.handle(received).await? {
                     return Ok(());
                 }
-                Err(e) if parent_gone(&e) => {
-                    tracing::debug!("parent went away, exiting");
-                    return Ok(());
-                }
-                Err(e) => return Err(format!("parent channel: {e}")),
             },
             Some(event) = rounds.recv() => hce.round_event(event).await?,
             _ = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)),

@@ -33,7 +33,7 @@ mod stats;
 pub use check::check_redirects;
 pub use nft::Nftables;
 
-use crate::child::{drain_peer, parent_gone, peer_socket, terminated};
+use crate::child::{drain_peer, from_parent, peer_socket, terminated};
 use plan::{plan, Plan, Switches};
 use relayd_config::{Config, ObjectId};
 use relayd_proto::messages::parent_pfe::{ParentToPfe, PfeSide, PfeToParent, RedirectReport};
@@ -141,22 +141,14 @@ impl Pfe {
                 _ = &mut stop => Event::Terminated,
             };
             match event {
-                Event::Parent(received) => match *received {
-                    Ok(Some(received)) => {
-                        if !self.handle(received).await? {
-                            return Ok(());
-                        }
-                    }
-                    Ok(None) => {
-                        tracing::debug!("parent closed the channel, exiting");
+                Event::Parent(received) => {
+                    let Some(received) = from_parent(*received)? else {
+                        return Ok(());
+                    };
+                    if !self.handle(received).await? {
                         return Ok(());
                     }
-                    Err(e) if parent_gone(&e) => {
-                        tracing::debug!("parent went away, exiting");
-                        return Ok(());
-                    }
-                    Err(e) => return Err(format!("parent channel: {e}")),
-                },
+                }
                 Event::Hce(Ok(Some(received))) => self.handle_hce(received.msg).await?,
                 Event::Hce(Ok(None)) => {
                     tracing::debug!("channel from hce closed");
