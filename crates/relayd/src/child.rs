@@ -138,7 +138,7 @@ where
 
 /// Whether a receive error only means the parent is gone (it died with
 /// data we had not read yet): time to leave, not a protocol error.
-pub fn parent_gone(error: &relayd_proto::ImsgError) -> bool {
+fn parent_gone(error: &relayd_proto::ImsgError) -> bool {
     matches!(error, relayd_proto::ImsgError::Io(e)
         if e.kind() == std::io::ErrorKind::ConnectionReset)
 }

@@ -238,6 +238,21 @@ impl Engine {
         }
     }
 
+    /// The session left its backend for `backend` (an HTTP request sent
+    /// elsewhere by the filter rules): the old host's count drops.
+    pub fn session_moved(&self, id: u32, backend: Backend) {
+        {
+            let mut state = self.state();
+            let old = state.sessions.get(&id).and_then(|e| e.backend);
+            if let Some(host) = old.and_then(|b| b.host) {
+                if let Some(count) = state.active.get_mut(&host) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+        }
+        self.session_connected(id, backend);
+    }
+
     pub fn close_session(&self, id: u32) {
         let mut state = self.state();
         if let Some(entry) = state.sessions.remove(&id) {

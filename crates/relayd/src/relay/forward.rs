@@ -69,7 +69,7 @@ pub async fn connect_backend(
     Err(last_error)
 }
 
-async fn connect(
+pub async fn connect(
     engine: &Engine,
     addr: SocketAddr,
     plan: &RelayPlan,

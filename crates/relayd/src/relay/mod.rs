@@ -15,13 +15,14 @@
 //! `park` (idle sessions without a task), `engine` (state shared by the
 //! sessions), `stats` (relayd's counters).
 //!
-//! `http` protocol relays are relayed as plain TCP until HTTP filtering
-//! exists; `dns` protocol relays are refused when the configuration loads.
+//! `http` protocol relays are served by `http` (hyper, filter rules);
+//! `dns` protocol relays are refused when the configuration loads.
 
 mod accept;
 mod copy;
 mod engine;
 mod forward;
+mod http;
 mod park;
 mod plan;
 mod pump;
@@ -33,10 +34,10 @@ mod stats;
 
 pub use plan::refuse_unsupported;
 
-use crate::child::{drain_peer, parent_gone, peer_socket, terminated};
+use crate::child::{drain_peer, from_parent, peer_socket, terminated};
 use engine::{BindAnyCall, Engine};
 use plan::RelayPlan;
-use relayd_config::{Config, IpProto, ProtocolKind};
+use relayd_config::{Config, IpProto};
 use relayd_proto::messages::parent_relay::{ParentToRelay, RelaySide, RelayToParent};
 use relayd_proto::messages::{
     hce_relay, pfe_relay, relay_ca, BindAnyRequest, ListenSocket, PeerChannel,
@@ -126,21 +127,11 @@ pub async fn run(instance: u32, parent: UnixStream) -> Result<(), String> {
                 return Ok(());
             }
         };
-        match received {
-            Ok(Some(received)) => {
-                if !relay.handle(received).await? {
-                    return Ok(());
-                }
-            }
-            Ok(None) => {
-                tracing::debug!("parent closed the channel, exiting");
-                return Ok(());
-            }
-            Err(e) if parent_gone(&e) => {
-                tracing::debug!("parent went away, exiting");
-                return Ok(());
-            }
-            Err(e) => return Err(format!("parent channel: {e}")),
+        let Some(received) = from_parent(received)? else {
+            return Ok(());
+        };
+        if !relay.handle(received).await? {
+            return Ok(());
         }
     }
 }
@@ -236,12 +227,6 @@ impl Relay {
         refuse_unsupported(&config)?;
         let plans = plan::plans(&config)?;
         for plan in &plans {
-            if plan.kind == ProtocolKind::Http && self.instance == 0 {
-                tracing::warn!(
-                    "relay {}: HTTP filtering is not implemented yet, relaying as plain TCP",
-                    plan.name
-                );
-            }
             if let Some(why) = sockopt::unsupported(&plan.tcp) {
                 if self.instance == 0 {
                     tracing::warn!("relay {}: {why}", plan.name);

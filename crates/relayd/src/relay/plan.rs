@@ -4,8 +4,8 @@
 
 use super::schedule::hash_key;
 use relayd_config::{
-    Config, ForwardTarget, ObjectId, ProtocolKind, Relay, RelayForward, Table, TableForward,
-    TcpOptions,
+    Config, EntityOption, FilterRule, ForwardTarget, HttpOptions, ObjectId, ProtocolKind, Relay,
+    RelayForward, ReturnError, Table, TableForward, TcpOptions,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +45,12 @@ pub struct RelayPlan {
     /// `transparent forward`: connect from the client's address.
     pub transparent: bool,
     pub session_timeout: Duration,
+    /// `http { ... }` of an `http protocol`.
+    pub http: HttpOptions,
+    /// Filter rules of an `http protocol`, in file order.
+    pub rules: Vec<FilterRule>,
+    /// `return error [style ...]`: blocked requests get an error page.
+    pub return_error: Option<ReturnError>,
 }
 
 impl RelayPlan {
@@ -78,6 +84,9 @@ impl RelayPlan {
             retry: relay.forward.iter().map(forward_retry).max().unwrap_or(0),
             transparent: relay.forward.iter().any(|f| f.transparent),
             session_timeout: Duration::from_secs(u64::from(relay.session_timeout_secs.max(1))),
+            http: protocol.map(|p| p.http.clone()).unwrap_or_default(),
+            rules: protocol.map(|p| p.rules.clone()).unwrap_or_default(),
+            return_error: protocol.and_then(|p| p.return_error.clone()),
         })
     }
 }
@@ -137,14 +146,24 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), String> {
                     "{place}: dns protocol (UDP) relays are not implemented yet"
                 ));
             }
-            if protocol.kind == ProtocolKind::Http
-                && (!protocol.rules.is_empty() || protocol.return_error.is_some())
-            {
-                errors.push(format!(
-                    "{place}: protocol {}: HTTP filter rules and error pages are not \
-                     implemented yet",
-                    protocol.name
-                ));
+            if protocol.kind == ProtocolKind::Http {
+                for rule in &protocol.rules {
+                    if let Some(missing) = unsupported_rule_feature(rule) {
+                        errors.push(format!(
+                            "{place}: protocol {}: {}:{}: {missing} is not implemented yet",
+                            protocol.name, rule.origin.file, rule.origin.line
+                        ));
+                    }
+                    if let Some(table) = &rule.forward_to {
+                        if !forwards_to_table(config, relay, table) {
+                            errors.push(format!(
+                                "{place}: protocol {}: {}:{}: the relay must also forward \
+                                 to <{table}> for a rule to send requests there",
+                                protocol.name, rule.origin.file, rule.origin.line
+                            ));
+                        }
+                    }
+                }
             }
         }
         if relay.listen.iter().any(|listen| listen.tls) || relay.forward.iter().any(|f| f.tls) {
@@ -156,6 +175,27 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), String> {
     } else {
         Err(errors.join("\n"))
     }
+}
+
+/// The part of an HTTP filter rule the relay cannot honour yet.
+fn unsupported_rule_feature(rule: &FilterRule) -> Option<&'static str> {
+    rule.entities.iter().find_map(|entity| {
+        if entity.digest {
+            Some("`digest` matching")
+        } else if matches!(entity.option, Some(EntityOption::Strip(_))) {
+            Some("`path strip`")
+        } else {
+            None
+        }
+    })
+}
+
+/// Whether `relay` has a `forward to <table>` line for the definition `table`.
+fn forwards_to_table(config: &Config, relay: &Relay, table: &str) -> bool {
+    relay.forward.iter().any(|forward| match &forward.target {
+        ForwardTarget::Table(t) => config.table(&t.table).is_some_and(|t| t.template == table),
+        _ => false,
+    })
 }
 
 #[cfg(test)]
@@ -177,9 +217,24 @@ mod tests {
     fn what_would_be_silently_lost_is_refused() {
         let tls = verdict("tcp protocol p { }", "tls").expect_err("tls");
         assert!(tls.contains("t.conf:3: relay r: TLS relays"), "{tls}");
-        let rules =
-            verdict("http protocol p { block request path \"/x\" }", "").expect_err("rules");
-        assert!(rules.contains("HTTP filter rules"), "{rules}");
+        let strip =
+            verdict("http protocol p { match request path strip 1 }", "").expect_err("path strip");
+        assert!(strip.contains("`path strip` is not implemented"), "{strip}");
+        let digest = verdict(
+            "http protocol p { block request url digest \"0123456789abcdef0123456789abcdef01234567\" }",
+            "",
+        )
+        .expect_err("digest");
+        assert!(digest.contains("`digest` matching"), "{digest}");
+        let elsewhere = verdict(
+            "table <u> { 127.0.0.2 }\nhttp protocol p { match request path \"/x\" forward to <u> }",
+            "",
+        )
+        .expect_err("forward to a table the relay does not use");
+        assert!(
+            elsewhere.contains("must also forward to <u>"),
+            "{elsewhere}"
+        );
         let dns = verdict("dns protocol p { }", "").expect_err("dns");
         assert!(dns.contains("dns protocol"), "{dns}");
     }
@@ -188,5 +243,19 @@ mod tests {
     fn plain_tcp_and_empty_http_protocols_run() {
         assert_eq!(verdict("tcp protocol p { tcp nodelay }", ""), Ok(()));
         assert_eq!(verdict("http protocol p { http websockets }", ""), Ok(()));
+        assert_eq!(
+            verdict(
+                "http protocol p { match request header hash \"Host\" forward to <t> }",
+                ""
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verdict(
+                "http protocol p { return error\n block request path \"/x\" label \"no\" }",
+                ""
+            ),
+            Ok(())
+        );
     }
 }

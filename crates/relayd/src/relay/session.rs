@@ -9,7 +9,7 @@ use super::park::ParkedSession;
 use super::plan::RelayPlan;
 use super::pump::{pump, Ended};
 use super::sockopt;
-use relayd_config::{ConnectionLog, ObjectId};
+use relayd_config::{ConnectionLog, ObjectId, ProtocolKind};
 use relayd_proto::status::SessionRow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -152,9 +152,18 @@ pub async fn run(
                 peer,
                 backend,
             };
-            relay(engine, session, client, server, clock).await;
+            if session.plan.kind == ProtocolKind::Http {
+                super::http::relay(engine, session, client, server, listen).await;
+            } else {
+                relay(engine, session, client, server, clock).await;
+            }
         }
-        Err(why) => finish(&engine, &plan, id, peer, &Outcome::NoBackend(why)),
+        Err(why) => {
+            if plan.kind == ProtocolKind::Http {
+                super::http::answer_unreachable(&plan, client, listen, &why).await;
+            }
+            finish(&engine, &plan, id, peer, &Outcome::NoBackend(why))
+        }
     }
 }
 
