@@ -4,38 +4,13 @@
 //! transitions it returns.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use relayd_config::{Host, ObjectId};
-use serde::{Deserialize, Serialize};
 
 use crate::{HostError, Outcome};
 
-/// relayd's `enum host_status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum HostState {
-    #[default]
-    Unknown,
-    Up,
-    Down,
-}
-
-impl HostState {
-    /// relayd's `host_status()` text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HostState::Unknown => "unknown",
-            HostState::Up => "up",
-            HostState::Down => "down",
-        }
-    }
-}
-
-impl fmt::Display for HostState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// relayd's `enum host_status`, shared with the engines and relayctl.
+pub use relayd_proto::status::HostState;
 
 /// The state before and after one recorded result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,9 @@ use relayd_config::{ObjectId, Prefix};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
-/// Health of one host as the check engine sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Health of one host as the check engine sees it (relayd's
+/// `enum host_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub enum HostState {
     /// Not checked yet (or its table is not checked).
     #[default]
@@ -24,6 +25,12 @@ impl HostState {
             HostState::Up => "up",
             HostState::Down => "down",
         }
+    }
+}
+
+impl std::fmt::Display for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -2,9 +2,9 @@
 //! who inherits from whom (`parent N`), and the [`HostStatus`] messages and
 //! log lines built from them.
 
-use relayd_check::{HostError, HostState, HostTracker, Outcome, ParentLinks, Target, Transition};
+use relayd_check::{HostError, HostTracker, Outcome, ParentLinks, Target, Transition};
 use relayd_config::{Check, Config, Host, LogOptions, ObjectId, Table};
-use relayd_proto::status::{self, HostStatus};
+use relayd_proto::status::HostStatus;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -197,11 +197,7 @@ fn status_of(entry: &Entry) -> HostStatus {
     HostStatus {
         host_id: entry.host.id,
         table_id: entry.table_id,
-        state: match tracker.state() {
-            HostState::Unknown => status::HostState::Unknown,
-            HostState::Up => status::HostState::Up,
-            HostState::Down => status::HostState::Down,
-        },
+        state: tracker.state(),
         check_count: tracker.check_count(),
         up_count: tracker.up_count(),
         retry_count: tracker.retries_left(),
@@ -278,6 +274,7 @@ fn log_check(
 mod tests {
     use super::*;
     use relayd_config::Table;
+    use relayd_proto::status::HostState;
     use std::net::IpAddr;
 
     fn host(id: ObjectId, parent: Option<ObjectId>, retry: u32) -> Host {
@@ -341,21 +338,16 @@ mod tests {
     fn a_result_applies_to_the_host_and_its_followers() {
         let mut book = book(vec![host(1, None, 0), host(2, Some(1), 0)]);
         let recorded = book.record(1, &up());
-        let states: Vec<(ObjectId, status::HostState, bool)> = recorded
+        let states: Vec<(ObjectId, HostState, bool)> = recorded
             .iter()
             .map(|r| (r.status.host_id, r.status.state, r.transition.changed()))
             .collect();
         assert_eq!(
             states,
-            vec![
-                (1, status::HostState::Up, true),
-                (2, status::HostState::Up, true)
-            ]
+            vec![(1, HostState::Up, true), (2, HostState::Up, true)]
         );
         let recorded = book.record(1, &down());
-        assert!(recorded
-            .iter()
-            .all(|r| r.status.state == status::HostState::Down));
+        assert!(recorded.iter().all(|r| r.status.state == HostState::Down));
         assert_eq!(
             recorded[1].status.last_error.as_deref(),
             Some("tcp connect failed")
@@ -386,18 +378,13 @@ mod tests {
         book.record(1, &up());
         book.record(2, &up());
         let status = book.disable(1).expect("host 1");
-        assert_eq!(
-            (status.state, status.check_count),
-            (status::HostState::Unknown, 0)
-        );
+        assert_eq!((status.state, status.check_count), (HostState::Unknown, 0));
         assert!(
             book.record(1, &up()).is_empty(),
             "results of disabled hosts are ignored"
         );
         let statuses = book.switch_table(7, false);
-        assert!(statuses
-            .iter()
-            .all(|s| s.state == status::HostState::Unknown));
+        assert!(statuses.iter().all(|s| s.state == HostState::Unknown));
         assert!(book.table(7).expect("table").disabled);
         book.switch_table(7, true);
         assert!(!book.table(7).expect("table").disabled);
