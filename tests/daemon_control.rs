@@ -1,6 +1,6 @@
 //! End-to-end: relayctl against a running relayd: `show summary`, enabling
 //! and disabling hosts and tables by name and by id, unique command
-//! prefixes, failures for unknown objects and honest answers for engines
+//! prefixes, failures for unknown objects and empty answers for objects
 //! that do not exist yet. Needs root; skips otherwise.
 
 use e2e::{daemon_can_run, free_port, status_of, stdout_text, summary_rows, Daemon};
@@ -157,8 +157,8 @@ fn unknown_objects_fail_with_a_non_zero_exit_status() {
 }
 
 #[test]
-fn engines_that_do_not_exist_yet_answer_honestly() {
-    if !daemon_can_run("engines_that_do_not_exist_yet_answer_honestly") {
+fn show_commands_list_nothing_that_is_not_configured() {
+    if !daemon_can_run("show_commands_list_nothing_that_is_not_configured") {
         return;
     }
     let daemon = Daemon::start("honest", &config(free_port()));
