@@ -1,7 +1,7 @@
 //! End-to-end: relayctl against a running relayd: `show summary`, enabling
 //! and disabling hosts and tables by name and by id, unique command
-//! prefixes, failures for unknown objects and empty answers for objects
-//! that do not exist yet. Needs root; skips otherwise.
+//! prefixes, failures for unknown objects and empty answers for what is
+//! not configured. Needs root; skips otherwise.
 
 use e2e::{daemon_can_run, free_port, status_of, stdout_text, summary_rows, Daemon};
 
