@@ -56,7 +56,7 @@ pub(crate) async fn run(
     use_tls: bool,
     server_name: Option<&str>,
     request: &[u8],
-    check: &mut impl ResponseCheck,
+    check: &mut (impl ResponseCheck + ?Sized),
 ) -> Verdict {
     if use_tls {
         match tls::connect(target, deadline, server_name).await {
@@ -75,7 +75,7 @@ async fn exchange<S>(
     mut stream: S,
     deadline: Instant,
     request: &[u8],
-    check: &mut impl ResponseCheck,
+    check: &mut (impl ResponseCheck + ?Sized),
     errors: &StepErrors,
 ) -> Verdict
 where

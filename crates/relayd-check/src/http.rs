@@ -25,34 +25,21 @@ pub(crate) async fn check(
         HttpExpect::Digest(_) => "GET",
     };
     let request = request(method, path, host);
-    match expect {
+    let mut code_check;
+    let mut digest_check;
+    let check: &mut (dyn ResponseCheck + Send) = match expect {
         HttpExpect::Code(code) => {
-            let mut check = CodeCheck { expected: *code };
-            exchange::run(
-                target,
-                deadline,
-                use_tls,
-                host,
-                request.as_bytes(),
-                &mut check,
-            )
-            .await
+            code_check = CodeCheck { expected: *code };
+            &mut code_check
         }
         HttpExpect::Digest(digest) => {
-            let mut check = DigestCheck {
+            digest_check = DigestCheck {
                 expected: digest.to_ascii_lowercase(),
             };
-            exchange::run(
-                target,
-                deadline,
-                use_tls,
-                host,
-                request.as_bytes(),
-                &mut check,
-            )
-            .await
+            &mut digest_check
         }
-    }
+    };
+    exchange::run(target, deadline, use_tls, host, request.as_bytes(), check).await
 }
 
 /// The request relayd's parser builds for an http check.

@@ -32,6 +32,21 @@ pub(crate) struct HostSpec {
     pub ip_ttl: Option<u8>,
 }
 
+impl HostSpec {
+    /// The host as a table holds it; ids are numbered when the table is.
+    fn to_host(&self) -> Host {
+        Host {
+            id: 0,
+            name: self.name.clone(),
+            addr: self.addr,
+            retry: self.retry,
+            parent: self.parent,
+            priority: self.priority,
+            ip_ttl: self.ip_ttl,
+        }
+    }
+}
+
 /// The options written after `forward to <name>`.
 #[derive(Default)]
 pub(crate) struct TableSpec {
@@ -678,19 +693,7 @@ impl<'a> Builder<'a> {
             self.locations.hosts.insert(id, host.loc);
         }
         self.locations.tables.insert(name.clone(), spec.loc);
-        let hosts = template
-            .hosts
-            .iter()
-            .map(|h| Host {
-                id: 0,
-                name: h.name.clone(),
-                addr: h.addr,
-                retry: h.retry,
-                parent: h.parent,
-                priority: h.priority,
-                ip_ttl: h.ip_ttl,
-            })
-            .collect();
+        let hosts = template.hosts.iter().map(HostSpec::to_host).collect();
         let table = Table {
             id: self.config.tables.len() as ObjectId + 1,
             name: name.clone(),
@@ -743,19 +746,7 @@ impl<'a> Builder<'a> {
                 interval_secs: interval,
                 timeout_ms: self.config.global.timeout_ms,
                 demote: None,
-                hosts: t
-                    .hosts
-                    .iter()
-                    .map(|h| Host {
-                        id: 0,
-                        name: h.name.clone(),
-                        addr: h.addr,
-                        retry: h.retry,
-                        parent: h.parent,
-                        priority: h.priority,
-                        ip_ttl: h.ip_ttl,
-                    })
-                    .collect(),
+                hosts: t.hosts.iter().map(HostSpec::to_host).collect(),
             })
             .collect();
         for mut table in unused {
