@@ -194,45 +194,22 @@ fn monitor_streams_enable_and_disable_events() {
     if !daemon_can_run("monitor_streams_enable_and_disable_events") {
         return;
     }
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    use std::sync::mpsc;
     use std::time::Duration;
 
     let daemon = Daemon::start("monitor", &config(free_port()));
-    let mut monitor = Command::new(e2e::bin("relayctl"))
-        .arg("-s")
-        .arg(&daemon.socket)
-        .arg("monitor")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start relayctl monitor");
-    let stdout = monitor.stdout.take().expect("piped stdout");
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let monitor = e2e::Monitor::start(&daemon.socket);
     // The monitor subscribes asynchronously: repeat the command until an
     // event shows up, within a bounded time.
     let mut seen = Vec::new();
     for _ in 0..50 {
         ok(&daemon, &["host", "disable", "127.0.0.3"]);
         ok(&daemon, &["host", "enable", "127.0.0.3"]);
-        while let Ok(line) = lines.recv_timeout(Duration::from_millis(100)) {
-            seen.push(line);
-        }
+        monitor.collect(&mut seen, Duration::from_millis(100));
         if seen.iter().any(|l| l.contains("ctl_host_disable")) {
             break;
         }
     }
-    let _ = monitor.kill();
-    let _ = monitor.wait();
+    drop(monitor);
     assert!(
         seen.iter().any(|l| l.contains("ctl_host_disable")),
         "monitor printed: {seen:?}"

@@ -221,10 +221,6 @@ fn monitor_streams_host_state_changes() {
     if !daemon_can_run("monitor_streams_host_state_changes") {
         return;
     }
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    use std::sync::mpsc;
-
     let backend = Backend::start(LOCAL_1, 0, Behaviour::Accept);
     let port = backend.addr.port();
     let daemon = daemon(
@@ -236,40 +232,19 @@ fn monitor_streams_host_state_changes() {
     );
     expect_state(&daemon, "127.0.0.1", "up", TWO_INTERVALS);
 
-    let mut monitor = Command::new(e2e::bin("relayctl"))
-        .arg("-s")
-        .arg(&daemon.socket)
-        .arg("monitor")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start relayctl monitor");
-    let stdout = monitor.stdout.take().expect("monitor stdout");
-    let (lines_tx, lines) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let monitor = e2e::Monitor::start(&daemon.socket);
     // Let the monitor subscribe before the change happens.
     std::thread::sleep(Duration::from_millis(300));
     drop(backend);
 
     let mut seen = Vec::new();
     let found = wait_until(Duration::from_secs(4), || {
-        while let Ok(line) = lines.try_recv() {
-            seen.push(line);
-        }
+        monitor.collect(&mut seen, Duration::ZERO);
         seen.windows(4).any(|w| {
             w[0].starts_with("host_status") && w[1..].iter().any(|l| l.contains("state: down"))
         })
     });
-    let _ = monitor.kill();
-    let _ = monitor.wait();
-    let _ = reader.join();
+    drop(monitor);
     assert!(found, "no host_status down event:\n{}", seen.join("\n"));
     // Unchanged states are not streamed: one event for one change.
     let events = seen.iter().filter(|l| l.starts_with("host_status")).count();

@@ -462,3 +462,58 @@ pub fn status_of(rows: &[SummaryRow], kind: &str, id: u32) -> Option<String> {
         .find(|r| r.kind == kind && r.id == id)
         .map(|r| r.status.clone())
 }
+
+/// A `relayctl -s SOCKET monitor` running in the background, its output
+/// lines collected by a reader thread; killed on drop.
+pub struct Monitor {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Monitor {
+    pub fn start(socket: &Path) -> Monitor {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(bin("relayctl"))
+            .arg("-s")
+            .arg(socket)
+            .arg("monitor")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start relayctl monitor");
+        let stdout = child.stdout.take().expect("monitor stdout");
+        let (lines_tx, lines) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Monitor {
+            child,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// Appends to `seen` every line printed so far, waiting up to `wait`
+    /// for the first one.
+    pub fn collect(&self, seen: &mut Vec<String>, wait: Duration) {
+        while let Ok(line) = self.lines.recv_timeout(wait) {
+            seen.push(line);
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
