@@ -44,6 +44,61 @@ fn shut_down(socket: BorrowedFd<'_>) {
     let _ = nix::sys::socket::shutdown(socket.as_raw_fd(), nix::sys::socket::Shutdown::Both);
 }
 
+/// What both kinds of channel keep for receiving: the bytes decoded so far
+/// and whether the stream ended or failed.
+struct Inbox {
+    decoder: FrameDecoder,
+    buffers: RecvBuffers,
+    failed: bool,
+    eof: bool,
+}
+
+impl Inbox {
+    fn new() -> Inbox {
+        Inbox {
+            decoder: FrameDecoder::new(),
+            buffers: RecvBuffers::new(),
+            failed: false,
+            eof: false,
+        }
+    }
+
+    /// The answer the bytes already read give, or `None` when more must be
+    /// read from `socket` first.
+    fn buffered<M: DeserializeOwned + Serialize>(
+        &mut self,
+        socket: BorrowedFd<'_>,
+    ) -> Option<Result<Option<Received<M>>, ImsgError>> {
+        if self.failed {
+            return Some(Err(ImsgError::Closed));
+        }
+        match self.decoder.next_frame() {
+            Ok(Some(raw)) => {
+                return Some(decode_raw(raw).map(Some).map_err(|e| self.fail(socket, e)))
+            }
+            Ok(None) => {}
+            Err(e) => return Some(Err(self.fail(socket, e))),
+        }
+        if self.eof {
+            return Some(
+                self.decoder
+                    .check_eof()
+                    .map(|()| None)
+                    .map_err(|e| self.fail(socket, e)),
+            );
+        }
+        None
+    }
+
+    /// Marks the channel failed and shuts the socket down, so the peer sees
+    /// end-of-file.
+    fn fail(&mut self, socket: BorrowedFd<'_>, error: ImsgError) -> ImsgError {
+        self.failed = true;
+        shut_down(socket);
+        error
+    }
+}
+
 /// Both halves of an async channel.
 pub struct ImsgChannel<Tx, Rx> {
     reader: ImsgReader<Rx>,
@@ -108,10 +163,7 @@ where
 /// The receiving half of a channel.
 pub struct ImsgReader<Rx> {
     stream: OwnedReadHalf,
-    decoder: FrameDecoder,
-    buffers: RecvBuffers,
-    failed: bool,
-    eof: bool,
+    inbox: Inbox,
     _rx: PhantomData<fn() -> Rx>,
 }
 
@@ -119,10 +171,7 @@ impl<Rx: DeserializeOwned + Serialize> ImsgReader<Rx> {
     fn new(stream: OwnedReadHalf) -> Self {
         ImsgReader {
             stream,
-            decoder: FrameDecoder::new(),
-            buffers: RecvBuffers::new(),
-            failed: false,
-            eof: false,
+            inbox: Inbox::new(),
             _rx: PhantomData,
         }
     }
@@ -134,19 +183,8 @@ impl<Rx: DeserializeOwned + Serialize> ImsgReader<Rx> {
     /// returns [`ImsgError::Closed`].
     pub async fn recv(&mut self) -> Result<Option<Received<Rx>>, ImsgError> {
         loop {
-            if self.failed {
-                return Err(ImsgError::Closed);
-            }
-            match self.decoder.next_frame() {
-                Ok(Some(raw)) => return decode_raw(raw).map(Some).map_err(|e| self.fail(e)),
-                Ok(None) => {}
-                Err(e) => return Err(self.fail(e)),
-            }
-            if self.eof {
-                return match self.decoder.check_eof() {
-                    Ok(()) => Ok(None),
-                    Err(e) => Err(self.fail(e)),
-                };
+            if let Some(answer) = self.inbox.buffered(self.stream.as_ref().as_fd()) {
+                return answer;
             }
             self.fill().await?;
         }
@@ -157,7 +195,11 @@ impl<Rx: DeserializeOwned + Serialize> ImsgReader<Rx> {
         loop {
             stream.readable().await.map_err(ImsgError::Io)?;
             let result = stream.try_io(Interest::READABLE, || {
-                match recv_into(stream.as_fd(), &mut self.buffers, &mut self.decoder) {
+                match recv_into(
+                    stream.as_fd(),
+                    &mut self.inbox.buffers,
+                    &mut self.inbox.decoder,
+                ) {
                     Err(ImsgError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Err(e),
                     other => Ok(other),
                 }
@@ -167,7 +209,7 @@ impl<Rx: DeserializeOwned + Serialize> ImsgReader<Rx> {
                 Err(e) => return Err(self.fail(ImsgError::Io(e))),
                 Ok(Err(e)) => return Err(self.fail(e)),
                 Ok(Ok(0)) => {
-                    self.eof = true;
+                    self.inbox.eof = true;
                     return Ok(());
                 }
                 Ok(Ok(_)) => return Ok(()),
@@ -176,9 +218,7 @@ impl<Rx: DeserializeOwned + Serialize> ImsgReader<Rx> {
     }
 
     fn fail(&mut self, error: ImsgError) -> ImsgError {
-        self.failed = true;
-        shut_down(self.stream.as_ref().as_fd());
-        error
+        self.inbox.fail(self.stream.as_ref().as_fd(), error)
     }
 }
 
@@ -245,11 +285,8 @@ impl<Tx: Serialize> ImsgWriter<Tx> {
 /// A channel on a blocking std socket, for use without a tokio runtime.
 pub struct BlockingChannel<Tx, Rx> {
     stream: std::os::unix::net::UnixStream,
-    decoder: FrameDecoder,
-    buffers: RecvBuffers,
+    inbox: Inbox,
     pid: u32,
-    failed: bool,
-    eof: bool,
     _types: PhantomData<fn(Tx) -> Rx>,
 }
 
@@ -261,11 +298,8 @@ where
     pub fn new(stream: std::os::unix::net::UnixStream) -> Self {
         BlockingChannel {
             stream,
-            decoder: FrameDecoder::new(),
-            buffers: RecvBuffers::new(),
+            inbox: Inbox::new(),
             pid: std::process::id(),
-            failed: false,
-            eof: false,
             _types: PhantomData,
         }
     }
@@ -315,22 +349,15 @@ where
     /// `TimedOut` and leaves the channel usable.
     pub fn recv(&mut self) -> Result<Option<Received<Rx>>, ImsgError> {
         loop {
-            if self.failed {
-                return Err(ImsgError::Closed);
+            if let Some(answer) = self.inbox.buffered(self.stream.as_fd()) {
+                return answer;
             }
-            match self.decoder.next_frame() {
-                Ok(Some(raw)) => return decode_raw(raw).map(Some).map_err(|e| self.fail(e)),
-                Ok(None) => {}
-                Err(e) => return Err(self.fail(e)),
-            }
-            if self.eof {
-                return match self.decoder.check_eof() {
-                    Ok(()) => Ok(None),
-                    Err(e) => Err(self.fail(e)),
-                };
-            }
-            match recv_into(self.stream.as_fd(), &mut self.buffers, &mut self.decoder) {
-                Ok(0) => self.eof = true,
+            match recv_into(
+                self.stream.as_fd(),
+                &mut self.inbox.buffers,
+                &mut self.inbox.decoder,
+            ) {
+                Ok(0) => self.inbox.eof = true,
                 Ok(_) => {}
                 Err(ImsgError::Io(e))
                     if matches!(
@@ -346,8 +373,6 @@ where
     }
 
     fn fail(&mut self, error: ImsgError) -> ImsgError {
-        self.failed = true;
-        shut_down(self.stream.as_fd());
-        error
+        self.inbox.fail(self.stream.as_fd(), error)
     }
 }
