@@ -179,12 +179,23 @@ pub fn send_signal(pid: u32, signal: &str) {
         .status();
 }
 
-/// A TCP port on 127.0.0.1 free at the time of the call.
+/// A TCP port on 127.0.0.1 free at the time of the call and never handed
+/// out before in this test process: the kernel may give a just-released
+/// ephemeral port again, and two relays of one config on the same port make
+/// the config invalid.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind 127.0.0.1:0");
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
