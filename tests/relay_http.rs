@@ -176,30 +176,32 @@ fn smuggling_shapes_are_refused_with_400_and_never_forwarded() {
     assert!(forwarded.is_empty(), "forwarded: {forwarded:?}");
 }
 
-/// hyper's answer to Content-Length beside Transfer-Encoding is RFC 9112's:
-/// the chunked framing wins, Content-Length is dropped before anything is
-/// forwarded, and the connection closes after the answer, so no second
-/// request can hide in the body.
+/// Content-Length beside Transfer-Encoding is the classic smuggling
+/// shape: the relay and the backend could disagree on where the body ends
+/// and read a second request out of it. It is answered 400, nothing is
+/// forwarded, and the connection closes.
 #[test]
-fn content_length_beside_chunked_is_dropped_and_the_connection_closed() {
-    if !daemon_can_run("content_length_beside_chunked_is_dropped_and_the_connection_closed") {
+fn content_length_beside_chunked_gets_400_and_nothing_is_forwarded() {
+    if !daemon_can_run("content_length_beside_chunked_gets_400_and_nothing_is_forwarded") {
         return;
     }
     let (daemon, backend, port) = start("http-cl-te", "");
-    let mut client = Client::connect(port);
-    client.send(
-        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\
-          Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
-          GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
-    );
-    let answer = client
-        .answer()
-        .unwrap_or_else(|| panic!("{}", daemon.log_text()));
-    assert_eq!(answer.body, b"abc");
-    assert!(client.closed(), "the connection closes after the answer");
-    let seen = backend.seen();
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(seen[0].header("Content-Length"), None);
+    for request in [
+        &b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\
+           Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
+           GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"[..],
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\
+          Content-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    ] {
+        let mut client = Client::connect(port);
+        client.send(request);
+        let answer = client
+            .answer()
+            .unwrap_or_else(|| panic!("{}", daemon.log_text()));
+        assert_eq!(answer.status, 400);
+        assert!(client.closed(), "the connection closes after the answer");
+    }
+    assert!(backend.seen().is_empty(), "{:?}", backend.seen());
 }
 
 #[test]
@@ -269,6 +271,8 @@ fn an_unreachable_backend_gets_a_504_page_with_return_error() {
         &http_config(port, nobody, "\treturn error"),
     );
     let mut client = Client::connect(port);
+    // As relayd, the backend is chosen once the request has been read.
+    client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     let page = client
         .answer()
         .unwrap_or_else(|| panic!("no page\n{}", daemon.log_text()));

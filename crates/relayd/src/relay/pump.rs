@@ -45,6 +45,8 @@ pub enum Ended {
     Parked,
     /// Parking failed; the session is closed.
     Park(io::Error),
+    /// An HTTP relay refused a request or answer and closed the session.
+    Refused(String),
 }
 
 impl Ended {
@@ -64,6 +66,7 @@ impl fmt::Display for Ended {
             Ended::ServerWrite(e) => write!(f, "write to server failed: {e}"),
             Ended::Parked => write!(f, "parked"),
             Ended::Park(e) => write!(f, "cannot park the idle session: {e}"),
+            Ended::Refused(why) => f.write_str(why),
         }
     }
 }

@@ -143,6 +143,17 @@ pub async fn run(
     let clock = Arc::new(ActivityClock::new());
     let id = engine.open_session(plan.id, peer, clock.clone());
     sockopt::apply_accepted(&client, &plan.tcp);
+    if plan.kind == ProtocolKind::Http {
+        // As relayd: the backend is chosen once the first request is read.
+        let session = super::http::Accepted {
+            id,
+            plan,
+            peer,
+            listen,
+            clock,
+        };
+        return super::http::relay(engine, session, client).await;
+    }
     match connect_backend(&engine, &plan, id, &client, peer, listen).await {
         Ok((server, backend)) => {
             engine.session_connected(id, backend);
@@ -152,18 +163,9 @@ pub async fn run(
                 peer,
                 backend,
             };
-            if session.plan.kind == ProtocolKind::Http {
-                super::http::relay(engine, session, client, server, listen).await;
-            } else {
-                relay(engine, session, client, server, clock).await;
-            }
+            relay(engine, session, client, server, clock).await;
         }
-        Err(why) => {
-            if plan.kind == ProtocolKind::Http {
-                super::http::answer_unreachable(&plan, client, listen, &why).await;
-            }
-            finish(&engine, &plan, id, peer, &Outcome::NoBackend(why))
-        }
+        Err(why) => finish(&engine, &plan, id, peer, &Outcome::NoBackend(why)),
     }
 }
 
@@ -238,12 +240,15 @@ pub fn finish(engine: &Engine, plan: &RelayPlan, id: u32, peer: SocketAddr, outc
 pub enum Outcome {
     Relayed(SocketAddr, Ended),
     NoBackend(String),
+    /// An HTTP session that ended before it needed a backend.
+    Unrouted(Ended),
 }
 
 fn log_end(engine: &Engine, plan: &RelayPlan, id: u32, peer: SocketAddr, outcome: &Outcome) {
     let (backend, message, error) = match outcome {
         Outcome::Relayed(addr, ended) => (addr.to_string(), ended.to_string(), ended.is_error()),
         Outcome::NoBackend(why) => ("-".to_string(), why.clone(), true),
+        Outcome::Unrouted(ended) => ("-".to_string(), ended.to_string(), ended.is_error()),
     };
     let text = format!(
         "relay {}, session {id} ({} active), {peer} -> {backend}, {message}",

@@ -1,57 +1,41 @@
-//! The backend side of an HTTP session: one hyper client connection at a
-//! time, replaced only when the filter rules send a request to another
-//! table (`forward to <table>`) or their `hash` picks another host.
+//! The backend side of an HTTP session: one connection at a time, opened
+//! when the first request has been read (so that its rules can choose the
+//! table and hash), replaced only when a later request's rules send it to
+//! another table (`forward to <table>`) or their `hash` picks another host.
 
+use super::wire::Wire;
 use crate::relay::engine::{Backend, Engine};
-use crate::relay::forward::connect;
+use crate::relay::forward::{connect, connect_backend};
 use crate::relay::plan::{RelayPlan, TableTarget, Target};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{Builder, SendRequest};
-use hyper_util::rt::TokioIo;
 use relayd_config::Mode;
 use std::net::SocketAddr;
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 
 /// The live connection to one backend host.
 pub struct Link {
-    pub sender: SendRequest<Incoming>,
+    pub wire: Wire,
     pub backend: Backend,
     /// The table definition the host belongs to, if any.
     pub table: Option<String>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl Link {
-    /// Speaks HTTP/1.1 over `server`, keeping header case as written.
-    pub async fn open(
-        plan: &RelayPlan,
-        server: TcpStream,
-        backend: Backend,
-    ) -> Result<Link, hyper::Error> {
-        let (sender, connection) = Builder::new()
-            .preserve_header_case(true)
-            .title_case_headers(false)
-            .handshake(TokioIo::new(server))
-            .await?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = connection.with_upgrades().await {
-                tracing::debug!("backend connection: {e}");
-            }
-        });
-        Ok(Link {
-            sender,
+    fn new(plan: &RelayPlan, stream: TcpStream, backend: Backend) -> Link {
+        Link {
+            wire: Wire::new(stream),
             backend,
             table: table_of(plan, backend),
-            task,
-        })
+        }
     }
+}
+
+/// Who is asking: what choosing and connecting a backend needs to know.
+pub struct Chooser<'a> {
+    pub engine: &'a Engine,
+    pub plan: &'a RelayPlan,
+    pub session: u32,
+    pub peer: SocketAddr,
+    pub listen: SocketAddr,
 }
 
 /// Which table definition `backend`'s host comes from.
@@ -67,75 +51,94 @@ fn table_of(plan: &RelayPlan, backend: Backend) -> Option<String> {
 }
 
 /// Where the rules want this request to go.
+#[derive(Clone, Copy, Default)]
 pub struct Route<'a> {
     pub table: Option<&'a str>,
     pub hash: Option<u64>,
 }
 
-/// Decides whether the request needs another backend than `current`'s
-/// and connects there; `None` keeps the current link.
-pub async fn reroute(
-    engine: &Engine,
-    plan: &RelayPlan,
-    session: u32,
-    peer: SocketAddr,
-    listen: SocketAddr,
-    current: &Link,
-    route: Route<'_>,
-) -> Option<Result<Link, String>> {
-    if route.table.is_none() && route.hash.is_none() {
-        return None;
+impl Chooser<'_> {
+    /// The first backend of a session, following the first request's route.
+    pub async fn first(&self, client: &TcpStream, route: Route<'_>) -> Result<Link, String> {
+        if matches!(self.plan.target, Target::Tables(_)) {
+            if let Some(link) = self.reroute(None, route).await {
+                return link;
+            }
+        }
+        let (stream, backend) = connect_backend(
+            self.engine,
+            self.plan,
+            self.session,
+            client,
+            self.peer,
+            self.listen,
+        )
+        .await?;
+        Ok(Link::new(self.plan, stream, backend))
     }
-    let Target::Tables(tables) = &plan.target else {
-        return None;
-    };
-    let moving = route
-        .table
-        .is_some_and(|t| current.table.as_deref() != Some(t));
-    let candidates: Vec<TableTarget> = tables
-        .iter()
-        .filter(|t| route.table.is_none_or(|name| t.table.template == name))
-        .map(|t| with_request_hash(t, route.hash))
-        .collect();
-    let hashing = route.hash.is_some()
-        && candidates
-            .iter()
-            .any(|t| matches!(t.forward.mode, Mode::Hash | Mode::LoadBalance));
-    if !moving && !hashing {
-        return None;
-    }
-    let mut tried = Vec::new();
-    let mut last_error = "no active hosts".to_string();
-    for _ in 0..=plan.retry {
-        let Some(backend) = engine.choose(plan, &candidates, peer, listen, &tried) else {
-            break;
+
+    /// Decides whether the request needs another backend than `current`'s
+    /// and connects there; `None` keeps the current link.
+    pub async fn reroute(
+        &self,
+        current: Option<&Link>,
+        route: Route<'_>,
+    ) -> Option<Result<Link, String>> {
+        let Target::Tables(tables) = &self.plan.target else {
+            return None;
         };
-        if !moving && backend.addr == current.backend.addr {
+        if current.is_some() && route.table.is_none() && route.hash.is_none() {
             return None;
         }
-        match connect(engine, backend.addr, plan, peer).await {
-            Ok(server) => {
-                return Some(
-                    Link::open(plan, server, backend)
-                        .await
-                        .map_err(|e| format!("backend {}: {e}", backend.addr)),
-                )
+        let moving = current.is_none()
+            || route
+                .table
+                .is_some_and(|t| current.and_then(|c| c.table.as_deref()) != Some(t));
+        let candidates: Vec<TableTarget> = tables
+            .iter()
+            .filter(|t| route.table.is_none_or(|name| t.table.template == name))
+            .map(|t| with_request_hash(t, route.hash))
+            .collect();
+        let hashing = route.hash.is_some()
+            && candidates
+                .iter()
+                .any(|t| matches!(t.forward.mode, Mode::Hash | Mode::LoadBalance));
+        if !moving && !hashing {
+            return None;
+        }
+        let mut tried = Vec::new();
+        let mut last_error = "no active hosts".to_string();
+        for _ in 0..=self.plan.retry {
+            let Some(backend) =
+                self.engine
+                    .choose(self.plan, &candidates, self.peer, self.listen, &tried)
+            else {
+                break;
+            };
+            if let Some(current) = current.filter(|_| !moving) {
+                if backend.addr == current.backend.addr {
+                    return None;
+                }
             }
-            Err(e) => {
-                tracing::debug!(
-                    "relay {}, session {session}: connect to {}: {e}",
-                    plan.name,
-                    backend.addr
-                );
-                last_error = format!("connect to {} failed: {e}", backend.addr);
-                match backend.host {
-                    Some(host) => tried.push(host),
-                    None => break,
+            match connect(self.engine, backend.addr, self.plan, self.peer).await {
+                Ok(stream) => return Some(Ok(Link::new(self.plan, stream, backend))),
+                Err(e) => {
+                    tracing::debug!(
+                        "relay {}, session {}: connect to {}: {e}",
+                        self.plan.name,
+                        self.session,
+                        backend.addr
+                    );
+                    last_error = format!("connect to {} failed: {e}", backend.addr);
+                    match backend.host {
+                        Some(host) => tried.push(host),
+                        None => break,
+                    }
                 }
             }
         }
+        Some(Err(last_error))
     }
-    Some(Err(last_error))
 }
 
 /// The table's mode key mixed with the values of the request's `hash`

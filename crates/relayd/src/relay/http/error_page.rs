@@ -1,11 +1,9 @@
 //! relayd's error page for `return error [style "css"]`: a small HTML
 //! document naming the status and the rule's label, sent with
-//! `Connection: close` because the session ends after it.
+//! `Connection: close` because the session ends after it. Answers are
+//! raw bytes: they go out on the client socket as they are.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, DATE, SERVER};
-use hyper::{Response, StatusCode};
+use http::StatusCode;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
@@ -17,39 +15,38 @@ const DEFAULT_STYLE: &str = "body { background-color: #a00000; color: white; fon
      'Comic Sans MS', 'Chalkboard SE', 'Comic Neue', sans-serif; }\n\
      hr { border: 0; border-bottom: 1px dashed; }\n";
 
-/// The page for `status`, with `message` (hidden for 500 as relayd does)
-/// and the label of the rule that blocked the request, if any.
+/// The whole answer for `status`: the page with `message` (hidden for 500
+/// as relayd does) and the label of the rule that blocked the request.
 pub fn page(
     status: StatusCode,
     message: &str,
     label: Option<&str>,
     style: Option<&str>,
     listen: SocketAddr,
-) -> Response<Full<Bytes>> {
+) -> Vec<u8> {
     let body = html(status, message, label, style, listen);
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(SERVER, HeaderValue::from_static(SERVER_NAME));
-    headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    if let Ok(date) = HeaderValue::from_str(&http_date(SystemTime::now())) {
-        headers.insert(DATE, date);
-    }
-    response
+    let mut answer = head(status, Some(("text/html", body.len())));
+    answer.extend_from_slice(body.as_bytes());
+    answer
 }
 
-/// The same page as raw bytes, for a connection hyper does not serve
-/// (the backend was unreachable before the first request was read).
-pub fn raw(status: StatusCode, message: &str, style: Option<&str>, listen: SocketAddr) -> Vec<u8> {
-    let body = html(status, message, None, style, listen);
+/// A plain answer without a page, for protocol errors (400, 431, 502)
+/// that are not the rules' doing.
+pub fn bare(status: StatusCode) -> Vec<u8> {
+    head(status, None)
+}
+
+fn head(status: StatusCode, content: Option<(&str, usize)>) -> Vec<u8> {
+    let (kind, length) = match content {
+        Some((kind, length)) => (format!("Content-Type: {kind}\r\n"), length),
+        None => (String::new(), 0),
+    };
     format!(
         "HTTP/1.0 {} {}\r\nDate: {}\r\nServer: {SERVER_NAME}\r\nConnection: close\r\n\
-         Content-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+         {kind}Content-Length: {length}\r\n\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or("Unknown Error"),
         http_date(SystemTime::now()),
-        body.len()
     )
     .into_bytes()
 }
@@ -79,16 +76,6 @@ fn html(
         host = listen.ip(),
         port = listen.port(),
     )
-}
-
-/// A plain answer without a page (protocol errors hyper leaves to us).
-pub fn bare(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(SERVER, HeaderValue::from_static(SERVER_NAME));
-    headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    response
 }
 
 /// Labels and messages come from the configuration and the request: they

@@ -1,315 +1,587 @@
-//! One request of an HTTP session: the checks relayd makes before
-//! anything is forwarded (header size, framing, Upgrade), then the request
-//! goes to the session's backend connection and the answer streams back.
+//! One HTTP session, request after request: read and check the head,
+//! run the filter rules, choose (or keep) the backend, move the request
+//! and then the answer, decide whether the connection lives on. Nothing
+//! malformed is forwarded; a refused request gets relayd's answer (an
+//! error page with `return error`, otherwise the connection just closes).
 
-use super::backend::{reroute, Link, Route};
+use super::backend::{Chooser, Link, Route};
+use super::edit;
 use super::error_page;
-use super::rules::{self, Endpoints, Marks, Message};
-use super::upgrade;
+use super::head::{self, HeadError, RequestHead, ResponseHead};
+use super::message::{self, forward_read, send_head, Body, Head, MessageError};
+use super::rules::{self, Endpoints, Marks, Message, Verdict};
 use super::variables::Variables;
+use super::wire::{ReadError, Wire};
 use crate::relay::engine::Engine;
 use crate::relay::plan::RelayPlan;
-use bytes::Bytes;
-use http_body_util::{Either, Full};
-use hyper::body::Incoming;
-use hyper::header::HOST;
-use hyper::header::{
-    HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE,
-};
-use hyper::{Request, Response, StatusCode, Uri};
+use crate::relay::pump::Ended;
+use crate::relay::session::ActivityClock;
+use http::header::{CONNECTION, HOST};
+use http::{HeaderValue, Method, StatusCode};
 use relayd_config::Direction;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
 
-/// What the client receives: the backend's streamed body or a page made here.
-pub type RelayBody = Either<Incoming, Full<Bytes>>;
-
-/// Why the client connection is closed without an answer: relayd closes
-/// a session it refuses unless the protocol has `return error`.
-#[derive(Debug)]
-pub struct Refused(pub String);
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// What happens after an exchange.
+enum Next {
+    KeepAlive,
+    Close,
+    /// `101 Switching Protocols`: the session is a byte stream from now on.
+    Upgraded,
 }
 
-impl std::error::Error for Refused {}
+/// How an exchange ended early: the session is over.
+type Stop = Ended;
 
-/// The state of one client connection shared by its requests.
 pub struct Proxy {
-    plan: Arc<RelayPlan>,
-    /// The paired backend connection; requests on one client connection
-    /// come one after the other, so the lock is never contended.
-    backend: Mutex<Link>,
-    engine: Arc<Engine>,
-    session: u32,
+    pub engine: Arc<Engine>,
+    pub plan: Arc<RelayPlan>,
+    pub session: u32,
+    pub peer: SocketAddr,
+    pub listen: SocketAddr,
+    pub clock: Arc<ActivityClock>,
+    pub client: Wire,
+    pub backend: Option<Link>,
     /// Tag and label set by the rules, kept across requests.
-    marks: std::sync::Mutex<Marks>,
-    peer: SocketAddr,
-    listen: SocketAddr,
+    marks: Marks,
+    headerlen: usize,
+    timeout: Duration,
 }
 
 impl Proxy {
     pub fn new(
         engine: Arc<Engine>,
-        session: u32,
         plan: Arc<RelayPlan>,
-        backend: Link,
+        session: u32,
         peer: SocketAddr,
         listen: SocketAddr,
+        clock: Arc<ActivityClock>,
+        client: Wire,
     ) -> Proxy {
+        let headerlen = usize::try_from(plan.http.headerlen).unwrap_or(usize::MAX);
+        let timeout = plan.session_timeout;
         Proxy {
             engine,
-            session,
             plan,
-            backend: Mutex::new(backend),
-            marks: std::sync::Mutex::new(Marks::default()),
+            session,
             peer,
             listen,
+            clock,
+            client,
+            backend: None,
+            marks: Marks::default(),
+            headerlen,
+            timeout,
         }
     }
 
-    pub async fn handle(
-        &self,
-        mut request: Request<Incoming>,
-    ) -> Result<Response<RelayBody>, Refused> {
-        if let Some(refusal) = self.refusal(&request) {
-            return refusal;
-        }
-        let filtering = !self.plan.rules.is_empty();
-        let variables = filtering.then(|| self.variables(&request));
-        let verdict = match &variables {
-            Some(variables) => self.filter_request(&mut request, variables),
-            None => rules::Verdict::default(),
-        };
-        if verdict.blocked {
-            return self.abort(StatusCode::FORBIDDEN, "Forbidden", self.label().as_deref());
-        }
-        let client_upgrade =
-            wants_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
-        let mut response = match self.forward(request, &verdict).await {
-            Ok(response) => response,
-            Err(answer) => return answer,
-        };
-        if let Some(client_upgrade) = client_upgrade {
-            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                let backend_upgrade = hyper::upgrade::on(&mut response);
-                tokio::spawn(upgrade::splice(client_upgrade, backend_upgrade));
-            }
-        }
-        if backend_closes(response.headers()) {
-            // One backend connection per client: when it goes, so does the client's.
-            response
-                .headers_mut()
-                .insert(CONNECTION, HeaderValue::from_static("close"));
-        }
-        if let Some(variables) = &variables {
-            let mut message = Message {
-                direction: Direction::Response,
-                method: None,
-                path: String::new(),
-                query: None,
-                headers: response.headers_mut(),
+    /// Serves requests until the session ends.
+    pub async fn run(&mut self) -> Ended {
+        loop {
+            let head = match self.read_request_head().await {
+                Ok(Some(head)) => head,
+                Ok(None) => return Ended::Done,
+                Err(stop) => return stop,
             };
-            if self.evaluate(&mut message, variables).blocked {
-                return self.abort(StatusCode::FORBIDDEN, "Forbidden", self.label().as_deref());
+            self.clock.touch();
+            match self.exchange(head).await {
+                Ok(Next::KeepAlive) => self.clock.touch(),
+                Ok(Next::Close) => {
+                    let _ = self.client.stream.shutdown().await;
+                    return Ended::Done;
+                }
+                Ok(Next::Upgraded) => return self.tunnel().await,
+                Err(stop) => return stop,
             }
         }
-        Ok(response.map(Either::Left))
     }
 
-    /// What is refused before the rules run: oversized headers (431),
-    /// ambiguous framing (400), Upgrade without `http websockets`.
-    fn refusal(&self, request: &Request<Incoming>) -> Option<Result<Response<RelayBody>, Refused>> {
-        let headerlen = usize::try_from(self.plan.http.headerlen).unwrap_or(usize::MAX);
-        if header_size(request) > headerlen {
-            let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-            return Some(Ok(local(error_page::bare(status))));
-        }
-        if ambiguous_framing(request.headers()) {
-            return Some(Ok(local(error_page::bare(StatusCode::BAD_REQUEST))));
-        }
-        if wants_upgrade(request.headers()) && !self.plan.http.websockets {
-            return Some(self.abort(StatusCode::FORBIDDEN, "Websocket Forbidden", None));
-        }
-        None
-    }
-
-    fn variables(&self, request: &Request<Incoming>) -> Variables {
-        let host = request
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        Variables {
-            host: host.to_string(),
-            remote: self.peer,
-            server: self.listen,
-            timeout_secs: self.plan.session_timeout.as_secs(),
+    /// The next request head; `None` when the client closed between
+    /// requests. The whole head must arrive within the session timeout,
+    /// however slowly it trickles in.
+    async fn read_request_head(&mut self) -> Result<Option<RequestHead>, Stop> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            if !self.client.buffered().is_empty() {
+                match head::parse_request(self.client.buffered(), self.headerlen) {
+                    Ok(Some(head)) => return Ok(Some(head)),
+                    Ok(None) => {}
+                    Err(error) => return Err(self.refuse_head(error).await),
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.client.fill(left).await {
+                Ok(0) if self.client.buffered().is_empty() => return Ok(None),
+                Ok(0) => return Err(Ended::ClientRead(io::ErrorKind::UnexpectedEof.into())),
+                Ok(_) => {}
+                Err(ReadError::Timeout) => return Err(Ended::Timeout),
+                Err(ReadError::Io(e)) => return Err(Ended::ClientRead(e)),
+            }
         }
     }
 
-    /// Sends the request to the session's backend (moving the session
-    /// first if the rules route it elsewhere) and returns the answer.
-    async fn forward(
-        &self,
-        request: Request<Incoming>,
-        verdict: &rules::Verdict,
-    ) -> Result<Response<Incoming>, Result<Response<RelayBody>, Refused>> {
-        let mut backend = self.backend.lock().await;
-        let route = Route {
-            table: verdict.forward_to.as_deref(),
-            hash: verdict.hash,
+    /// A head that cannot be forwarded: 431 for one too large, 400 for
+    /// anything else, and the session ends.
+    async fn refuse_head(&mut self, error: HeadError) -> Stop {
+        let (status, why) = match error {
+            HeadError::TooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request header too long",
+            ),
+            HeadError::TooManyFields => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "too many header fields",
+            ),
+            HeadError::Malformed(why) => (StatusCode::BAD_REQUEST, why),
         };
-        let rerouted = reroute(
-            &self.engine,
-            &self.plan,
-            self.session,
-            self.peer,
-            self.listen,
-            &backend,
-            route,
-        )
-        .await;
-        match rerouted {
-            None => {}
-            Some(Ok(link)) => {
-                self.engine.session_moved(self.session, link.backend);
-                *backend = link;
-            }
-            Some(Err(why)) => {
-                tracing::debug!("relay {}: {why}", self.plan.name);
-                return Err(self.abort(StatusCode::SERVICE_UNAVAILABLE, "no backend", None));
-            }
-        }
-        let sender = &mut backend.sender;
-        if sender.ready().await.is_err() {
-            let closed = "backend connection closed";
-            return Err(self.abort(StatusCode::BAD_GATEWAY, closed, None));
-        }
-        sender.send_request(request).await.map_err(|e| {
-            tracing::debug!("relay {}: backend request failed: {e}", self.plan.name);
-            self.abort(StatusCode::BAD_GATEWAY, "backend request failed", None)
+        self.answer_and_close(&error_page::bare(status)).await;
+        Ended::Refused(format!("bad request: {why}"))
+    }
+
+    async fn answer_and_close(&mut self, answer: &[u8]) {
+        let client = &mut self.client.stream;
+        let _ = tokio::time::timeout(self.timeout, async {
+            client.write_all(answer).await?;
+            client.shutdown().await
         })
-    }
-
-    /// Runs the request rules. A rewritten path goes into the request's
-    /// URI.
-    fn filter_request(
-        &self,
-        request: &mut Request<Incoming>,
-        variables: &Variables,
-    ) -> rules::Verdict {
-        let method = request.method().as_str().to_string();
-        let path = request.uri().path().to_string();
-        let query = request.uri().query().map(str::to_string);
-        let (verdict, new_path) = {
-            let mut message = Message {
-                direction: Direction::Request,
-                method: Some(&method),
-                path: path.clone(),
-                query: query.clone(),
-                headers: request.headers_mut(),
-            };
-            let verdict = self.evaluate(&mut message, variables);
-            (verdict, message.path)
-        };
-        if !verdict.blocked && new_path != path {
-            let rebuilt = match &query {
-                Some(query) => format!("{new_path}?{query}"),
-                None => new_path,
-            };
-            match rebuilt.parse::<Uri>() {
-                Ok(uri) => *request.uri_mut() = uri,
-                Err(e) => tracing::warn!("relay {}: rewritten path {e}", self.plan.name),
-            }
-        }
-        verdict
-    }
-
-    fn evaluate(&self, message: &mut Message, variables: &Variables) -> rules::Verdict {
-        let endpoints = Endpoints {
-            client: self.peer.ip(),
-            server: self.listen.ip(),
-            variables,
-        };
-        let mut marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
-        rules::evaluate(&self.plan.rules, message, &endpoints, &mut marks)
-    }
-
-    fn label(&self) -> Option<String> {
-        let marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
-        marks.label.clone()
+        .await;
     }
 
     /// relayd's `relay_abort_http`: an error page with `return error`,
     /// otherwise the connection closes without an answer.
-    fn abort(
-        &self,
-        status: StatusCode,
-        message: &str,
-        label: Option<&str>,
-    ) -> Result<Response<RelayBody>, Refused> {
-        match &self.plan.return_error {
-            Some(how) => Ok(local(error_page::page(
-                status,
-                message,
-                label,
-                how.style.as_deref(),
-                self.listen,
-            ))),
-            None => Err(Refused(format!(
-                "{message} ({} {})",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            ))),
+    async fn abort(&mut self, status: StatusCode, message: &str, label: Option<&str>) -> Stop {
+        if let Some(how) = &self.plan.return_error {
+            let page = error_page::page(status, message, label, how.style.as_deref(), self.listen);
+            self.answer_and_close(&page).await;
         }
+        Ended::Refused(format!("{} {message}", status.as_u16()))
+    }
+
+    async fn exchange(&mut self, head: RequestHead) -> Result<Next, Stop> {
+        if head.method == Method::CONNECT {
+            return Err(self
+                .abort(StatusCode::METHOD_NOT_ALLOWED, "CONNECT", None)
+                .await);
+        }
+        if head.upgrade && !self.plan.http.websockets {
+            return Err(self
+                .abort(StatusCode::FORBIDDEN, "Websocket Forbidden", None)
+                .await);
+        }
+        let filtered = self.filter_request(&head);
+        let (verdict, rewritten, variables) = match filtered {
+            Some(Ok(filtered)) => (filtered.0, Some(filtered.1), Some(filtered.2)),
+            Some(Err(())) => {
+                let label = self.marks.label.clone();
+                let stop = self.abort(StatusCode::FORBIDDEN, "Forbidden", label.as_deref());
+                return Err(stop.await);
+            }
+            None => (Verdict::default(), None, None),
+        };
+        self.route(&verdict).await?;
+        let out = match rewritten {
+            Some(bytes) => Head::Rewritten {
+                len: head.len,
+                bytes,
+            },
+            None => Head::Buffered(head.len),
+        };
+        let mut request_body = Body::new(head.framing);
+        let link = self.backend.as_mut().expect("routed");
+        if let Err(e) = send_head(&mut self.client, &mut link.wire, out, &mut request_body).await {
+            return Err(self.request_failed(e).await);
+        }
+        let response = self.response_head(&head, &mut request_body).await?;
+        if response.status == 101 {
+            return self.switch_protocols(&head, &response).await;
+        }
+        let client_keeps = head.keep_alive && request_body.is_done();
+        let out = match self.filter_response(&response, variables.as_ref(), client_keeps) {
+            Ok(out) => out,
+            Err(()) => {
+                let label = self.marks.label.clone();
+                let stop = self.abort(StatusCode::FORBIDDEN, "Forbidden", label.as_deref());
+                return Err(stop.await);
+            }
+        };
+        let link = self.backend.as_mut().expect("routed");
+        let sent = message::send(
+            &mut link.wire,
+            &mut self.client,
+            out,
+            response.framing,
+            self.timeout,
+        )
+        .await;
+        if let Err(e) = sent {
+            return Err(response_failed(e));
+        }
+        if client_keeps && response.keep_alive {
+            Ok(Next::KeepAlive)
+        } else {
+            Ok(Next::Close)
+        }
+    }
+
+    /// Runs the request rules, if the protocol has any: `Some(Err(()))`
+    /// when they block the request, otherwise their verdict, the head to
+    /// send and the variables the response rules will need.
+    #[allow(clippy::type_complexity)]
+    fn filter_request(
+        &mut self,
+        head: &RequestHead,
+    ) -> Option<Result<(Verdict, Vec<u8>, Variables), ()>> {
+        if self.plan.rules.is_empty() {
+            return None;
+        }
+        let bytes = &self.client.buffered()[..head.len];
+        let Some(mut request) = edit::Request::parse(bytes, &self.plan.rules) else {
+            return Some(Err(()));
+        };
+        let host = request
+            .fields
+            .map
+            .get(HOST)
+            .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let variables = Variables {
+            host,
+            remote: self.peer,
+            server: self.listen,
+            timeout_secs: self.timeout.as_secs(),
+        };
+        let mut message = Message {
+            direction: Direction::Request,
+            method: Some(&request.method),
+            path: request.path.clone(),
+            query: request.query.clone(),
+            headers: &mut request.fields.map,
+        };
+        let verdict = evaluate(
+            &self.plan,
+            &mut message,
+            self.peer,
+            self.listen,
+            &variables,
+            &mut self.marks,
+        );
+        let path = message.path;
+        if verdict.blocked {
+            return Some(Err(()));
+        }
+        request.path = path;
+        Some(Ok((verdict, request.write(), variables)))
+    }
+
+    /// The response head to send: rewritten by the response rules, and
+    /// saying `Connection: close` when the session ends after it though
+    /// the client asked for more. `Err` when a rule blocks it.
+    fn filter_response(
+        &mut self,
+        response: &ResponseHead,
+        variables: Option<&Variables>,
+        client_keeps: bool,
+    ) -> Result<Head, ()> {
+        let link = self.backend.as_ref().expect("routed");
+        let bytes = &link.wire.buffered()[..response.len];
+        let announce_close = client_keeps && !response.keep_alive && !response.says_close;
+        let Some(variables) = variables else {
+            if !announce_close {
+                return Ok(Head::Buffered(response.len));
+            }
+            return Ok(Head::Rewritten {
+                len: response.len,
+                bytes: with_connection_close(bytes),
+            });
+        };
+        let Some(mut edited) = edit::Response::parse(bytes, &self.plan.rules) else {
+            return Err(());
+        };
+        let mut message = Message {
+            direction: Direction::Response,
+            method: None,
+            path: String::new(),
+            query: None,
+            headers: &mut edited.fields.map,
+        };
+        let verdict = evaluate(
+            &self.plan,
+            &mut message,
+            self.peer,
+            self.listen,
+            variables,
+            &mut self.marks,
+        );
+        if verdict.blocked {
+            return Err(());
+        }
+        if announce_close {
+            edited
+                .fields
+                .map
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        Ok(Head::Rewritten {
+            len: response.len,
+            bytes: edited.write(),
+        })
+    }
+
+    /// Makes sure the session has the backend the rules want.
+    async fn route(&mut self, verdict: &Verdict) -> Result<(), Stop> {
+        let route = Route {
+            table: verdict.forward_to.as_deref(),
+            hash: verdict.hash,
+        };
+        let chooser = Chooser {
+            engine: &self.engine,
+            plan: &self.plan,
+            session: self.session,
+            peer: self.peer,
+            listen: self.listen,
+        };
+        let chosen = match &self.backend {
+            None => Some(chooser.first(&self.client.stream, route).await),
+            Some(current) => chooser.reroute(Some(current), route).await,
+        };
+        match chosen {
+            None => Ok(()),
+            Some(Ok(link)) => {
+                if self.backend.is_some() {
+                    self.engine.session_moved(self.session, link.backend);
+                } else {
+                    self.engine.session_connected(self.session, link.backend);
+                }
+                self.backend = Some(link);
+                Ok(())
+            }
+            Some(Err(why)) => {
+                tracing::debug!("relay {}, session {}: {why}", self.plan.name, self.session);
+                let (status, message) = if why.starts_with("connect to") {
+                    (StatusCode::GATEWAY_TIMEOUT, "connect failed")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "no backend")
+                };
+                let stop = self.abort(status, message, None).await;
+                Err(match stop {
+                    Ended::Refused(_) => Ended::Refused(why),
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// Forwards the rest of the request body while waiting for the answer
+    /// (the backend may answer early, or send `100 Continue` first), and
+    /// returns the final response head. Interim answers go to the client
+    /// as they come.
+    async fn response_head(
+        &mut self,
+        request: &RequestHead,
+        body: &mut Body,
+    ) -> Result<ResponseHead, Stop> {
+        loop {
+            if !body.is_done() {
+                self.pump_request_body(body).await?;
+            }
+            let response = self.read_response_head(&request.method).await?;
+            if (100..200).contains(&response.status) && response.status != 101 {
+                let link = self.backend.as_mut().expect("routed");
+                if let Err(e) = link.wire.forward(response.len, &mut self.client).await {
+                    return Err(Ended::ClientWrite(e));
+                }
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Moves request body bytes until the body is complete or the backend
+    /// has something to say.
+    async fn pump_request_body(&mut self, body: &mut Body) -> Result<(), Stop> {
+        let link = self.backend.as_mut().expect("routed");
+        let (client, server) = (&mut self.client, &mut link.wire);
+        let failed = loop {
+            if body.is_done() {
+                return Ok(());
+            }
+            tokio::select! {
+                biased;
+                read = client.fill_streaming(self.timeout) => {
+                    let moved = match read {
+                        Ok(n) => forward_read(client, server, body, n).await,
+                        Err(e) => Err(MessageError::Read(e)),
+                    };
+                    if let Err(e) = moved {
+                        break e;
+                    }
+                }
+                ready = server.stream.readable() => {
+                    ready.map_err(Ended::ServerRead)?;
+                    match server.try_fill() {
+                        Ok(None) => {}
+                        Ok(Some(_)) => return Ok(()),
+                        Err(e) => return Err(Ended::ServerRead(e)),
+                    }
+                }
+            }
+        };
+        Err(self.request_failed(failed).await)
+    }
+
+    async fn read_response_head(&mut self, method: &Method) -> Result<ResponseHead, Stop> {
+        loop {
+            let link = self.backend.as_mut().expect("routed");
+            let buffered = link.wire.buffered();
+            if !buffered.is_empty() {
+                match head::parse_response(buffered, self.headerlen.max(64 * 1024), method) {
+                    Ok(Some(head)) => return Ok(head),
+                    Ok(None) => {}
+                    Err(error) => {
+                        let why = format!("bad response from {}: {error:?}", link.backend.addr);
+                        let _ = self
+                            .abort(StatusCode::BAD_GATEWAY, "bad gateway", None)
+                            .await;
+                        return Err(Ended::Refused(why));
+                    }
+                }
+            }
+            match link.wire.fill(self.timeout).await {
+                Ok(0) => {
+                    let addr = link.backend.addr;
+                    let _ = self
+                        .abort(StatusCode::BAD_GATEWAY, "backend closed", None)
+                        .await;
+                    return Err(Ended::Refused(format!("{addr} closed without an answer")));
+                }
+                Ok(_) => {}
+                Err(ReadError::Timeout) => {
+                    let _ = self
+                        .abort(StatusCode::GATEWAY_TIMEOUT, "timeout", None)
+                        .await;
+                    return Err(Ended::Timeout);
+                }
+                Err(ReadError::Io(e)) => {
+                    let _ = self
+                        .abort(StatusCode::BAD_GATEWAY, "backend failed", None)
+                        .await;
+                    return Err(Ended::ServerRead(e));
+                }
+            }
+        }
+    }
+
+    /// A request that could not be sent whole: a malformed chunked body
+    /// gets 400, the rest just ends the session.
+    async fn request_failed(&mut self, error: MessageError) -> Stop {
+        if let MessageError::Chunk(why) = error {
+            self.answer_and_close(&error_page::bare(StatusCode::BAD_REQUEST))
+                .await;
+            return Ended::Refused(format!("bad request: {}", why.0));
+        }
+        request_failed_quietly(error)
+    }
+
+    /// `101 Switching Protocols` to a request that asked for it (and
+    /// `http websockets` allows): the answer goes out, the tunnel opens.
+    async fn switch_protocols(
+        &mut self,
+        request: &RequestHead,
+        response: &ResponseHead,
+    ) -> Result<Next, Stop> {
+        if !request.upgrade {
+            let _ = self
+                .abort(StatusCode::BAD_GATEWAY, "unasked upgrade", None)
+                .await;
+            return Err(Ended::Refused("backend switched protocols unasked".into()));
+        }
+        let link = self.backend.as_mut().expect("routed");
+        link.wire
+            .forward(response.len, &mut self.client)
+            .await
+            .map_err(Ended::ClientWrite)?;
+        Ok(Next::Upgraded)
+    }
+
+    /// After an upgrade: bytes move both ways, starting with what either
+    /// side sent early, until both have closed.
+    async fn tunnel(&mut self) -> Ended {
+        let Some(link) = self.backend.as_mut() else {
+            return Ended::Done;
+        };
+        let (client, server) = (&mut self.client, &mut link.wire);
+        if let Err(e) = flush_buffered(client, server).await {
+            return Ended::ServerWrite(e);
+        }
+        if let Err(e) = flush_buffered(server, client).await {
+            return Ended::ClientWrite(e);
+        }
+        match tokio::io::copy_bidirectional(&mut client.stream, &mut server.stream).await {
+            Ok(_) => Ended::Done,
+            Err(e) => Ended::ClientRead(e),
+        }
+    }
+
+    pub fn backend_addr(&self) -> Option<SocketAddr> {
+        self.backend.as_ref().map(|l| l.backend.addr)
     }
 }
 
-fn local(response: Response<Full<Bytes>>) -> Response<RelayBody> {
-    response.map(Either::Right)
+fn evaluate(
+    plan: &RelayPlan,
+    message: &mut Message,
+    peer: SocketAddr,
+    listen: SocketAddr,
+    variables: &Variables,
+    marks: &mut Marks,
+) -> Verdict {
+    let endpoints = Endpoints {
+        client: peer.ip(),
+        server: listen.ip(),
+        variables,
+    };
+    rules::evaluate(&plan.rules, message, &endpoints, marks)
 }
 
-/// The size of the request line and header as sent (name, value, `: `
-/// and CRLF per field), which `http { headerlen }` limits.
-fn header_size(request: &Request<Incoming>) -> usize {
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(1, |p| p.as_str().len())
-        + request.uri().authority().map_or(0, |a| a.as_str().len());
-    let line = request.method().as_str().len() + target + 11;
-    request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum::<usize>()
-        + line
+async fn flush_buffered(from: &mut Wire, to: &mut Wire) -> io::Result<()> {
+    let n = from.buffered().len();
+    from.forward(n, to).await
 }
 
-/// Content-Length beside Transfer-Encoding is the classic smuggling shape:
-/// two parsers may disagree on where the body ends, so it is refused.
-fn ambiguous_framing(headers: &HeaderMap) -> bool {
-    headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH)
+fn request_failed_quietly(error: MessageError) -> Stop {
+    match error {
+        MessageError::Read(ReadError::Timeout) => Ended::Timeout,
+        MessageError::Read(ReadError::Io(e)) => Ended::ClientRead(e),
+        MessageError::Truncated => Ended::ClientRead(io::ErrorKind::UnexpectedEof.into()),
+        MessageError::Write(e) => Ended::ServerWrite(e),
+        MessageError::Chunk(why) => Ended::Refused(format!("bad request: {}", why.0)),
+    }
 }
 
-fn wants_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE) && connection_has(headers, "upgrade")
+/// The answer broke off after its head went out: only the session ends.
+fn response_failed(error: MessageError) -> Stop {
+    match error {
+        MessageError::Read(ReadError::Timeout) => Ended::Timeout,
+        MessageError::Read(ReadError::Io(e)) => Ended::ServerRead(e),
+        MessageError::Truncated => Ended::ServerRead(io::ErrorKind::UnexpectedEof.into()),
+        MessageError::Write(e) => Ended::ClientWrite(e),
+        MessageError::Chunk(why) => Ended::Refused(format!("bad response: {}", why.0)),
+    }
 }
 
-fn backend_closes(headers: &HeaderMap) -> bool {
-    connection_has(headers, "close")
-}
-
-fn connection_has(headers: &HeaderMap, token: &str) -> bool {
-    headers.get_all(CONNECTION).iter().any(|value| {
-        value
-            .to_str()
-            .map(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-            .unwrap_or(false)
-    })
+/// `head` with `Connection: close` added before its empty line.
+fn with_connection_close(head: &[u8]) -> Vec<u8> {
+    let body_start = if head.ends_with(b"\r\n\r\n") {
+        head.len() - 2
+    } else {
+        head.len() - 1
+    };
+    let mut out = Vec::with_capacity(head.len() + 20);
+    out.extend_from_slice(&head[..body_start]);
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out
 }

@@ -6,7 +6,7 @@
 
 use super::glob;
 use super::variables::{expand, Variables};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, HOST, SET_COOKIE};
+use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, HOST, SET_COOKIE};
 use relayd_config::{
     AddressFamily, Direction, EntityKey, EntityKind, EntityMatch, EntityOption, FilterRule, Prefix,
     RuleAction,

@@ -1,0 +1,319 @@
+//! Parsing request and response heads in place (httparse, the parser
+//! hyper uses) and deciding, strictly, how the body that follows is
+//! framed. Anything two parsers could read differently is refused here,
+//! before a byte reaches the other side: Content-Length beside
+//! Transfer-Encoding, differing or malformed lengths, a final transfer
+//! coding other than chunked, duplicate Host, obs-fold, bare CR.
+
+use http::Method;
+use std::mem::MaybeUninit;
+
+/// More header fields than any sane client sends (HAProxy allows 101).
+pub const MAX_HEADERS: usize = 100;
+
+/// How the body after a head ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    /// A response body that ends when the backend closes.
+    UntilClose,
+}
+
+/// Why a head is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadError {
+    /// Longer than `http { headerlen }`.
+    TooLarge,
+    TooManyFields,
+    Malformed(&'static str),
+}
+
+pub struct RequestHead {
+    /// Bytes up to and including the empty line.
+    pub len: usize,
+    pub method: Method,
+    pub framing: Framing,
+    /// The client may send another request after this one.
+    pub keep_alive: bool,
+    /// `Upgrade` with `Connection: upgrade`.
+    pub upgrade: bool,
+}
+
+pub struct ResponseHead {
+    pub len: usize,
+    pub status: u16,
+    pub framing: Framing,
+    /// The backend keeps the connection open after this response.
+    pub keep_alive: bool,
+    /// The response says `Connection: close` itself.
+    pub says_close: bool,
+}
+
+/// What the framing headers of one message said.
+#[derive(Default)]
+struct Fields {
+    content_length: Option<u64>,
+    transfer_encoding: bool,
+    chunked_last: bool,
+    close: bool,
+    keep_alive: bool,
+    connection_upgrade: bool,
+    upgrade: bool,
+    hosts: usize,
+}
+
+impl Fields {
+    fn read(headers: &[httparse::Header]) -> Result<Fields, HeadError> {
+        let mut fields = Fields::default();
+        for header in headers {
+            let name = header.name;
+            if name.eq_ignore_ascii_case("content-length") {
+                let length = parse_length(header.value)?;
+                if fields.content_length.is_some_and(|seen| seen != length) {
+                    return Err(HeadError::Malformed("differing Content-Length"));
+                }
+                fields.content_length = Some(length);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                fields.transfer_encoding = true;
+                fields.chunked_last = codings_end_in_chunked(header.value)?;
+            } else if name.eq_ignore_ascii_case("connection") {
+                for token in tokens(header.value) {
+                    fields.close |= token.eq_ignore_ascii_case(b"close");
+                    fields.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    fields.connection_upgrade |= token.eq_ignore_ascii_case(b"upgrade");
+                }
+            } else if name.eq_ignore_ascii_case("upgrade") {
+                fields.upgrade = true;
+            } else if name.eq_ignore_ascii_case("host") {
+                fields.hosts += 1;
+            }
+        }
+        Ok(fields)
+    }
+
+    fn keep_alive(&self, http11: bool) -> bool {
+        !self.close && (http11 || self.keep_alive)
+    }
+}
+
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+}
+
+/// Only plain digits: no sign, no list, no spaces inside.
+fn parse_length(value: &[u8]) -> Result<u64, HeadError> {
+    let value = value.trim_ascii();
+    if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
+        return Err(HeadError::Malformed("invalid Content-Length"));
+    }
+    Ok(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Whether the last transfer coding is `chunked`; chunked applied twice
+/// is refused.
+fn codings_end_in_chunked(value: &[u8]) -> Result<bool, HeadError> {
+    let codings: Vec<&[u8]> = tokens(value).collect();
+    let chunked = |c: &&[u8]| c.eq_ignore_ascii_case(b"chunked");
+    let Some(last) = codings.last() else {
+        return Err(HeadError::Malformed("empty Transfer-Encoding"));
+    };
+    if codings[..codings.len() - 1].iter().any(chunked) {
+        return Err(HeadError::Malformed("chunked is not the last coding"));
+    }
+    Ok(chunked(last))
+}
+
+fn uninit_headers<'b>() -> [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS] {
+    [const { MaybeUninit::uninit() }; MAX_HEADERS]
+}
+
+fn refusal(error: httparse::Error) -> HeadError {
+    match error {
+        httparse::Error::TooManyHeaders => HeadError::TooManyFields,
+        httparse::Error::HeaderName => HeadError::Malformed("invalid header name"),
+        httparse::Error::HeaderValue => HeadError::Malformed("invalid header value"),
+        httparse::Error::NewLine => HeadError::Malformed("invalid line ending"),
+        httparse::Error::Version => HeadError::Malformed("invalid HTTP version"),
+        httparse::Error::Token => HeadError::Malformed("invalid token"),
+        httparse::Error::Status => HeadError::Malformed("invalid status"),
+    }
+}
+
+/// Parses a request head at the start of `buffer`; `Ok(None)` while it
+/// is incomplete and within `limit` bytes.
+pub fn parse_request(buffer: &[u8], limit: usize) -> Result<Option<RequestHead>, HeadError> {
+    let mut headers = uninit_headers();
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(buffer, &mut headers) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buffer.len() > limit => return Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(refusal(e)),
+    };
+    if len > limit {
+        return Err(HeadError::TooLarge);
+    }
+    let http11 = request.version == Some(1);
+    let method = request
+        .method
+        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+        .ok_or(HeadError::Malformed("invalid method"))?;
+    let fields = Fields::read(request.headers)?;
+    if fields.hosts > 1 {
+        return Err(HeadError::Malformed("more than one Host"));
+    }
+    let framing = match (fields.transfer_encoding, fields.content_length) {
+        (true, Some(_)) => {
+            return Err(HeadError::Malformed(
+                "Content-Length with Transfer-Encoding",
+            ))
+        }
+        (true, None) if !http11 => {
+            return Err(HeadError::Malformed("HTTP/1.0 with Transfer-Encoding"))
+        }
+        (true, None) if !fields.chunked_last => {
+            return Err(HeadError::Malformed(
+                "Transfer-Encoding not ending in chunked",
+            ))
+        }
+        (true, None) => Framing::Chunked,
+        (false, Some(0) | None) => Framing::Empty,
+        (false, Some(n)) => Framing::Length(n),
+    };
+    Ok(Some(RequestHead {
+        len,
+        method,
+        framing,
+        keep_alive: fields.keep_alive(http11),
+        upgrade: fields.upgrade && fields.connection_upgrade,
+    }))
+}
+
+/// Parses a response head to a request made with `method`.
+pub fn parse_response(
+    buffer: &[u8],
+    limit: usize,
+    method: &Method,
+) -> Result<Option<ResponseHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let len = match response.parse(buffer) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buffer.len() > limit => return Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(refusal(e)),
+    };
+    let http11 = response.version == Some(1);
+    let status = response.code.unwrap_or(0);
+    let fields = Fields::read(response.headers)?;
+    let bodiless = *method == Method::HEAD || status < 200 || status == 204 || status == 304;
+    let framing = if bodiless {
+        Framing::Empty
+    } else if fields.transfer_encoding {
+        // RFC 9112 6.3: Transfer-Encoding overrides Content-Length.
+        if fields.chunked_last {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        }
+    } else {
+        match fields.content_length {
+            Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+            None => Framing::UntilClose,
+        }
+    };
+    Ok(Some(ResponseHead {
+        len,
+        status,
+        framing,
+        keep_alive: fields.keep_alive(http11) && framing != Framing::UntilClose,
+        says_close: fields.close,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(text: &str) -> Result<Option<RequestHead>, HeadError> {
+        parse_request(text.as_bytes(), 8192)
+    }
+
+    #[test]
+    fn framing_follows_the_headers() {
+        let head = request("POST /a?b HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.framing, Framing::Length(12));
+        assert!(head.keep_alive);
+        let head = request("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.framing, Framing::Chunked);
+        let head = request("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!head.keep_alive);
+        assert_eq!(head.framing, Framing::Empty);
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        for text in [
+            "POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: +4\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 4, 4\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-Folded: a\r\n b\r\n\r\n",
+            "GET / HTTP/1.1\rHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Name: a\r\n\r\n",
+        ] {
+            assert!(
+                matches!(request(text), Err(HeadError::Malformed(_))),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_are_enforced_before_the_head_is_complete() {
+        let long = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(9000));
+        assert_eq!(request(&long).err(), Some(HeadError::TooLarge));
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
+        let text = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert_eq!(request(&text).err(), Some(HeadError::TooManyFields));
+        assert!(request("GET / HTTP/1.1\r\nHost:").unwrap().is_none());
+    }
+
+    #[test]
+    fn response_bodies_depend_on_method_and_status() {
+        let parse = |text: &str, method: Method| {
+            parse_response(text.as_bytes(), 8192, &method)
+                .unwrap()
+                .unwrap()
+        };
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(parse(ok, Method::GET).framing, Framing::Length(5));
+        assert_eq!(parse(ok, Method::HEAD).framing, Framing::Empty);
+        let both = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(parse(both, Method::GET).framing, Framing::Chunked);
+        let open = parse("HTTP/1.1 200 OK\r\n\r\n", Method::GET);
+        assert_eq!(open.framing, Framing::UntilClose);
+        assert!(!open.keep_alive);
+        let closing = parse(
+            "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n",
+            Method::GET,
+        );
+        assert_eq!(closing.framing, Framing::Empty);
+        assert!(closing.says_close && !closing.keep_alive);
+    }
+}

@@ -1,0 +1,154 @@
+//! Moving one message (head and body) from one side to the other without
+//! holding the body: bytes go out as they come in, in the framing the
+//! head announced. A head nobody rewrote leaves together with the body
+//! bytes that arrived with it, in one write.
+
+use super::chunked::{ChunkError, ChunkScanner};
+use super::head::Framing;
+use super::wire::{ReadError, Wire};
+use std::io;
+use std::time::Duration;
+
+/// What goes out before the body.
+pub enum Head {
+    /// The first `len` buffered bytes, unchanged.
+    Buffered(usize),
+    /// A rewritten head replacing the first `len` buffered bytes.
+    Rewritten { len: usize, bytes: Vec<u8> },
+}
+
+/// Why a message could not be moved; says which side failed.
+#[derive(Debug)]
+pub enum MessageError {
+    Read(ReadError),
+    /// The sender closed before the body was complete.
+    Truncated,
+    Write(io::Error),
+    Chunk(ChunkError),
+}
+
+/// How much of a body is still to come.
+#[derive(Debug)]
+pub enum Body {
+    Length(u64),
+    Chunked(ChunkScanner),
+    UntilClose,
+    Done,
+}
+
+impl Body {
+    pub fn new(framing: Framing) -> Body {
+        match framing {
+            Framing::Empty | Framing::Length(0) => Body::Done,
+            Framing::Length(n) => Body::Length(n),
+            Framing::Chunked => Body::Chunked(ChunkScanner::default()),
+            Framing::UntilClose => Body::UntilClose,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self, Body::Done)
+    }
+
+    /// How many bytes of `available` belong to the body.
+    fn take(&mut self, available: &[u8]) -> Result<usize, ChunkError> {
+        let taken = match self {
+            Body::Done => 0,
+            Body::UntilClose => available.len(),
+            Body::Length(left) => {
+                let taken = (*left).min(available.len() as u64);
+                *left -= taken;
+                if *left == 0 {
+                    *self = Body::Done;
+                }
+                taken as usize
+            }
+            Body::Chunked(scanner) => {
+                let taken = scanner.scan(available)?;
+                if scanner.is_done() {
+                    *self = Body::Done;
+                }
+                taken
+            }
+        };
+        Ok(taken)
+    }
+}
+
+/// Writes `head` and whatever of the body is already buffered.
+pub async fn send_head(
+    from: &mut Wire,
+    to: &mut Wire,
+    head: Head,
+    body: &mut Body,
+) -> Result<(), MessageError> {
+    match head {
+        Head::Buffered(len) => {
+            let taken = body
+                .take(&from.buffered()[len..])
+                .map_err(MessageError::Chunk)?;
+            from.forward(len + taken, to)
+                .await
+                .map_err(MessageError::Write)
+        }
+        Head::Rewritten { len, mut bytes } => {
+            from.consume(len);
+            let taken = body.take(from.buffered()).map_err(MessageError::Chunk)?;
+            bytes.extend_from_slice(&from.buffered()[..taken]);
+            from.consume(taken);
+            to.write_all(&bytes).await.map_err(MessageError::Write)
+        }
+    }
+}
+
+/// Reads once from `from` and forwards what belongs to `body`.
+pub async fn pump_once(
+    from: &mut Wire,
+    to: &mut Wire,
+    body: &mut Body,
+    timeout: Duration,
+) -> Result<(), MessageError> {
+    let read = from
+        .fill_streaming(timeout)
+        .await
+        .map_err(MessageError::Read)?;
+    forward_read(from, to, body, read).await
+}
+
+/// Forwards the part of the `read` bytes just buffered in `from` that
+/// belongs to `body`; at end of stream only a close-delimited body ends
+/// well.
+pub async fn forward_read(
+    from: &mut Wire,
+    to: &mut Wire,
+    body: &mut Body,
+    read: usize,
+) -> Result<(), MessageError> {
+    if read == 0 {
+        return match body {
+            Body::UntilClose => {
+                *body = Body::Done;
+                Ok(())
+            }
+            _ => Err(MessageError::Truncated),
+        };
+    }
+    let taken = body.take(from.buffered()).map_err(MessageError::Chunk)?;
+    from.forward(taken, to).await.map_err(MessageError::Write)
+}
+
+/// Moves a whole message: its head, then the rest of its body.
+pub async fn send(
+    from: &mut Wire,
+    to: &mut Wire,
+    head: Head,
+    framing: Framing,
+    timeout: Duration,
+) -> Result<(), MessageError> {
+    let mut body = Body::new(framing);
+    send_head(from, to, head, &mut body).await?;
+    while !body.is_done() {
+        pump_once(from, to, &mut body, timeout).await?;
+    }
+    Ok(())
+}
