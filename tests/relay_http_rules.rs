@@ -1,9 +1,9 @@
 //! End-to-end: relayd.conf(5) FILTER RULES on an `http protocol` relay
 //! with a real HTTP/1.1 backend: block/pass/match, `quick` and
 //! last-match-wins, method, header/path/query/cookie/url matching with
-//! globs, header and path actions with `$` variables, tags and labels,
-//! `return error` pages and closing without them. Needs root; skips
-//! otherwise.
+//! globs, `url digest` keys, header and path actions (`path strip`
+//! included) with `$` variables, tags and labels, `return error` pages and
+//! closing without them. Needs root; skips otherwise.
 
 mod relay_http_common;
 
@@ -303,4 +303,70 @@ fn hash_actions_steer_requests_with_the_same_value_to_the_same_host() {
         names.insert(chosen);
     }
     assert_eq!(names.len(), 2, "both hosts get users: {names:?}");
+}
+
+#[test]
+fn url_digest_rules_block_urls_named_by_their_sha1_or_md5() {
+    if !daemon_can_run("url_digest_rules_block_urls_named_by_their_sha1_or_md5") {
+        return;
+    }
+    // sha1 of "www.example.com/private/" and md5 of "example.com/secret.html"
+    // (sha1sum/md5sum of the lookup strings, without a newline); hex digits
+    // compare case-insensitively.
+    let protocol = "\treturn error\n\
+                    \tblock request url digest \"b7c8285042e9f951077c121a909f43a5ac322c60\"\n\
+                    \tblock request url digest \"C78C7C8B2CA6C49C3532F72E20FF0BDB\"";
+    let (daemon, backend, port) = start("http-rules-digest", protocol);
+    assert_eq!(
+        status_of(port, &get("/public/page.html")),
+        Some(200),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(status_of(port, &get("/private/page.html?x=1")), Some(403));
+    assert_eq!(status_of(port, &get("/private/")), Some(403));
+    assert_eq!(status_of(port, &get("/private")), Some(200));
+    assert_eq!(status_of(port, &get("/secret.html")), Some(403));
+    assert_eq!(status_of(port, &get("/secret.html?a=b")), Some(403));
+    assert_eq!(status_of(port, &get("/dir/secret.html")), Some(200));
+    let lines: Vec<String> = backend
+        .seen()
+        .iter()
+        .map(|s| s.request_line.clone())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /public/page.html HTTP/1.1",
+            "GET /private HTTP/1.1",
+            "GET /dir/secret.html HTTP/1.1"
+        ]
+    );
+}
+
+#[test]
+fn path_strip_sends_the_backend_a_shorter_path_with_the_query() {
+    if !daemon_can_run("path_strip_sends_the_backend_a_shorter_path_with_the_query") {
+        return;
+    }
+    let protocol = "\tmatch request path strip 1";
+    let (daemon, backend, port) = start("http-rules-strip", protocol);
+    let mut client = Client::connect(port);
+    for path in ["/api/v1/users?id=7", "/api/", "/file", "/"] {
+        assert_eq!(client.get(path).status, 200, "{}", daemon.log_text());
+    }
+    let lines: Vec<String> = backend
+        .seen()
+        .iter()
+        .map(|s| s.request_line.clone())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /v1/users?id=7 HTTP/1.1",
+            "GET / HTTP/1.1",
+            "GET /file HTTP/1.1",
+            "GET / HTTP/1.1"
+        ]
+    );
 }

@@ -15,7 +15,7 @@
 //! `park` (idle sessions without a task), `engine` (state shared by the
 //! sessions), `stats` (relayd's counters).
 //!
-//! `http` protocol relays are served by `http` (hyper, filter rules);
+//! `http` protocol relays are served by `http` (HTTP/1.1, filter rules);
 //! `dns` protocol relays are refused when the configuration loads.
 
 mod accept;

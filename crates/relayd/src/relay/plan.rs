@@ -4,8 +4,8 @@
 
 use super::schedule::hash_key;
 use relayd_config::{
-    Config, EntityOption, FilterRule, ForwardTarget, HttpOptions, ObjectId, ProtocolKind, Relay,
-    RelayForward, ReturnError, Table, TableForward, TcpOptions,
+    Config, FilterRule, ForwardTarget, HttpOptions, ObjectId, ProtocolKind, Relay, RelayForward,
+    ReturnError, Table, TableForward, TcpOptions,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -148,12 +148,6 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), String> {
             }
             if protocol.kind == ProtocolKind::Http {
                 for rule in &protocol.rules {
-                    if let Some(missing) = unsupported_rule_feature(rule) {
-                        errors.push(format!(
-                            "{place}: protocol {}: {}:{}: {missing} is not implemented yet",
-                            protocol.name, rule.origin.file, rule.origin.line
-                        ));
-                    }
                     if let Some(table) = &rule.forward_to {
                         if !forwards_to_table(config, relay, table) {
                             errors.push(format!(
@@ -175,19 +169,6 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), String> {
     } else {
         Err(errors.join("\n"))
     }
-}
-
-/// The part of an HTTP filter rule the relay cannot honour yet.
-fn unsupported_rule_feature(rule: &FilterRule) -> Option<&'static str> {
-    rule.entities.iter().find_map(|entity| {
-        if entity.digest {
-            Some("`digest` matching")
-        } else if matches!(entity.option, Some(EntityOption::Strip(_))) {
-            Some("`path strip`")
-        } else {
-            None
-        }
-    })
 }
 
 /// Whether `relay` has a `forward to <table>` line for the definition `table`.
@@ -217,15 +198,6 @@ mod tests {
     fn what_would_be_silently_lost_is_refused() {
         let tls = verdict("tcp protocol p { }", "tls").expect_err("tls");
         assert!(tls.contains("t.conf:3: relay r: TLS relays"), "{tls}");
-        let strip =
-            verdict("http protocol p { match request path strip 1 }", "").expect_err("path strip");
-        assert!(strip.contains("`path strip` is not implemented"), "{strip}");
-        let digest = verdict(
-            "http protocol p { block request url digest \"0123456789abcdef0123456789abcdef01234567\" }",
-            "",
-        )
-        .expect_err("digest");
-        assert!(digest.contains("`digest` matching"), "{digest}");
         let elsewhere = verdict(
             "table <u> { 127.0.0.2 }\nhttp protocol p { match request path \"/x\" forward to <u> }",
             "",
@@ -253,6 +225,17 @@ mod tests {
         assert_eq!(
             verdict(
                 "http protocol p { return error\n block request path \"/x\" label \"no\" }",
+                ""
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verdict("http protocol p { match request path strip 1 }", ""),
+            Ok(())
+        );
+        assert_eq!(
+            verdict(
+                "http protocol p { block request url digest \"0123456789abcdef0123456789abcdef01234567\" }",
                 ""
             ),
             Ok(())

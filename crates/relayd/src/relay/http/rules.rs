@@ -4,9 +4,13 @@
 //! `quick` one) decides and applies its actions at the end, as relayd's
 //! `relay_test` does. Tags and labels live for the whole connection.
 
+mod path_strip;
+mod url_digest;
+
 use super::glob;
 use super::variables::{expand, Variables};
 use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, HOST, SET_COOKIE};
+use path_strip::strip_path;
 use relayd_config::{
     AddressFamily, Direction, EntityKey, EntityKind, EntityMatch, EntityOption, FilterRule, Prefix,
     RuleAction,
@@ -226,7 +230,17 @@ fn entity_matches(entity: &EntityMatch, message: &Message, action: RuleAction) -
             if action != RuleAction::Block && entity.option == Some(EntityOption::Log) {
                 return true;
             }
-            url_candidates(&host, &message.path, message.query.as_deref())
+            let candidates = url_candidates(&host, &message.path, message.query.as_deref());
+            if entity.digest {
+                // relayd hashes each lookup string and compares hex digests
+                // case-insensitively; the key's length picks the algorithm.
+                return candidates.iter().any(|candidate| {
+                    keys(entity)
+                        .iter()
+                        .any(|key| url_digest::matches(key, candidate))
+                });
+            }
+            candidates
                 .iter()
                 .any(|candidate| any_key(entity, candidate, true))
         }
@@ -300,28 +314,36 @@ fn cookie_value(entity: &EntityMatch, cookies: &str) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
-/// relayd's URL lookups: the host and its parent domains (down to two
-/// labels) combined with the full path and query, the path, and each
-/// directory prefix of the path.
+/// relayd's `RELAY_MAXLOOKUPLEVELS`: a URL lookup tries at most this many
+/// host names (the host and its parent domains) and one fewer directory
+/// prefixes of the path.
+const LOOKUP_LEVELS: usize = 5;
+
+/// relayd's URL lookups (`relay_lookup_url`): the host and up to four of
+/// its parent domains (down to two labels) combined with the full path
+/// and query, the path, and up to four directory prefixes of the path.
 fn url_candidates(host: &str, path: &str, query: Option<&str>) -> Vec<String> {
     let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
     let labels: Vec<&str> = host.split('.').collect();
     let mut hosts = vec![host.clone()];
-    for start in 1..labels.len().saturating_sub(1) {
-        hosts.push(labels[start..].join("."));
+    let parents = labels.len().saturating_sub(2).min(LOOKUP_LEVELS - 1);
+    for level in 0..parents {
+        hosts.push(labels[labels.len() - 2 - level..].join("."));
     }
     let mut paths = Vec::new();
     if let Some(query) = query {
         paths.push(format!("{path}?{query}"));
     }
     paths.push(path.to_string());
-    let mut end = path.len();
-    while let Some(slash) = path[..end].rfind('/') {
-        let prefix = &path[..=slash];
-        if !paths.iter().any(|p| p == prefix) {
-            paths.push(prefix.to_string());
-        }
-        end = slash;
+    // Each prefix ends in `/`; a trailing `/` of the path adds nothing, the
+    // full path already covers it.
+    let prefixes = path
+        .match_indices('/')
+        .map(|(slash, _)| slash)
+        .take_while(|&slash| slash + 1 < path.len())
+        .take(LOOKUP_LEVELS - 1);
+    for slash in prefixes {
+        paths.push(path[..=slash].to_string());
     }
     hosts
         .iter()
@@ -347,7 +369,7 @@ fn apply(
             .write(text.as_bytes());
     };
     match (entity.kind, entity.option) {
-        (_, None | Some(EntityOption::Strip(_))) => {}
+        (_, None) => {}
         (EntityKind::Header, Some(option)) => {
             let found = find_header(entity, message.headers);
             match option {
@@ -404,7 +426,7 @@ fn apply(
             EntityOption::Remove => message.path = "/".to_string(),
             EntityOption::Hash => feed(hasher, &message.path.clone()),
             EntityOption::Log => tracing::info!("[{}]", message.path),
-            EntityOption::Strip(_) => {}
+            EntityOption::Strip(count) => message.path = strip_path(&message.path, count),
         },
         (EntityKind::Query, Some(option)) if request => {
             let found = query_value(entity, message.query.as_deref());
@@ -418,7 +440,12 @@ fn apply(
         }
         (EntityKind::Url, Some(option)) if request => {
             let host = header_text(message.headers, &HOST).unwrap_or_default();
-            let url = format!("{host}{}", message.path);
+            // A digest rule logs its key, as relayd does: the URL behind
+            // the hash is what the digest hides.
+            let url = match (entity.digest, key) {
+                (true, Some(key)) if option == EntityOption::Log => key,
+                _ => format!("{host}{}", message.path),
+            };
             match option {
                 EntityOption::Hash => feed(hasher, &url),
                 EntityOption::Log => tracing::info!("[{url}]"),
@@ -463,7 +490,53 @@ fn apply(
 
 #[cfg(test)]
 mod tests {
-    use super::url_candidates;
+    use super::{evaluate, url_candidates, Endpoints, Marks, Message, Verdict};
+    use crate::relay::http::variables::Variables;
+    use http::header::{HeaderMap, HeaderValue, HOST};
+    use relayd_config::{parse_str, Direction, FilterRule, LoadOptions};
+
+    /// The filter rules of `http protocol p { RULES }`.
+    fn rules(text: &str) -> Vec<FilterRule> {
+        let config = format!(
+            "http protocol p {{\n{text}\n}}\n\
+             relay r {{\n listen on 127.0.0.1 port 8080\n protocol p\n \
+             forward to 127.0.0.1 port 80\n}}\n"
+        );
+        let config = parse_str(&config, "t.conf", &LoadOptions::default()).expect("valid rules");
+        config.protocol("p").expect("protocol p").rules.clone()
+    }
+
+    /// Runs `rules` on `GET path?query` for `Host: www.example.com`; the
+    /// verdict and the path the backend would get.
+    fn run(
+        rules: &[FilterRule],
+        path: &str,
+        query: Option<&str>,
+    ) -> (Verdict, String, Option<String>) {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_static("www.example.com"));
+        let mut message = Message {
+            direction: Direction::Request,
+            method: Some("GET"),
+            path: path.to_string(),
+            query: query.map(str::to_string),
+            headers: &mut headers,
+        };
+        let local = "127.0.0.1:80".parse().expect("address");
+        let variables = Variables {
+            host: "www.example.com".into(),
+            remote: local,
+            server: local,
+            timeout_secs: 600,
+        };
+        let endpoints = Endpoints {
+            client: local.ip(),
+            server: local.ip(),
+            variables: &variables,
+        };
+        let verdict = evaluate(rules, &mut message, &endpoints, &mut Marks::default());
+        (verdict, message.path, message.query)
+    }
 
     #[test]
     fn url_lookups_walk_domains_and_directories() {
@@ -478,5 +551,52 @@ mod tests {
             assert!(all.iter().any(|c| c == want), "{want} in {all:?}");
         }
         assert!(!all.iter().any(|c| c.starts_with("com/")));
+    }
+
+    #[test]
+    fn url_lookups_stop_at_relayds_levels() {
+        let all = url_candidates("a.b.c.d.e.f.com", "/1/2/3/4/5/6", None);
+        assert!(all.iter().any(|c| c == "c.d.e.f.com/"), "{all:?}");
+        assert!(!all.iter().any(|c| c.starts_with("b.c.d.e.f.com/")));
+        assert!(all.iter().any(|c| c == "a.b.c.d.e.f.com/1/2/3/"));
+        assert!(!all.iter().any(|c| c == "a.b.c.d.e.f.com/1/2/3/4/"));
+        assert!(all.iter().any(|c| c == "f.com/1/2/3/4/5/6"));
+        // A trailing slash is not looked up twice.
+        let dir = url_candidates("example.com", "/a/", None);
+        assert_eq!(dir, ["example.com/a/", "example.com/"]);
+    }
+
+    #[test]
+    fn url_digest_rules_match_the_hash_of_a_lookup() {
+        // sha1 and md5 of "www.example.com/private/".
+        let sha1 = rules("block request url digest \"b7c8285042e9f951077c121a909f43a5ac322c60\"");
+        let md5 = rules("block request url digest \"58164e72968eaed8e55e1a127c35ba6c\"");
+        for rules in [&sha1, &md5] {
+            assert!(run(rules, "/private/file.html", Some("a=b")).0.blocked);
+            assert!(run(rules, "/private/", None).0.blocked);
+            assert!(!run(rules, "/public/file.html", None).0.blocked);
+            assert!(!run(rules, "/private", None).0.blocked);
+        }
+        // The digest is of the lookup string, not of the key written plainly.
+        let plain = rules("block request url \"b7c8285042e9f951077c121a909f43a5ac322c60\"");
+        assert!(!run(&plain, "/private/x", None).0.blocked);
+    }
+
+    #[test]
+    fn path_strip_drops_leading_directories_and_keeps_the_query() {
+        let strip = rules("match request path strip 1");
+        let (verdict, path, query) = run(&strip, "/api/v1/users", Some("id=7"));
+        assert!(!verdict.blocked);
+        assert_eq!(path, "/v1/users");
+        assert_eq!(query.as_deref(), Some("id=7"));
+        assert_eq!(run(&strip, "/", None).1, "/");
+        assert_eq!(
+            run(&rules("match request path strip 0"), "/a/b", None).1,
+            "/a/b"
+        );
+        assert_eq!(
+            run(&rules("match request path strip 9"), "/a/b/c", None).1,
+            "/c"
+        );
     }
 }
