@@ -245,19 +245,32 @@ pub enum Outcome {
 }
 
 fn log_end(engine: &Engine, plan: &RelayPlan, id: u32, peer: SocketAddr, outcome: &Outcome) {
-    let (backend, message, error) = match outcome {
-        Outcome::Relayed(addr, ended) => (addr.to_string(), ended.to_string(), ended.is_error()),
-        Outcome::NoBackend(why) => ("-".to_string(), why.clone(), true),
-        Outcome::Unrouted(ended) => ("-".to_string(), ended.to_string(), ended.is_error()),
+    let error = match outcome {
+        Outcome::Relayed(_, ended) | Outcome::Unrouted(ended) => ended.is_error(),
+        Outcome::NoBackend(_) => true,
+    };
+    let info = match engine.connection_log() {
+        Some(ConnectionLog::All) => true,
+        Some(ConnectionLog::ErrorsOnly) => error,
+        None => false,
+    };
+    // Formatting costs more than the rest of a short session's end.
+    if !info && !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let (backend, message) = match outcome {
+        Outcome::Relayed(addr, ended) => (addr.to_string(), ended.to_string()),
+        Outcome::NoBackend(why) => ("-".to_string(), why.clone()),
+        Outcome::Unrouted(ended) => ("-".to_string(), ended.to_string()),
     };
     let text = format!(
         "relay {}, session {id} ({} active), {peer} -> {backend}, {message}",
         plan.name,
         engine.session_count()
     );
-    match engine.connection_log() {
-        Some(ConnectionLog::All) => tracing::info!("{text}"),
-        Some(ConnectionLog::ErrorsOnly) if error => tracing::info!("{text}"),
-        _ => tracing::debug!("{text}"),
+    if info {
+        tracing::info!("{text}");
+    } else {
+        tracing::debug!("{text}");
     }
 }

@@ -31,6 +31,9 @@ fn apply(socket: &impl AsFd, options: &TcpOptions) -> io::Result<()> {
         sock.set_send_buffer_size(size)?;
         sock.set_recv_buffer_size(size)?;
     }
+    if options.ip_ttl.is_none() && options.ip_minttl.is_none() {
+        return Ok(());
+    }
     let ipv6 = sock.local_addr()?.is_ipv6();
     if let Some(ttl) = options.ip_ttl {
         if ipv6 {

@@ -90,10 +90,8 @@ impl Proxy {
             self.clock.touch();
             match self.exchange(head).await {
                 Ok(Next::KeepAlive) => self.clock.touch(),
-                Ok(Next::Close) => {
-                    let _ = self.client.stream.shutdown().await;
-                    return Ended::Done;
-                }
+                // Dropping the socket closes it, which sends the FIN.
+                Ok(Next::Close) => return Ended::Done,
                 Ok(Next::Upgraded) => return self.tunnel().await,
                 Err(stop) => return stop,
             }
