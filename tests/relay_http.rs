@@ -10,6 +10,7 @@ mod relay_http_common;
 use e2e::{daemon_can_run, free_port, Daemon};
 use relay_http_common::{http_config, pattern, Client, HttpBackend};
 use std::io::{Read, Write};
+use std::time::Duration;
 
 fn start(label: &str, protocol: &str) -> (Daemon, HttpBackend, u16) {
     let backend = HttpBackend::start("one");
@@ -279,4 +280,50 @@ fn an_unreachable_backend_gets_a_504_page_with_return_error() {
     assert_eq!(page.status, 504);
     assert_eq!(page.header("Server").as_deref(), Some("relayd"));
     assert!(page.text().contains("connect failed"), "{}", page.text());
+}
+
+/// A keep-alive session idle for more than half a second is parked (its
+/// task ends, its sockets wait in the parking lot) and comes back on the
+/// next request with its backend connection and its tag. A backend that
+/// closes its idle connection, parked or not, costs the client nothing:
+/// the next request gets a new backend connection.
+#[test]
+fn idle_sessions_park_keep_their_tag_and_outlive_a_backend_closing_its_idle_connection() {
+    if !daemon_can_run("idle_sessions_park_keep_their_tag_and_outlive_a_backend_closing") {
+        return;
+    }
+    let protocol = "\treturn error\n\
+                    \tmatch request header \"X-Admin\" tag \"admin\"\n\
+                    \tblock request tagged \"admin\" path \"/admin*\"";
+    let (daemon, backend, port) = start("http-park", protocol);
+    let mut client = Client::connect(port);
+    client.send(b"GET /x HTTP/1.1\r\nHost: t\r\nX-Admin: 1\r\n\r\n");
+    let answer = client
+        .answer()
+        .unwrap_or_else(|| panic!("{}", daemon.log_text()));
+    assert_eq!(answer.header("X-Connection").as_deref(), Some("1"));
+
+    std::thread::sleep(Duration::from_millis(1200));
+    let answer = client.get("/after-parking");
+    assert_eq!(answer.status, 200, "{}", daemon.log_text());
+    assert_eq!(answer.header("X-Connection").as_deref(), Some("1"));
+    assert_eq!(client.get("/admin").status, 403, "the tag survived parking");
+
+    let mut client = Client::connect(port);
+    assert_eq!(
+        client.get("/one").header("X-Connection").as_deref(),
+        Some("2")
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    backend.drop_connections();
+    std::thread::sleep(Duration::from_millis(300));
+    let answer = client.get("/two");
+    assert_eq!(answer.status, 200, "{}", daemon.log_text());
+    assert_eq!(answer.header("X-Connection").as_deref(), Some("3"));
+
+    backend.drop_connections();
+    std::thread::sleep(Duration::from_millis(100));
+    let answer = client.get("/three");
+    assert_eq!(answer.status, 200, "{}", daemon.log_text());
+    assert_eq!(answer.header("X-Connection").as_deref(), Some("4"));
 }

@@ -19,7 +19,12 @@ pub const DEFAULT_PREFORK: u32 = 3;
 pub const DEFAULT_SESSION_TIMEOUT_SECS: u32 = 600;
 pub const DEFAULT_HEADERLEN: u32 = 8192;
 pub const MAX_HEADERLEN: u32 = 131_072;
-pub const DEFAULT_BACKLOG: u32 = 10;
+/// OpenBSD relayd listens with a queue of 10. A full Linux accept queue
+/// drops the last packet of the handshake, and the client, which believes
+/// it is connected, waits for a retransmission (200 ms and more): 50
+/// clients reconnecting at once already hit that. Without `tcp backlog`,
+/// the queue is relayd's largest allowed value instead.
+pub const DEFAULT_BACKLOG: u32 = MAX_BACKLOG;
 pub const MAX_BACKLOG: u32 = 512;
 pub const DEFAULT_SOCKET: &str = "/var/run/relayd.sock";
 pub const DEFAULT_AGENTX_PATH: &str = "/var/agentx/master";

@@ -25,6 +25,8 @@ pub struct ParkedSession {
     pub server: TcpStream,
     pub started: Instant,
     pub last: Instant,
+    /// What an HTTP session keeps between requests; `None` for TCP.
+    pub http: Option<super::http::Between>,
 }
 
 pub struct ParkingLot {
@@ -238,6 +240,7 @@ mod tests {
             server,
             started: Instant::now(),
             last: Instant::now(),
+            http: None,
         };
         (session, client_peer, server_peer)
     }

@@ -177,7 +177,19 @@ pub async fn resume(engine: Arc<Engine>, parked: ParkedSession) {
         server,
         started,
         last,
+        http,
     } = parked;
+    if let Some(between) = http {
+        let parked = ParkedSession {
+            session,
+            client,
+            server,
+            started,
+            last,
+            http: None,
+        };
+        return super::http::resume(engine, parked, between).await;
+    }
     let streams = TcpStream::from_std(client).and_then(|c| Ok((c, TcpStream::from_std(server)?)));
     match streams {
         Ok((client, server)) => {
@@ -218,6 +230,7 @@ async fn relay(
                     server,
                     started: clock.started(),
                     last: clock.last_active(),
+                    http: None,
                 };
                 drop(clock);
                 engine.park(parked);

@@ -20,7 +20,7 @@ pub struct Link {
 }
 
 impl Link {
-    fn new(plan: &RelayPlan, stream: TcpStream, backend: Backend) -> Link {
+    pub fn new(plan: &RelayPlan, stream: TcpStream, backend: Backend) -> Link {
         Link {
             wire: Wire::new(stream),
             backend,

@@ -28,9 +28,13 @@ mod variables;
 mod wire;
 
 use super::engine::Engine;
+use super::park::ParkedSession;
 use super::plan::RelayPlan;
-use super::session::{finish, ActivityClock, Outcome};
+use super::pump::Ended;
+use super::session::{finish, ActivityClock, Connected, Outcome};
+use backend::Link;
 use proxy::Proxy;
+use rules::Marks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
@@ -45,8 +49,13 @@ pub struct Accepted {
     pub clock: Arc<ActivityClock>,
 }
 
-/// Serves one client connection until it ends, then unregisters the
-/// session.
+/// What a parked HTTP session keeps besides its sockets.
+pub struct Between {
+    listen: SocketAddr,
+    marks: Marks,
+}
+
+/// Serves one client connection until it ends or is parked.
 pub async fn relay(engine: Arc<Engine>, session: Accepted, client: TcpStream) {
     let Accepted {
         id,
@@ -55,20 +64,92 @@ pub async fn relay(engine: Arc<Engine>, session: Accepted, client: TcpStream) {
         listen,
         clock,
     } = session;
-    let mut proxy = Proxy::new(
+    let proxy = Proxy::new(
         engine.clone(),
-        plan.clone(),
+        plan,
         id,
         peer,
         listen,
         clock,
         Wire::new(client),
     );
-    let ended = proxy.run().await;
-    let outcome = match proxy.backend_addr() {
-        Some(addr) => Outcome::Relayed(addr, ended),
-        None => Outcome::Unrouted(ended),
+    serve(engine, proxy).await;
+}
+
+/// Continues a parked HTTP session that has something to read.
+pub async fn resume(engine: Arc<Engine>, parked: ParkedSession, between: Between) {
+    let ParkedSession {
+        session,
+        client,
+        server,
+        started,
+        last,
+        ..
+    } = parked;
+    let Connected {
+        id,
+        plan,
+        peer,
+        backend,
+    } = session;
+    let streams = TcpStream::from_std(client).and_then(|c| Ok((c, TcpStream::from_std(server)?)));
+    let (client, server) = match streams {
+        Ok(streams) => streams,
+        Err(e) => {
+            let outcome = Outcome::Relayed(backend.addr, Ended::ServerRead(e));
+            return finish(&engine, &plan, id, peer, &outcome);
+        }
     };
-    drop(proxy);
+    let clock = Arc::new(ActivityClock::resumed(started, last));
+    engine.resume_session(id, clock.clone());
+    let link = Link::new(&plan, server, backend);
+    let proxy = Proxy::new(
+        engine.clone(),
+        plan,
+        id,
+        peer,
+        between.listen,
+        clock,
+        Wire::new(client),
+    )
+    .resumed(link, between.marks);
+    serve(engine, proxy).await;
+}
+
+async fn serve(engine: Arc<Engine>, mut proxy: Proxy) {
+    let ended = proxy.run().await;
+    let (plan, id, peer) = (proxy.plan.clone(), proxy.session, proxy.peer);
+    let outcome = match (ended, proxy.backend.take()) {
+        (Ended::Parked, Some(link)) => match park(proxy, link) {
+            Ok(parked) => return engine.park(parked),
+            Err((addr, e)) => Outcome::Relayed(addr, Ended::Park(e)),
+        },
+        (ended, Some(link)) => Outcome::Relayed(link.backend.addr, ended),
+        (ended, None) => Outcome::Unrouted(ended),
+    };
     finish(&engine, &plan, id, peer, &outcome);
+}
+
+/// The session as the parking lot keeps it: two sockets out of the
+/// runtime, and what the next request needs.
+fn park(proxy: Proxy, link: Link) -> Result<ParkedSession, (SocketAddr, std::io::Error)> {
+    let addr = link.backend.addr;
+    let client = proxy.client.stream.into_std().map_err(|e| (addr, e))?;
+    let server = link.wire.stream.into_std().map_err(|e| (addr, e))?;
+    Ok(ParkedSession {
+        session: Connected {
+            id: proxy.session,
+            plan: proxy.plan,
+            peer: proxy.peer,
+            backend: link.backend,
+        },
+        client,
+        server,
+        started: proxy.clock.started(),
+        last: proxy.clock.last_active(),
+        http: Some(Between {
+            listen: proxy.listen,
+            marks: proxy.marks,
+        }),
+    })
 }

@@ -14,7 +14,7 @@ use super::variables::Variables;
 use super::wire::{ReadError, Wire};
 use crate::relay::engine::Engine;
 use crate::relay::plan::RelayPlan;
-use crate::relay::pump::Ended;
+use crate::relay::pump::{Ended, PARK_AFTER};
 use crate::relay::session::ActivityClock;
 use http::header::{CONNECTION, HOST};
 use http::{HeaderValue, Method, StatusCode};
@@ -37,6 +37,12 @@ enum Next {
 /// How an exchange ended early: the session is over.
 type Stop = Ended;
 
+/// What woke a session waiting for its next request.
+enum Waited {
+    Client(Result<usize, ReadError>),
+    Backend,
+}
+
 pub struct Proxy {
     pub engine: Arc<Engine>,
     pub plan: Arc<RelayPlan>,
@@ -47,7 +53,9 @@ pub struct Proxy {
     pub client: Wire,
     pub backend: Option<Link>,
     /// Tag and label set by the rules, kept across requests.
-    marks: Marks,
+    pub marks: Marks,
+    /// The engine counts this session on a backend host already.
+    counted: bool,
     headerlen: usize,
     timeout: Duration,
 }
@@ -74,12 +82,22 @@ impl Proxy {
             client,
             backend: None,
             marks: Marks::default(),
+            counted: false,
             headerlen,
             timeout,
         }
     }
 
-    /// Serves requests until the session ends.
+    /// A session coming back from the parking lot with its backend.
+    pub fn resumed(mut self, backend: Link, marks: Marks) -> Proxy {
+        self.backend = Some(backend);
+        self.marks = marks;
+        self.counted = true;
+        self
+    }
+
+    /// Serves requests until the session ends or, idle between requests
+    /// with a backend connection, should be parked ([`Ended::Parked`]).
     pub async fn run(&mut self) -> Ended {
         loop {
             let head = match self.read_request_head().await {
@@ -100,7 +118,10 @@ impl Proxy {
 
     /// The next request head; `None` when the client closed between
     /// requests. The whole head must arrive within the session timeout,
-    /// however slowly it trickles in.
+    /// however slowly it trickles in. While no request is under way the
+    /// backend connection is watched: if the backend closes it (or sends
+    /// something unasked) it is dropped, and the next request connects
+    /// anew.
     async fn read_request_head(&mut self) -> Result<Option<RequestHead>, Stop> {
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -111,15 +132,57 @@ impl Proxy {
                     Err(error) => return Err(self.refuse_head(error).await),
                 }
             }
+            let between = self.client.buffered().is_empty() && self.backend.is_some();
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.client.fill(left).await {
+            let wait = if between { left.min(PARK_AFTER) } else { left };
+            let waited = match self.backend.as_mut().filter(|_| between) {
+                Some(link) => {
+                    let client = &mut self.client;
+                    tokio::select! {
+                        biased;
+                        read = client.fill(wait) => Waited::Client(read),
+                        _ = link.wire.stream.readable() => Waited::Backend,
+                    }
+                }
+                None => Waited::Client(self.client.fill(wait).await),
+            };
+            let read = match waited {
+                Waited::Client(read) => read,
+                Waited::Backend => {
+                    self.check_idle_backend();
+                    continue;
+                }
+            };
+            match read {
                 Ok(0) if self.client.buffered().is_empty() => return Ok(None),
                 Ok(0) => return Err(Ended::ClientRead(io::ErrorKind::UnexpectedEof.into())),
                 Ok(_) => {}
-                Err(ReadError::Timeout) => return Err(Ended::Timeout),
+                Err(ReadError::Timeout) if Instant::now() >= deadline => {
+                    return Err(Ended::Timeout)
+                }
+                Err(ReadError::Timeout) if between => return Err(Ended::Parked),
+                Err(ReadError::Timeout) => {}
                 Err(ReadError::Io(e)) => return Err(Ended::ClientRead(e)),
             }
         }
+    }
+
+    /// The idle backend connection became readable: unless that was a
+    /// stale wake-up, it is closed or out of step, and is let go.
+    fn check_idle_backend(&mut self) {
+        let Some(link) = self.backend.as_mut() else {
+            return;
+        };
+        if let Ok(None) = link.wire.try_fill() {
+            return;
+        }
+        tracing::debug!(
+            "relay {}, session {}: backend {} closed its idle connection",
+            self.plan.name,
+            self.session,
+            link.backend.addr
+        );
+        self.backend = None;
     }
 
     /// A head that cannot be forwarded: 431 for one too large, 400 for
@@ -349,10 +412,11 @@ impl Proxy {
         match chosen {
             None => Ok(()),
             Some(Ok(link)) => {
-                if self.backend.is_some() {
+                if self.counted {
                     self.engine.session_moved(self.session, link.backend);
                 } else {
                     self.engine.session_connected(self.session, link.backend);
+                    self.counted = true;
                 }
                 self.backend = Some(link);
                 Ok(())
@@ -522,10 +586,6 @@ impl Proxy {
             Ok(_) => Ended::Done,
             Err(e) => Ended::ClientRead(e),
         }
-    }
-
-    pub fn backend_addr(&self) -> Option<SocketAddr> {
-        self.backend.as_ref().map(|l| l.backend.addr)
     }
 }
 
