@@ -8,6 +8,7 @@ use super::head::Framing;
 use super::wire::{ReadError, Wire};
 use std::io;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// What goes out before the body.
 pub enum Head {
@@ -72,6 +73,82 @@ impl Body {
             }
         };
         Ok(taken)
+    }
+}
+
+/// A request body on its way while the backend is watched: what is still
+/// to come, and how many bytes at the front of the client's buffer belong
+/// to it but are not written yet (the backend answered in between).
+pub struct Outgoing {
+    pub body: Body,
+    unsent: usize,
+}
+
+/// How forwarding the buffered body bytes went.
+pub enum Watched {
+    Forwarded,
+    /// The backend sent something (or closed) first: the answer decides.
+    PeerSpoke,
+}
+
+impl Outgoing {
+    pub fn new(framing: Framing) -> Outgoing {
+        Outgoing {
+            body: Body::new(framing),
+            unsent: 0,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.body.is_done() && self.unsent == 0
+    }
+
+    /// Counts what of the newly buffered bytes belongs to the body.
+    pub fn take(&mut self, from: &Wire) -> Result<(), ChunkError> {
+        let fresh = &from.buffered()[self.unsent..];
+        self.unsent += self.body.take(fresh)?;
+        Ok(())
+    }
+
+    /// Writes the unsent body bytes to `to` while watching it: a backend
+    /// that answers early, or stops reading and answers, is heard instead
+    /// of being written to until the timeout.
+    pub async fn flush_watching(
+        &mut self,
+        from: &mut Wire,
+        to: &mut Wire,
+        timeout: Duration,
+    ) -> Result<Watched, MessageError> {
+        let deadline = Instant::now() + timeout;
+        while self.unsent > 0 {
+            tokio::select! {
+                biased;
+                _ = to.stream.readable() => match to.try_fill() {
+                    Ok(None) => {}
+                    Ok(Some(_)) => return Ok(Watched::PeerSpoke),
+                    Err(e) => return Err(MessageError::Write(e)),
+                },
+                ready = to.stream.writable() => {
+                    ready.map_err(MessageError::Write)?;
+                    match to.stream.try_write(&from.buffered()[..self.unsent]) {
+                        Ok(n) => {
+                            from.consume(n);
+                            self.unsent -= n;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        // It may have answered before it went away.
+                        Err(e) => return match to.try_fill() {
+                            Ok(Some(n)) if n > 0 => Ok(Watched::PeerSpoke),
+                            _ => Err(MessageError::Write(e)),
+                        },
+                    }
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(MessageError::Write(io::ErrorKind::TimedOut.into()));
+                }
+            }
+        }
+        Ok(Watched::Forwarded)
     }
 }
 

@@ -8,7 +8,7 @@ use super::backend::{Chooser, Link, Route};
 use super::edit;
 use super::error_page;
 use super::head::{self, HeadError, RequestHead, ResponseHead};
-use super::message::{self, forward_read, send_head, Body, Head, MessageError};
+use super::message::{self, send_head, Head, MessageError, Outgoing, Watched};
 use super::rules::{self, Endpoints, Marks, Message, Verdict};
 use super::variables::Variables;
 use super::wire::{ReadError, Wire};
@@ -30,6 +30,8 @@ use tokio::time::Instant;
 enum Next {
     KeepAlive,
     Close,
+    /// Close, but the client is still sending a request body.
+    CloseLingering,
     /// `101 Switching Protocols`: the session is a byte stream from now on.
     Upgraded,
 }
@@ -110,6 +112,11 @@ impl Proxy {
                 Ok(Next::KeepAlive) => self.clock.touch(),
                 // Dropping the socket closes it, which sends the FIN.
                 Ok(Next::Close) => return Ended::Done,
+                Ok(Next::CloseLingering) => {
+                    self.backend = None;
+                    linger_close(&mut self.client).await;
+                    return Ended::Done;
+                }
                 Ok(Next::Upgraded) => return self.tunnel().await,
                 Err(stop) => return stop,
             }
@@ -205,11 +212,10 @@ impl Proxy {
 
     async fn answer_and_close(&mut self, answer: &[u8]) {
         let client = &mut self.client.stream;
-        let _ = tokio::time::timeout(self.timeout, async {
-            client.write_all(answer).await?;
-            client.shutdown().await
-        })
-        .await;
+        let written = tokio::time::timeout(self.timeout, client.write_all(answer)).await;
+        if let Ok(Ok(())) = written {
+            linger_close(&mut self.client).await;
+        }
     }
 
     /// relayd's `relay_abort_http`: an error page with `return error`,
@@ -251,17 +257,26 @@ impl Proxy {
             },
             None => Head::Buffered(head.len),
         };
-        let mut request_body = Body::new(head.framing);
+        let mut request_body = Outgoing::new(head.framing);
         let link = self.backend.as_mut().expect("routed");
-        if let Err(e) = send_head(&mut self.client, &mut link.wire, out, &mut request_body).await {
+        let sent = send_head(
+            &mut self.client,
+            &mut link.wire,
+            out,
+            &mut request_body.body,
+        )
+        .await;
+        if let Err(e) = sent {
             return Err(self.request_failed(e).await);
         }
         let response = self.response_head(&head, &mut request_body).await?;
         if response.status == 101 {
             return self.switch_protocols(&head, &response).await;
         }
-        let client_keeps = head.keep_alive && request_body.is_done();
-        let out = match self.filter_response(&response, variables.as_ref(), client_keeps) {
+        let keep_alive = head.keep_alive && request_body.is_done() && response.keep_alive;
+        // The client asked for more but the session ends after this answer.
+        let announce_close = head.keep_alive && !keep_alive && !response.says_close;
+        let out = match self.filter_response(&response, variables.as_ref(), announce_close) {
             Ok(out) => out,
             Err(()) => {
                 let label = self.marks.label.clone();
@@ -281,10 +296,12 @@ impl Proxy {
         if let Err(e) = sent {
             return Err(response_failed(e));
         }
-        if client_keeps && response.keep_alive {
+        if keep_alive {
             Ok(Next::KeepAlive)
-        } else {
+        } else if request_body.is_done() {
             Ok(Next::Close)
+        } else {
+            Ok(Next::CloseLingering)
         }
     }
 
@@ -339,17 +356,16 @@ impl Proxy {
     }
 
     /// The response head to send: rewritten by the response rules, and
-    /// saying `Connection: close` when the session ends after it though
-    /// the client asked for more. `Err` when a rule blocks it.
+    /// saying `Connection: close` if `announce_close`. `Err` when a rule
+    /// blocks it.
     fn filter_response(
         &mut self,
         response: &ResponseHead,
         variables: Option<&Variables>,
-        client_keeps: bool,
+        announce_close: bool,
     ) -> Result<Head, ()> {
         let link = self.backend.as_ref().expect("routed");
         let bytes = &link.wire.buffered()[..response.len];
-        let announce_close = client_keeps && !response.keep_alive && !response.says_close;
         let Some(variables) = variables else {
             if !announce_close {
                 return Ok(Head::Buffered(response.len));
@@ -444,7 +460,7 @@ impl Proxy {
     async fn response_head(
         &mut self,
         request: &RequestHead,
-        body: &mut Body,
+        body: &mut Outgoing,
     ) -> Result<ResponseHead, Stop> {
         loop {
             if !body.is_done() {
@@ -463,33 +479,38 @@ impl Proxy {
     }
 
     /// Moves request body bytes until the body is complete or the backend
-    /// has something to say.
-    async fn pump_request_body(&mut self, body: &mut Body) -> Result<(), Stop> {
+    /// has something to say; the backend is heard first.
+    async fn pump_request_body(&mut self, outgoing: &mut Outgoing) -> Result<(), Stop> {
+        let timeout = self.timeout;
         let link = self.backend.as_mut().expect("routed");
         let (client, server) = (&mut self.client, &mut link.wire);
         let failed = loop {
-            if body.is_done() {
+            match outgoing.flush_watching(client, server, timeout).await {
+                Ok(Watched::Forwarded) => {}
+                Ok(Watched::PeerSpoke) => return Ok(()),
+                Err(e) => break e,
+            }
+            if outgoing.is_done() {
                 return Ok(());
             }
-            tokio::select! {
+            let event = tokio::select! {
                 biased;
-                read = client.fill_streaming(self.timeout) => {
-                    let moved = match read {
-                        Ok(n) => forward_read(client, server, body, n).await,
-                        Err(e) => Err(MessageError::Read(e)),
-                    };
-                    if let Err(e) = moved {
-                        break e;
+                _ = server.stream.readable() => None,
+                read = client.fill_streaming(timeout) => Some(read),
+            };
+            match event {
+                None => match server.try_fill() {
+                    Ok(None) => {}
+                    Ok(Some(_)) => return Ok(()),
+                    Err(e) => return Err(Ended::ServerRead(e)),
+                },
+                Some(Ok(0)) => break MessageError::Truncated,
+                Some(Ok(_)) => {
+                    if let Err(e) = outgoing.take(client) {
+                        break MessageError::Chunk(e);
                     }
                 }
-                ready = server.stream.readable() => {
-                    ready.map_err(Ended::ServerRead)?;
-                    match server.try_fill() {
-                        Ok(None) => {}
-                        Ok(Some(_)) => return Ok(()),
-                        Err(e) => return Err(Ended::ServerRead(e)),
-                    }
-                }
+                Some(Err(e)) => break MessageError::Read(e),
             }
         };
         Err(self.request_failed(failed).await)
@@ -603,6 +624,29 @@ fn evaluate(
         variables,
     };
     rules::evaluate(&plan.rules, message, &endpoints, marks)
+}
+
+/// How long a closing session keeps reading what the client still sends.
+const LINGER_TOTAL: Duration = Duration::from_secs(5);
+const LINGER_QUIET: Duration = Duration::from_secs(1);
+
+/// Closes the client connection without destroying the answer: our FIN
+/// goes first, then what the client still sends (the rest of a refused
+/// body) is read and dropped until it closes too, for a few seconds at
+/// most. Closing a socket with unread data would send a reset, and a reset
+/// makes the client's system drop the answer it has not read yet.
+async fn linger_close(client: &mut Wire) {
+    let _ = client.stream.shutdown().await;
+    let deadline = Instant::now() + LINGER_TOTAL;
+    loop {
+        let buffered = client.buffered().len();
+        client.consume(buffered);
+        let left = deadline.saturating_duration_since(Instant::now());
+        match client.fill(left.min(LINGER_QUIET)).await {
+            Ok(n) if n > 0 && !left.is_zero() => {}
+            _ => return,
+        }
+    }
 }
 
 async fn flush_buffered(from: &mut Wire, to: &mut Wire) -> io::Result<()> {
