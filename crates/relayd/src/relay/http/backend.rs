@@ -22,7 +22,7 @@ pub struct Link {
 impl Link {
     pub fn new(plan: &RelayPlan, stream: TcpStream, backend: Backend) -> Link {
         Link {
-            wire: Wire::new(stream),
+            wire: Wire::new(stream, plan.tcp.nodelay),
             backend,
             table: table_of(plan, backend),
         }

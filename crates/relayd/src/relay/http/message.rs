@@ -120,6 +120,9 @@ impl Outgoing {
         timeout: Duration,
     ) -> Result<Watched, MessageError> {
         let deadline = Instant::now() + timeout;
+        if self.unsent > 0 {
+            to.streaming();
+        }
         while self.unsent > 0 {
             tokio::select! {
                 biased;
@@ -224,8 +227,12 @@ pub async fn send(
 ) -> Result<(), MessageError> {
     let mut body = Body::new(framing);
     send_head(from, to, head, &mut body).await?;
+    if !body.is_done() {
+        to.streaming();
+    }
     while !body.is_done() {
         pump_once(from, to, &mut body, timeout).await?;
     }
+    from.settle();
     Ok(())
 }

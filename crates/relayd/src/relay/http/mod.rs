@@ -64,6 +64,7 @@ pub async fn relay(engine: Arc<Engine>, session: Accepted, client: TcpStream) {
         listen,
         clock,
     } = session;
+    let nodelay = plan.tcp.nodelay;
     let proxy = Proxy::new(
         engine.clone(),
         plan,
@@ -71,7 +72,7 @@ pub async fn relay(engine: Arc<Engine>, session: Accepted, client: TcpStream) {
         peer,
         listen,
         clock,
-        Wire::new(client),
+        Wire::new(client, nodelay),
     );
     serve(engine, proxy).await;
 }
@@ -103,6 +104,7 @@ pub async fn resume(engine: Arc<Engine>, parked: ParkedSession, between: Between
     let clock = Arc::new(ActivityClock::resumed(started, last));
     engine.resume_session(id, clock.clone());
     let link = Link::new(&plan, server, backend);
+    let nodelay = plan.tcp.nodelay;
     let proxy = Proxy::new(
         engine.clone(),
         plan,
@@ -110,7 +112,7 @@ pub async fn resume(engine: Arc<Engine>, parked: ParkedSession, between: Between
         peer,
         between.listen,
         clock,
-        Wire::new(client),
+        Wire::new(client, nodelay),
     )
     .resumed(link, between.marks);
     serve(engine, proxy).await;

@@ -491,6 +491,7 @@ impl Proxy {
                 Err(e) => break e,
             }
             if outgoing.is_done() {
+                client.settle();
                 return Ok(());
             }
             let event = tokio::select! {
