@@ -12,7 +12,7 @@
 mod relay_http_common;
 
 use e2e::{daemon_can_run, free_port, Daemon};
-use relay_http_common::{http_config, pattern, Client, HttpBackend};
+use relay_http_common::{http_config, pattern, read_head, Client, Head, HttpBackend};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,13 +25,6 @@ const ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// Size of the body an "until close" answer carries.
 const UNTIL_CLOSE_SIZE: usize = 200_000;
-
-/// A start line and its header lines, as read from the wire.
-#[derive(Debug)]
-struct Head {
-    start: String,
-    headers: Vec<String>,
-}
 
 impl Head {
     fn header(&self, name: &str) -> Option<String> {
@@ -58,33 +51,6 @@ impl Head {
     fn content_length(&self) -> Option<usize> {
         self.header("content-length").and_then(|v| v.parse().ok())
     }
-}
-
-/// The next head; `None` at a clean end of stream.
-fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Head>> {
-    let mut start = String::new();
-    if reader.read_line(&mut start)? == 0 {
-        return Ok(None);
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "end inside the head",
-            ));
-        }
-        let line = line.trim_end().to_string();
-        if line.is_empty() {
-            break;
-        }
-        headers.push(line);
-    }
-    Ok(Some(Head {
-        start: start.trim_end().to_string(),
-        headers,
-    }))
 }
 
 /// A body framed by chunked or Content-Length; empty without either.

@@ -237,29 +237,46 @@ fn serve(
 /// Start line, header lines, body, whether the body was chunked.
 pub type Message = (String, Vec<String>, Vec<u8>, bool);
 
+/// A start line and its header lines, as read from the wire.
+#[derive(Debug)]
+pub struct Head {
+    pub start: String,
+    pub headers: Vec<String>,
+}
+
+/// The next head; `None` at a clean end of stream.
+pub fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Head>> {
+    let mut start = String::new();
+    if reader.read_line(&mut start)? == 0 {
+        return Ok(None);
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "end inside the head",
+            ));
+        }
+        let line = line.trim_end().to_string();
+        if line.is_empty() {
+            break;
+        }
+        headers.push(line);
+    }
+    Ok(Some(Head {
+        start: start.trim_end().to_string(),
+        headers,
+    }))
+}
+
 /// Reads one HTTP/1.1 message (request or response with a body framed by
 /// Content-Length or chunked); `None` at a clean end of stream.
 pub fn read_message(reader: &mut impl BufRead) -> io::Result<Option<Message>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
+    let Some(Head { start, headers }) = read_head(reader)? else {
         return Ok(None);
-    }
-    let start = line.trim_end().to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "end inside the header",
-            ));
-        }
-        let header = header.trim_end().to_string();
-        if header.is_empty() {
-            break;
-        }
-        headers.push(header);
-    }
+    };
     let value = |key: &str| {
         headers.iter().find_map(|h| {
             let (k, v) = h.split_once(':')?;

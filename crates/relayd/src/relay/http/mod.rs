@@ -57,23 +57,7 @@ pub struct Between {
 
 /// Serves one client connection until it ends or is parked.
 pub async fn relay(engine: Arc<Engine>, session: Accepted, client: TcpStream) {
-    let Accepted {
-        id,
-        plan,
-        peer,
-        listen,
-        clock,
-    } = session;
-    let nodelay = plan.tcp.nodelay;
-    let proxy = Proxy::new(
-        engine.clone(),
-        plan,
-        id,
-        peer,
-        listen,
-        clock,
-        Wire::new(client, nodelay),
-    );
+    let proxy = proxy(&engine, session, client);
     serve(engine, proxy).await;
 }
 
@@ -104,18 +88,28 @@ pub async fn resume(engine: Arc<Engine>, parked: ParkedSession, between: Between
     let clock = Arc::new(ActivityClock::resumed(started, last));
     engine.resume_session(id, clock.clone());
     let link = Link::new(&plan, server, backend);
-    let nodelay = plan.tcp.nodelay;
-    let proxy = Proxy::new(
-        engine.clone(),
-        plan,
+    let session = Accepted {
         id,
+        plan,
         peer,
-        between.listen,
+        listen: between.listen,
         clock,
-        Wire::new(client, nodelay),
-    )
-    .resumed(link, between.marks);
+    };
+    let proxy = proxy(&engine, session, client).resumed(link, between.marks);
     serve(engine, proxy).await;
+}
+
+fn proxy(engine: &Arc<Engine>, session: Accepted, client: TcpStream) -> Proxy {
+    let client = Wire::new(client, session.plan.tcp.nodelay);
+    Proxy::new(
+        engine.clone(),
+        session.plan,
+        session.id,
+        session.peer,
+        session.listen,
+        session.clock,
+        client,
+    )
 }
 
 async fn serve(engine: Arc<Engine>, mut proxy: Proxy) {
