@@ -370,3 +370,61 @@ fn path_strip_sends_the_backend_a_shorter_path_with_the_query() {
         ]
     );
 }
+
+/// The remaining entity/action pairs of the man page: cookie set, append
+/// and remove change the Cookie field the backend sees, and `log` on each
+/// entity writes what it matched to the log.
+#[test]
+fn cookie_actions_and_log_actions_on_every_entity() {
+    if !daemon_can_run("cookie_actions_and_log_actions_on_every_entity") {
+        return;
+    }
+    let protocol = "\tmatch request path \"/set\" cookie set \"lang\" value \"en\"\n\
+                    \tmatch request path \"/append\" cookie append \"theme\" value \"dark\"\n\
+                    \tmatch request path \"/remove\" cookie remove\n\
+                    \tmatch request header log \"X-Trace\"\n\
+                    \tmatch request query log \"q\"\n\
+                    \tmatch request cookie log \"session\"\n\
+                    \tmatch request path log \"/logged*\"\n\
+                    \tmatch request url log \"www.example.com/logged/\"";
+    let (daemon, backend, port) = start("http-rules-cookies-logs", protocol);
+    let mut client = Client::connect(port);
+    for path in ["/set", "/append", "/remove"] {
+        client.send(
+            format!("GET {path} HTTP/1.1\r\nHost: t\r\nCookie: session=abc\r\n\r\n").as_bytes(),
+        );
+        let answer = client
+            .answer()
+            .unwrap_or_else(|| panic!("{}", daemon.log_text()));
+        assert_eq!(answer.status, 200);
+    }
+    let cookies = |index: usize| -> Vec<String> {
+        backend.seen()[index]
+            .header_lines
+            .iter()
+            .filter(|l| l.to_ascii_lowercase().starts_with("cookie:"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(cookies(0), ["Cookie: lang=en;"]);
+    assert_eq!(cookies(1), ["Cookie: session=abc", "Cookie: theme=dark;"]);
+    assert!(cookies(2).is_empty(), "{:?}", cookies(2));
+
+    client.send(
+        b"GET /logged/page?q=needle HTTP/1.1\r\nHost: www.example.com\r\n\
+          X-Trace: t-42\r\nCookie: session=s-7\r\n\r\n",
+    );
+    assert_eq!(client.answer().expect("answer").status, 200);
+    let wanted = [
+        "t-42]",
+        "[q: needle]",
+        "[session: s-7]",
+        "[/logged/page]",
+        "[www.example.com/logged/page]",
+    ];
+    let logged = e2e::wait_until(std::time::Duration::from_secs(3), || {
+        let log = daemon.log_text();
+        wanted.iter().all(|text| log.contains(text))
+    });
+    assert!(logged, "{}", daemon.log_text());
+}
