@@ -12,7 +12,9 @@
 mod relay_http_common;
 
 use e2e::{daemon_can_run, free_port, Daemon};
-use relay_http_common::{http_config, pattern, read_head, Client, Head, HttpBackend};
+use relay_http_common::{
+    http_config, pattern, read_framed_body, read_head, Client, Head, HttpBackend,
+};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,57 +27,6 @@ const ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// Size of the body an "until close" answer carries.
 const UNTIL_CLOSE_SIZE: usize = 200_000;
-
-impl Head {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.iter().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_string())
-        })
-    }
-
-    fn status(&self) -> u16 {
-        self.start
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn chunked(&self) -> bool {
-        self.header("transfer-encoding")
-            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    }
-
-    fn content_length(&self) -> Option<usize> {
-        self.header("content-length").and_then(|v| v.parse().ok())
-    }
-}
-
-/// A body framed by chunked or Content-Length; empty without either.
-fn read_framed_body(reader: &mut impl BufRead, head: &Head) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    if head.chunked() {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim(), 16)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            let mut piece = vec![0; size + 2];
-            reader.read_exact(&mut piece)?;
-            if size == 0 {
-                return Ok(body);
-            }
-            body.extend_from_slice(&piece[..size]);
-        }
-    }
-    if let Some(length) = head.content_length() {
-        body.resize(length, 0);
-        reader.read_exact(&mut body)?;
-    }
-    Ok(body)
-}
 
 /// A response as the client received it.
 #[derive(Debug)]

@@ -244,6 +244,57 @@ pub struct Head {
     pub headers: Vec<String>,
 }
 
+impl Head {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.iter().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    }
+
+    pub fn status(&self) -> u16 {
+        self.start
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn chunked(&self) -> bool {
+        self.header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    }
+
+    pub fn content_length(&self) -> Option<usize> {
+        self.header("content-length").and_then(|v| v.parse().ok())
+    }
+}
+
+/// A body framed by chunked or Content-Length; empty without either.
+pub fn read_framed_body(reader: &mut impl BufRead, head: &Head) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    if head.chunked() {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim(), 16)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let mut piece = vec![0; size + 2];
+            reader.read_exact(&mut piece)?;
+            if size == 0 {
+                return Ok(body);
+            }
+            body.extend_from_slice(&piece[..size]);
+        }
+    }
+    if let Some(length) = head.content_length() {
+        body.resize(length, 0);
+        reader.read_exact(&mut body)?;
+    }
+    Ok(body)
+}
+
 /// The next head; `None` at a clean end of stream.
 pub fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Head>> {
     let mut start = String::new();
@@ -277,36 +328,16 @@ pub fn read_message(reader: &mut impl BufRead) -> io::Result<Option<Message>> {
     let Some(Head { start, headers }) = read_head(reader)? else {
         return Ok(None);
     };
-    let value = |key: &str| {
-        headers.iter().find_map(|h| {
-            let (k, v) = h.split_once(':')?;
-            k.eq_ignore_ascii_case(key).then(|| v.trim().to_string())
-        })
-    };
-    let chunked = value("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim(), 16)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            let mut piece = vec![0; size + 2];
-            reader.read_exact(&mut piece)?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&piece[..size]);
-        }
-    } else if let Some(length) = value("content-length") {
-        let length: usize = length
-            .parse()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        body.resize(length, 0);
-        reader.read_exact(&mut body)?;
-    } else if reads_to_close(&start, value("connection").as_deref()) {
+    let head = Head { start, headers };
+    let chunked = head.chunked();
+    let mut body = read_framed_body(reader, &head)?;
+    if !chunked
+        && head.content_length().is_none()
+        && reads_to_close(&head.start, head.header("connection").as_deref())
+    {
         reader.read_to_end(&mut body)?;
     }
+    let Head { start, headers } = head;
     Ok(Some((start, headers, body, chunked)))
 }
 
