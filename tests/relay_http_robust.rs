@@ -147,3 +147,28 @@ fn raise_descriptor_limit(want: u64) {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, target, hard);
     }
 }
+
+/// A client that asks for a large answer and never reads it cannot hold
+/// its session: once the sockets are full, the relay waits at most the
+/// session timeout for it to read, then ends the session.
+#[test]
+fn a_client_that_stops_reading_is_closed_after_the_session_timeout() {
+    if !daemon_can_run("a_client_that_stops_reading_is_closed_after_the_session_timeout") {
+        return;
+    }
+    let backend = HttpBackend::start("one");
+    let port = free_port();
+    let config = format!(
+        "log connection\n{}",
+        config_with_timeout(port, backend.port(), 2)
+    );
+    let daemon = Daemon::start("http-stops-reading", &config);
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client
+        .write_all(b"GET /download/20000000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let ended = e2e::wait_until(Duration::from_secs(15), || {
+        daemon.log_text().contains("peer stopped reading")
+    });
+    assert!(ended, "{}", daemon.log_text());
+}

@@ -22,7 +22,7 @@ pub struct Link {
 impl Link {
     pub fn new(plan: &RelayPlan, stream: TcpStream, backend: Backend) -> Link {
         Link {
-            wire: Wire::new(stream, plan.tcp.nodelay),
+            wire: Wire::new(stream, plan.tcp.nodelay, plan.session_timeout),
             backend,
             table: table_of(plan, backend),
         }

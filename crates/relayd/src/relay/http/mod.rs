@@ -100,7 +100,11 @@ pub async fn resume(engine: Arc<Engine>, parked: ParkedSession, between: Between
 }
 
 fn proxy(engine: &Arc<Engine>, session: Accepted, client: TcpStream) -> Proxy {
-    let client = Wire::new(client, session.plan.tcp.nodelay);
+    let client = Wire::new(
+        client,
+        session.plan.tcp.nodelay,
+        session.plan.session_timeout,
+    );
     Proxy::new(
         engine.clone(),
         session.plan,

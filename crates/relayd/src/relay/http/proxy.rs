@@ -211,9 +211,7 @@ impl Proxy {
     }
 
     async fn answer_and_close(&mut self, answer: &[u8]) {
-        let client = &mut self.client.stream;
-        let written = tokio::time::timeout(self.timeout, client.write_all(answer)).await;
-        if let Ok(Ok(())) = written {
+        if self.client.write_all(answer).await.is_ok() {
             linger_close(&mut self.client).await;
         }
     }

@@ -31,16 +31,20 @@ pub struct Wire {
     /// TCP_NODELAY is still to be set when a body streams (the protocol's
     /// `tcp { [no] nodelay }` left it to us).
     nodelay_pending: bool,
+    /// How long a write may wait for the peer to read (`session timeout`).
+    write_timeout: Duration,
 }
 
 impl Wire {
-    /// `nodelay` is the protocol's `tcp { [no] nodelay }`, already applied.
-    pub fn new(stream: TcpStream, nodelay: Option<bool>) -> Wire {
+    /// `nodelay` is the protocol's `tcp { [no] nodelay }`, already applied;
+    /// `write_timeout` the relay's session timeout.
+    pub fn new(stream: TcpStream, nodelay: Option<bool>, write_timeout: Duration) -> Wire {
         Wire {
             stream,
             buffer: Vec::with_capacity(INITIAL_CAPACITY),
             start: 0,
             nodelay_pending: nodelay.is_none(),
+            write_timeout,
         }
     }
 
@@ -122,16 +126,39 @@ impl Wire {
         }
     }
 
+    /// Writes all of `bytes`. A peer that stops reading has the session
+    /// timeout to take them; the timer is only armed when the socket is
+    /// full, so the usual write costs no timer.
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes).await
+        write_within(&mut self.stream, bytes, self.write_timeout).await
     }
 
     /// Writes the first `n` buffered bytes to `to` and consumes them.
     pub async fn forward(&mut self, n: usize, to: &mut Wire) -> io::Result<()> {
-        to.stream
-            .write_all(&self.buffer[self.start..self.start + n])
-            .await?;
+        let bytes = &self.buffer[self.start..self.start + n];
+        write_within(&mut to.stream, bytes, to.write_timeout).await?;
         self.consume(n);
         Ok(())
     }
+}
+
+async fn write_within(stream: &mut TcpStream, bytes: &[u8], timeout: Duration) -> io::Result<()> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match stream.try_write(&bytes[written..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let rest = &bytes[written..];
+                return match tokio::time::timeout(timeout, stream.write_all(rest)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "peer stopped reading",
+                    )),
+                };
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
