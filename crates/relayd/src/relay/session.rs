@@ -170,26 +170,18 @@ pub async fn run(
 }
 
 /// Continues a parked session whose client or backend has sent something.
-pub async fn resume(engine: Arc<Engine>, parked: ParkedSession) {
+pub async fn resume(engine: Arc<Engine>, mut parked: ParkedSession) {
+    if let Some(between) = parked.http.take() {
+        return super::http::resume(engine, parked, between).await;
+    }
     let ParkedSession {
         session,
         client,
         server,
         started,
         last,
-        http,
+        ..
     } = parked;
-    if let Some(between) = http {
-        let parked = ParkedSession {
-            session,
-            client,
-            server,
-            started,
-            last,
-            http: None,
-        };
-        return super::http::resume(engine, parked, between).await;
-    }
     let streams = TcpStream::from_std(client).and_then(|c| Ok((c, TcpStream::from_std(server)?)));
     match streams {
         Ok((client, server)) => {

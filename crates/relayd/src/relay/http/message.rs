@@ -182,7 +182,7 @@ pub async fn send_head(
 }
 
 /// Reads once from `from` and forwards what belongs to `body`.
-pub async fn pump_once(
+async fn pump_once(
     from: &mut Wire,
     to: &mut Wire,
     body: &mut Body,
@@ -198,7 +198,7 @@ pub async fn pump_once(
 /// Forwards the part of the `read` bytes just buffered in `from` that
 /// belongs to `body`; at end of stream only a close-delimited body ends
 /// well.
-pub async fn forward_read(
+async fn forward_read(
     from: &mut Wire,
     to: &mut Wire,
     body: &mut Body,

@@ -39,6 +39,19 @@ enum Next {
 /// How an exchange ended early: the session is over.
 type Stop = Ended;
 
+/// What the request rules made of a request.
+enum Filtered {
+    /// The protocol has no rules: the head goes out as it came.
+    Unfiltered,
+    Blocked,
+    /// The rewritten head, and what the response rules will need.
+    Passed {
+        verdict: Verdict,
+        head: Vec<u8>,
+        variables: Variables,
+    },
+}
+
 /// What woke a session waiting for its next request.
 enum Waited {
     Client(Result<usize, ReadError>),
@@ -237,15 +250,18 @@ impl Proxy {
                 .abort(StatusCode::FORBIDDEN, "Websocket Forbidden", None)
                 .await);
         }
-        let filtered = self.filter_request(&head);
-        let (verdict, rewritten, variables) = match filtered {
-            Some(Ok(filtered)) => (filtered.0, Some(filtered.1), Some(filtered.2)),
-            Some(Err(())) => {
+        let (verdict, rewritten, variables) = match self.filter_request(&head) {
+            Filtered::Unfiltered => (Verdict::default(), None, None),
+            Filtered::Blocked => {
                 let label = self.marks.label.clone();
                 let stop = self.abort(StatusCode::FORBIDDEN, "Forbidden", label.as_deref());
                 return Err(stop.await);
             }
-            None => (Verdict::default(), None, None),
+            Filtered::Passed {
+                verdict,
+                head,
+                variables,
+            } => (verdict, Some(head), Some(variables)),
         };
         self.route(&verdict).await?;
         let out = match rewritten {
@@ -303,20 +319,14 @@ impl Proxy {
         }
     }
 
-    /// Runs the request rules, if the protocol has any: `Some(Err(()))`
-    /// when they block the request, otherwise their verdict, the head to
-    /// send and the variables the response rules will need.
-    #[allow(clippy::type_complexity)]
-    fn filter_request(
-        &mut self,
-        head: &RequestHead,
-    ) -> Option<Result<(Verdict, Vec<u8>, Variables), ()>> {
+    /// Runs the request rules, if the protocol has any.
+    fn filter_request(&mut self, head: &RequestHead) -> Filtered {
         if self.plan.rules.is_empty() {
-            return None;
+            return Filtered::Unfiltered;
         }
         let bytes = &self.client.buffered()[..head.len];
         let Some(mut request) = edit::Request::parse(bytes, &self.plan.rules) else {
-            return Some(Err(()));
+            return Filtered::Blocked;
         };
         let host = request
             .fields
@@ -347,10 +357,14 @@ impl Proxy {
         );
         let path = message.path;
         if verdict.blocked {
-            return Some(Err(()));
+            return Filtered::Blocked;
         }
         request.path = path;
-        Some(Ok((verdict, request.write(), variables)))
+        Filtered::Passed {
+            verdict,
+            head: request.write(),
+            variables,
+        }
     }
 
     /// The response head to send: rewritten by the response rules, and
@@ -442,11 +456,8 @@ impl Proxy {
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "no backend")
                 };
-                let stop = self.abort(status, message, None).await;
-                Err(match stop {
-                    Ended::Refused(_) => Ended::Refused(why),
-                    other => other,
-                })
+                let _ = self.abort(status, message, None).await;
+                Err(Ended::Refused(why))
             }
         }
     }
