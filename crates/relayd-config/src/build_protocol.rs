@@ -85,6 +85,7 @@ impl Builder<'_> {
             rules: Vec::new(),
             origin,
         };
+        let mut verify_name_loc = None;
         let options = body
             .into_iter()
             .flat_map(|b| b.into_inner())
@@ -97,6 +98,12 @@ impl Builder<'_> {
                         .into_inner()
                         .filter(|p| p.as_rule() == Rule::tls_flag)
                     {
+                        let inner = flag.clone().into_inner().next();
+                        if let Some(verify) =
+                            inner.filter(|f| f.as_rule() == Rule::tls_verify_name)
+                        {
+                            verify_name_loc = Some(self.loc(&verify));
+                        }
                         self.tls_flag(flag, &mut protocol.tls);
                     }
                 }
@@ -145,6 +152,20 @@ impl Builder<'_> {
                 ),
             );
         }
+        if let (Some(loc), Some(name), None) = (
+            verify_name_loc,
+            &protocol.tls.verify_name,
+            &protocol.tls.ca_file,
+        ) {
+            self.error_at(
+                loc,
+                format!(
+                    "protocol {}: tls verify name {name} needs tls ca file \
+                     (a name is only worth checking on a verified certificate)",
+                    protocol.name
+                ),
+            );
+        }
         self.config.protocols.push(protocol);
     }
 
@@ -152,12 +173,22 @@ impl Builder<'_> {
         let Some(flag) = pair.into_inner().next() else {
             return;
         };
+        let origin = self.origin(&flag);
         let arg = first_text(&flag);
+        let origins = &mut tls.origins;
         match flag.as_rule() {
-            Rule::tls_session_tickets => tls.session_tickets = Some(true),
-            Rule::tls_no_session_tickets => tls.session_tickets = Some(false),
-            Rule::tls_ciphers => tls.ciphers = arg,
-            Rule::tls_no_edh => tls.edh = None,
+            Rule::tls_session_tickets | Rule::tls_no_session_tickets => {
+                tls.session_tickets = Some(flag.as_rule() == Rule::tls_session_tickets);
+                origins.session_tickets = Some(origin);
+            }
+            Rule::tls_ciphers => {
+                tls.ciphers = arg;
+                origins.ciphers = Some(origin);
+            }
+            Rule::tls_no_edh => {
+                tls.edh = None;
+                origins.edh = Some(origin);
+            }
             Rule::tls_edh => {
                 tls.edh = match arg.as_deref() {
                     None | Some("auto") => Some(EdhParams::Auto),
@@ -177,34 +208,66 @@ impl Builder<'_> {
                         );
                         return;
                     }
-                }
+                };
+                origins.edh = Some(origin);
             }
-            Rule::tls_ecdhe => tls.ecdhe = arg,
-            Rule::tls_ca_file => tls.ca_file = arg,
-            Rule::tls_ca_cert => tls.ca_cert = arg,
+            Rule::tls_ecdhe => {
+                tls.ecdhe = arg;
+                origins.ecdhe = Some(origin);
+            }
+            Rule::tls_ca_file => {
+                tls.ca_file = arg;
+                origins.ca_file = Some(origin);
+            }
+            Rule::tls_ca_cert => {
+                tls.ca_cert = arg;
+                origins.ca_cert = Some(origin);
+            }
             Rule::tls_ca_key => {
                 let mut strings = flag.into_inner().filter(not_keyword).map(|p| text(&p));
                 tls.ca_key = strings.next();
                 tls.ca_key_password = strings.next();
+                origins.ca_key = Some(origin);
             }
-            Rule::tls_keypair => tls.keypairs.extend(arg),
+            Rule::tls_keypair => {
+                tls.keypairs.extend(arg);
+                origins.keypairs.push(origin);
+            }
+            Rule::tls_client_ca => {
+                tls.client_ca = arg;
+                origins.client_ca = Some(origin);
+            }
+            Rule::tls_verify_name => {
+                tls.verify_name = arg;
+                origins.verify_name = Some(origin);
+            }
             Rule::tls_switch => {
                 let enable = !flag.clone().into_inner().any(|p| p.as_rule() == Rule::k_no);
                 let word = arg.unwrap_or_default();
+                let mut set = |value: &mut Option<bool>, line: &mut Option<Origin>| {
+                    *value = Some(enable);
+                    *line = Some(origin.clone());
+                };
                 match word.as_str() {
-                    "sslv3" => tls.sslv3 = Some(enable),
+                    "sslv3" => set(&mut tls.sslv3, &mut origins.sslv3),
                     "tlsv1" => {
-                        tls.tlsv1_0 = Some(enable);
-                        tls.tlsv1_1 = Some(enable);
-                        tls.tlsv1_2 = Some(enable);
-                        tls.tlsv1_3 = Some(enable);
+                        set(&mut tls.tlsv1_0, &mut origins.tlsv1_0);
+                        set(&mut tls.tlsv1_1, &mut origins.tlsv1_1);
+                        set(&mut tls.tlsv1_2, &mut origins.tlsv1_2);
+                        set(&mut tls.tlsv1_3, &mut origins.tlsv1_3);
                     }
-                    "tlsv1.0" => tls.tlsv1_0 = Some(enable),
-                    "tlsv1.1" => tls.tlsv1_1 = Some(enable),
-                    "tlsv1.2" => tls.tlsv1_2 = Some(enable),
-                    "tlsv1.3" => tls.tlsv1_3 = Some(enable),
-                    "cipher-server-preference" => tls.cipher_server_preference = Some(enable),
-                    "client-renegotiation" => tls.client_renegotiation = Some(enable),
+                    "tlsv1.0" => set(&mut tls.tlsv1_0, &mut origins.tlsv1_0),
+                    "tlsv1.1" => set(&mut tls.tlsv1_1, &mut origins.tlsv1_1),
+                    "tlsv1.2" => set(&mut tls.tlsv1_2, &mut origins.tlsv1_2),
+                    "tlsv1.3" => set(&mut tls.tlsv1_3, &mut origins.tlsv1_3),
+                    "cipher-server-preference" => set(
+                        &mut tls.cipher_server_preference,
+                        &mut origins.cipher_server_preference,
+                    ),
+                    "client-renegotiation" => set(
+                        &mut tls.client_renegotiation,
+                        &mut origins.client_renegotiation,
+                    ),
                     _ => self.error(
                         &flag,
                         format!(

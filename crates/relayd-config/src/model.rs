@@ -389,6 +389,43 @@ pub struct TlsOptions {
     pub tlsv1_1: Option<bool>,
     pub tlsv1_2: Option<bool>,
     pub tlsv1_3: Option<bool>,
+    /// `client ca PATH` (newer relayd): require client certificates that
+    /// chain to the CAs in PATH.
+    #[serde(default)]
+    pub client_ca: Option<String>,
+    /// `verify name NAME` (an extension of relayd.conf): send NAME as SNI to
+    /// the backend and check that its certificate is valid for NAME; needs
+    /// `ca file`.
+    #[serde(default)]
+    pub verify_name: Option<String>,
+    /// Where each option was written, for warnings and errors at load.
+    #[serde(default)]
+    pub origins: TlsOrigins,
+}
+
+/// The line of each `tls` option of a protocol (the last one written when
+/// an option is repeated); `None` when the option was not written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TlsOrigins {
+    /// One per `keypair` line, in the order of `TlsOptions::keypairs`.
+    pub keypairs: Vec<Origin>,
+    pub ca_file: Option<Origin>,
+    pub ca_cert: Option<Origin>,
+    pub ca_key: Option<Origin>,
+    pub ciphers: Option<Origin>,
+    pub ecdhe: Option<Origin>,
+    /// `edh` or `no edh`.
+    pub edh: Option<Origin>,
+    pub session_tickets: Option<Origin>,
+    pub client_renegotiation: Option<Origin>,
+    pub cipher_server_preference: Option<Origin>,
+    pub sslv3: Option<Origin>,
+    pub tlsv1_0: Option<Origin>,
+    pub tlsv1_1: Option<Origin>,
+    pub tlsv1_2: Option<Origin>,
+    pub tlsv1_3: Option<Origin>,
+    pub client_ca: Option<Origin>,
+    pub verify_name: Option<Origin>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

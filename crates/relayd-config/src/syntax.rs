@@ -363,8 +363,10 @@ pub fn describe(rule: Rule) -> &'static str {
         | Rule::tls_ca_key
         | Rule::tls_ca_cert
         | Rule::tls_keypair
+        | Rule::tls_client_ca
+        | Rule::tls_verify_name
         | Rule::tls_switch => {
-            "a tls option (ca cert, ca file, ca key, ciphers, ecdhe, edh, keypair, \
+            "a tls option (ca cert, ca file, ca key, ciphers, client ca, ecdhe, edh, keypair, verify name, \
              session tickets, client-renegotiation, cipher-server-preference, sslv3, \
              tlsv1, tlsv1.0 ... tlsv1.3, or 'no' and one of these)"
         }
@@ -435,6 +437,7 @@ pub fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::k_changes => "'changes'",
         Rule::k_check => "'check'",
         Rule::k_checks => "'checks'",
+        Rule::k_client => "'client'",
         Rule::k_ciphers => "'ciphers'",
         Rule::k_code => "'code'",
         Rule::k_connection => "'connection'",
@@ -536,6 +539,9 @@ pub fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::k_value => "'value'",
         Rule::k_websockets => "'websockets'",
         Rule::k_with => "'with'",
+        // Words of extensions that relayd's lexer does not reserve.
+        Rule::c_verify => "'verify'",
+        Rule::c_name => "'name'",
         _ => return None,
     };
     Some(text)

@@ -337,6 +337,23 @@ fn everything_conf_uses_every_keyword_and_loads() {
     assert_eq!(everything.tls.keypairs.len(), 2);
     assert_eq!(everything.tls.edh, Some(EdhParams::Auto));
     assert_eq!(everything.tls.tlsv1_1, Some(false));
+    assert_eq!(
+        everything.tls.client_ca.as_deref(),
+        Some("/etc/ssl/clients.pem")
+    );
+    assert_eq!(
+        everything.tls.verify_name.as_deref(),
+        Some("backend.example.com")
+    );
+    // Each option names its own line; the last one written wins.
+    let origins = &everything.tls.origins;
+    let lines: Vec<u32> = origins.keypairs.iter().map(|o| o.line).collect();
+    assert_eq!(lines, [58, 58]);
+    assert_eq!(origins.ca_key.as_ref().map(|o| o.line), Some(61));
+    assert_eq!(origins.client_ca.as_ref().map(|o| o.line), Some(62));
+    assert_eq!(origins.edh.as_ref().map(|o| o.line), Some(64));
+    assert_eq!(origins.tlsv1_1.as_ref().map(|o| o.line), Some(68));
+    assert!(origins.ciphers.as_ref().is_some_and(|o| o.file.ends_with("everything.conf")));
     assert_eq!(everything.http.headerlen, 4096);
     assert!(!everything.http.websockets);
     let first = &everything.rules[0];

@@ -128,6 +128,12 @@ fn cases() -> Vec<Case> {
         with_relay("headerlen too big", "http protocol p {\n http headerlen 131073\n}\n", 2, "invalid headerlen: 131073"),
         with_relay("backlog too big", "protocol p {\n tcp backlog 513\n}\n", 2, "invalid backlog: 513"),
         with_relay("unknown tls flag", "protocol p {\n tls tlsv9\n}\n", 2, "invalid TLS flag: tlsv9"),
+        with_relay(
+            "verify name without ca file",
+            "protocol p {\n tls keypair www\n tls verify name \"www.example.com\"\n}\n",
+            3,
+            "tls verify name www.example.com needs tls ca file",
+        ),
         with_relay("no tls version left", "protocol p {\n tls { no tlsv1.2, no tlsv1.3 }\n}\n", 1, "invalid TLS protocol"),
         with_relay("path in a response", "http protocol p {\n match response path \"/a\"\n}\n", 2, "path is only available with the direction request"),
         with_relay("url set", "http protocol p {\n match request url set \"a\"\n}\n", 2, "combining url type and the given option is not supported"),

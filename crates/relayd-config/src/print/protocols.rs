@@ -109,6 +109,12 @@ fn tls_options(tls: &TlsOptions) -> Vec<String> {
         }
         options.push(option);
     }
+    if let Some(path) = &tls.client_ca {
+        options.push(format!("client ca {}", quoted(path)));
+    }
+    if let Some(name) = &tls.verify_name {
+        options.push(format!("verify name {}", quoted(name)));
+    }
     if let Some(ciphers) = &tls.ciphers {
         options.push(format!("ciphers {}", quoted(ciphers)));
     }

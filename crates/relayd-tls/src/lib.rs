@@ -1,0 +1,1 @@
+//! relayd's TLS building blocks.
