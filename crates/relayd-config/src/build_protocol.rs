@@ -99,8 +99,7 @@ impl Builder<'_> {
                         .filter(|p| p.as_rule() == Rule::tls_flag)
                     {
                         let inner = flag.clone().into_inner().next();
-                        if let Some(verify) =
-                            inner.filter(|f| f.as_rule() == Rule::tls_verify_name)
+                        if let Some(verify) = inner.filter(|f| f.as_rule() == Rule::tls_verify_name)
                         {
                             verify_name_loc = Some(self.loc(&verify));
                         }
@@ -244,7 +243,7 @@ impl Builder<'_> {
             Rule::tls_switch => {
                 let enable = !flag.clone().into_inner().any(|p| p.as_rule() == Rule::k_no);
                 let word = arg.unwrap_or_default();
-                let mut set = |value: &mut Option<bool>, line: &mut Option<Origin>| {
+                let set = |value: &mut Option<bool>, line: &mut Option<Origin>| {
                     *value = Some(enable);
                     *line = Some(origin.clone());
                 };

@@ -353,7 +353,10 @@ fn everything_conf_uses_every_keyword_and_loads() {
     assert_eq!(origins.client_ca.as_ref().map(|o| o.line), Some(62));
     assert_eq!(origins.edh.as_ref().map(|o| o.line), Some(64));
     assert_eq!(origins.tlsv1_1.as_ref().map(|o| o.line), Some(68));
-    assert!(origins.ciphers.as_ref().is_some_and(|o| o.file.ends_with("everything.conf")));
+    assert!(origins
+        .ciphers
+        .as_ref()
+        .is_some_and(|o| o.file.ends_with("everything.conf")));
     assert_eq!(everything.http.headerlen, 4096);
     assert!(!everything.http.websockets);
     let first = &everything.rules[0];
