@@ -20,5 +20,11 @@ pub mod sign;
 pub mod sni;
 pub mod tickets;
 
+#[cfg(test)]
+mod test_support;
+
+#[cfg(test)]
+mod handshake_tests;
+
 pub use keys::KeyId;
 pub use options::{settings, OptionError, TlsSettings, Warning};
