@@ -256,4 +256,4 @@ pub fn root_store(pem: &[u8]) -> Result<rustls::RootCertStore, KeyError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -60,16 +60,22 @@ pub fn leaf(issuer: &Issuer, names: &[&str], alg: &'static SignatureAlgorithm) -
     }
 }
 
-/// A certified key whose private half sits in `store`, signed through
-/// `signer` (the store itself, or a slower stand-in for the ca).
-pub fn remote_certified(
-    leaf: &Leaf,
-    store: &mut KeyStore,
-    signer: Arc<dyn KeySigner>,
-) -> Arc<CertifiedKey> {
-    store.insert(&leaf.key).expect("store key");
-    let remote = RemoteKey::for_certificate(&leaf.cert, signer).expect("remote key");
-    Arc::new(remote.certified(vec![leaf.cert.clone()], None))
+/// Certified keys whose private halves sit in one ca key store, each
+/// with its OCSP staple, and that store.
+pub fn remote_keys(leaves: &[(&Leaf, Option<Vec<u8>>)]) -> (Vec<Arc<CertifiedKey>>, Arc<KeyStore>) {
+    let mut store = KeyStore::new();
+    for (leaf, _) in leaves {
+        store.insert(&leaf.key).expect("store key");
+    }
+    let store = Arc::new(store);
+    let keys = leaves
+        .iter()
+        .map(|(leaf, ocsp)| {
+            let remote = RemoteKey::for_certificate(&leaf.cert, store.clone()).expect("remote key");
+            Arc::new(remote.certified(vec![leaf.cert.clone()], ocsp.clone()))
+        })
+        .collect();
+    (keys, store)
 }
 
 /// A connected pair of sockets on 127.0.0.1: (client, server).

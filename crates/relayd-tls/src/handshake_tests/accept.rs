@@ -19,13 +19,23 @@ fn slow_server(ecdhe: Option<&str>) -> (Arc<ServerConfig>, Issuer) {
     let leaf = leaf(&issuer, &["slow.test"], &rcgen::PKCS_ECDSA_P256_SHA256);
     let mut store = KeyStore::new();
     store.insert(&leaf.key).unwrap();
-    let signer = Arc::new(SlowSigner { store, delay: SIGNATURE_TIME });
+    let signer = Arc::new(SlowSigner {
+        store,
+        delay: SIGNATURE_TIME,
+    });
     let remote = crate::sign::RemoteKey::for_certificate(&leaf.cert, signer).unwrap();
     let key: Arc<CertifiedKey> = Arc::new(remote.certified(vec![leaf.cert.clone()], None));
-    let tls = relayd_config::TlsOptions { ecdhe: ecdhe.map(str::to_string), ..Default::default() };
+    let tls = relayd_config::TlsOptions {
+        ecdhe: ecdhe.map(str::to_string),
+        ..Default::default()
+    };
     let config = crate::server::server_config(
         &settings_of(tls),
-        crate::server::ServerParts { certificates: Arc::new(SingleCert(key)), client_roots: None, tickets: None },
+        crate::server::ServerParts {
+            certificates: Arc::new(SingleCert(key)),
+            client_roots: None,
+            tickets: None,
+        },
     )
     .unwrap();
     (config, issuer)
@@ -38,7 +48,10 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Option<HandshakeKind>>,
 {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let ticks = Arc::new(AtomicU32::new(0));
         let counter = ticks.clone();
@@ -69,9 +82,14 @@ async fn connect_and_accept(
     let name = ServerName::try_from("slow.test").unwrap();
     let client = tokio::spawn(async move { connector.connect(name, client_socket).await });
     if ours {
-        crate::accept::accept(server_socket, server).await.expect("server handshake");
+        crate::accept::accept(server_socket, server)
+            .await
+            .expect("server handshake");
     } else {
-        tokio_rustls::TlsAcceptor::from(server).accept(server_socket).await.expect("server handshake");
+        tokio_rustls::TlsAcceptor::from(server)
+            .accept(server_socket)
+            .await
+            .expect("server handshake");
     }
     let stream = client.await.unwrap().expect("client handshake");
     stream.get_ref().1.handshake_kind()
@@ -92,7 +110,10 @@ fn a_plain_acceptor_would_block_them_the_control() {
     let (server, issuer) = slow_server(None);
     let client = client_trusting(issuer.roots());
     let (ticks, _) = ticks_during(|| connect_and_accept(server, client, false));
-    assert!(ticks <= 3, "ticker ran {ticks} times: the control no longer blocks");
+    assert!(
+        ticks <= 3,
+        "ticker ran {ticks} times: the control no longer blocks"
+    );
 }
 
 #[test]

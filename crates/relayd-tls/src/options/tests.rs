@@ -29,7 +29,8 @@ fn defaults_are_relayds() {
 
 #[test]
 fn switches_versions_order_and_tickets() {
-    let settings = map(" tls { no tlsv1.3, no cipher-server-preference, session tickets }").unwrap();
+    let settings =
+        map(" tls { no tlsv1.3, no cipher-server-preference, session tickets }").unwrap();
     assert_eq!(settings.versions, [&rustls::version::TLS12]);
     assert!(!settings.server_cipher_order);
     assert!(settings.session_tickets);
@@ -39,28 +40,54 @@ fn switches_versions_order_and_tickets() {
 
 #[test]
 fn ciphers_and_curves_reach_the_provider() {
-    let settings = map(" tls ciphers \"ECDHE-ECDSA-CHACHA20-POLY1305\"\n tls ecdhe \"P-384,X25519\"").unwrap();
-    let suites: Vec<CipherSuite> = settings.provider.cipher_suites.iter().map(|s| s.suite()).collect();
+    let settings =
+        map(" tls ciphers \"ECDHE-ECDSA-CHACHA20-POLY1305\"\n tls ecdhe \"P-384,X25519\"").unwrap();
+    let suites: Vec<CipherSuite> = settings
+        .provider
+        .cipher_suites
+        .iter()
+        .map(|s| s.suite())
+        .collect();
     assert_eq!(suites.len(), 4);
-    assert_eq!(suites[3], CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256);
-    let groups: Vec<NamedGroup> = settings.provider.kx_groups.iter().map(|g| g.name()).collect();
+    assert_eq!(
+        suites[3],
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+    );
+    let groups: Vec<NamedGroup> = settings
+        .provider
+        .kx_groups
+        .iter()
+        .map(|g| g.name())
+        .collect();
     assert_eq!(groups, [NamedGroup::secp384r1, NamedGroup::X25519]);
 }
 
 #[test]
 fn what_relayd_ignores_is_a_warning_naming_its_line() {
-    let settings = map(" tls sslv3\n tls tlsv1.0\n tls { tlsv1.1, client-renegotiation }\n tls no tlsv1.0").unwrap();
+    let settings =
+        map(" tls sslv3\n tls tlsv1.0\n tls { tlsv1.1, client-renegotiation }\n tls no tlsv1.0")
+            .unwrap();
     let lines: Vec<String> = settings.warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
-    assert!(lines[0].starts_with("relayd.conf:2: protocol p: tls sslv3 ignored"), "{lines:?}");
+    assert!(
+        lines[0].starts_with("relayd.conf:2: protocol p: tls sslv3 ignored"),
+        "{lines:?}"
+    );
     // `no tlsv1.0` on line 5 wins over line 3: TLS 1.0 is off, nothing to say.
-    assert!(lines[1].starts_with("relayd.conf:4: protocol p: tls tlsv1.1 ignored"), "{lines:?}");
-    assert!(lines[2].starts_with("relayd.conf:4: protocol p: tls client-renegotiation ignored"), "{lines:?}");
+    assert!(
+        lines[1].starts_with("relayd.conf:4: protocol p: tls tlsv1.1 ignored"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].starts_with("relayd.conf:4: protocol p: tls client-renegotiation ignored"),
+        "{lines:?}"
+    );
 }
 
 #[test]
 fn cipher_terms_and_curves_rustls_lacks_are_warnings() {
-    let settings = map(" tls ciphers \"HIGH:CAMELLIA:!aNULL\"\n tls ecdhe \"P-521,P-256\"").unwrap();
+    let settings =
+        map(" tls ciphers \"HIGH:CAMELLIA:!aNULL\"\n tls ecdhe \"P-521,P-256\"").unwrap();
     let lines: Vec<String> = settings.warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(
         lines,
@@ -75,9 +102,17 @@ fn cipher_terms_and_curves_rustls_lacks_are_warnings() {
 fn edh_is_refused_naming_file_line_and_option() {
     let error = map(" tcp nodelay\n tls edh").unwrap_err();
     assert_eq!((error.origin.line, error.option), (3, "edh"));
-    assert!(error.to_string().starts_with("relayd.conf:3: protocol p: tls edh: edh asks for"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("relayd.conf:3: protocol p: tls edh: edh asks for"),
+        "{error}"
+    );
     let error = map(" tls edh params legacy").unwrap_err();
-    assert!(error.to_string().contains("edh params legacy asks"), "{error}");
+    assert!(
+        error.to_string().contains("edh params legacy asks"),
+        "{error}"
+    );
     // `no edh` and `edh params none` ask for nothing.
     assert!(map(" tls no edh").is_ok());
     assert!(map(" tls edh params none").is_ok());
@@ -87,7 +122,12 @@ fn edh_is_refused_naming_file_line_and_option() {
 fn a_cipher_string_without_rustls_suites_is_refused() {
     let error = map(" tls ciphers \"DHE-RSA-AES256-SHA:AES128-SHA\"").unwrap_err();
     assert_eq!((error.origin.line, error.option), (2, "ciphers"));
-    assert!(error.to_string().contains("\"DHE-RSA-AES256-SHA:AES128-SHA\" selects no cipher suite"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("\"DHE-RSA-AES256-SHA:AES128-SHA\" selects no cipher suite"),
+        "{error}"
+    );
     let error = map(" tls ecdhe \"secp521r1\"").unwrap_err();
     assert_eq!((error.origin.line, error.option), (2, "ecdhe"));
 }
