@@ -398,9 +398,11 @@ pub struct TlsOptions {
     /// `ca file`.
     #[serde(default)]
     pub verify_name: Option<String>,
-    /// Where each option was written, for warnings and errors at load.
+    /// Where each option was written, for warnings and errors at load
+    /// (boxed: most protocols have no TLS, and every config part carrying
+    /// a protocol would otherwise grow by the size of all the lines).
     #[serde(default)]
-    pub origins: TlsOrigins,
+    pub origins: Box<TlsOrigins>,
 }
 
 /// The line of each `tls` option of a protocol (the last one written when

@@ -49,7 +49,7 @@ fn without_origins(mut config: Config) -> Config {
     }
     for protocol in &mut config.protocols {
         protocol.origin = Default::default();
-        protocol.tls.origins = Default::default();
+        *protocol.tls.origins = Default::default();
         for rule in &mut protocol.rules {
             rule.origin = Default::default();
         }
