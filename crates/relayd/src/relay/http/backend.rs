@@ -4,9 +4,9 @@
 //! another table (`forward to <table>`) or their `hash` picks another host.
 
 use super::wire::Wire;
-use crate::relay::engine::{Backend, Engine};
-use crate::relay::forward::{connect, connect_backend};
-use crate::relay::plan::{RelayPlan, TableTarget, Target};
+use crate::relay::core::forward::{connect, connect_backend};
+use crate::relay::core::plan::{RelayPlan, TableTarget, Target};
+use crate::relay::core::shared::{Backend, Shared};
 use relayd_config::Mode;
 use std::net::SocketAddr;
 use tokio::net::TcpStream;
@@ -31,7 +31,7 @@ impl Link {
 
 /// Who is asking: what choosing and connecting a backend needs to know.
 pub struct Chooser<'a> {
-    pub engine: &'a Engine,
+    pub shared: &'a Shared,
     pub plan: &'a RelayPlan,
     pub session: u32,
     pub peer: SocketAddr,
@@ -66,7 +66,7 @@ impl Chooser<'_> {
             }
         }
         let (stream, backend) = connect_backend(
-            self.engine,
+            self.shared,
             self.plan,
             self.session,
             client,
@@ -110,7 +110,7 @@ impl Chooser<'_> {
         let mut last_error = "no active hosts".to_string();
         for _ in 0..=self.plan.retry {
             let Some(backend) =
-                self.engine
+                self.shared
                     .choose(self.plan, &candidates, self.peer, self.listen, &tried)
             else {
                 break;
@@ -120,7 +120,7 @@ impl Chooser<'_> {
                     return None;
                 }
             }
-            match connect(self.engine, backend.addr, self.plan, self.peer).await {
+            match connect(self.shared, backend.addr, self.plan, self.peer).await {
                 Ok(stream) => return Some(Ok(Link::new(self.plan, stream, backend))),
                 Err(e) => {
                     tracing::debug!(

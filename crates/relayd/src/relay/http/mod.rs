@@ -27,11 +27,11 @@ mod rules;
 mod variables;
 mod wire;
 
-use super::engine::Engine;
-use super::park::ParkedSession;
-use super::plan::RelayPlan;
-use super::pump::Ended;
-use super::session::{finish, ActivityClock, Connected, Outcome};
+use crate::relay::core::park::ParkedSession;
+use crate::relay::core::plan::RelayPlan;
+use crate::relay::core::session::{finish, ActivityClock, Connected, Outcome};
+use crate::relay::core::shared::Shared;
+use crate::relay::tcp::pump::Ended;
 use backend::Link;
 use proxy::Proxy;
 use rules::Marks;
@@ -56,13 +56,13 @@ pub struct Between {
 }
 
 /// Serves one client connection until it ends or is parked.
-pub async fn relay(engine: Arc<Engine>, session: Accepted, client: TcpStream) {
-    let proxy = proxy(&engine, session, client);
-    serve(engine, proxy).await;
+pub async fn relay(shared: Arc<Shared>, session: Accepted, client: TcpStream) {
+    let proxy = proxy(&shared, session, client);
+    serve(shared, proxy).await;
 }
 
 /// Continues a parked HTTP session that has something to read.
-pub async fn resume(engine: Arc<Engine>, parked: ParkedSession, between: Between) {
+pub async fn resume(shared: Arc<Shared>, parked: ParkedSession, between: Between) {
     let ParkedSession {
         session,
         client,
@@ -82,11 +82,11 @@ pub async fn resume(engine: Arc<Engine>, parked: ParkedSession, between: Between
         Ok(streams) => streams,
         Err(e) => {
             let outcome = Outcome::Relayed(backend.addr, Ended::ServerRead(e));
-            return finish(&engine, &plan, id, peer, &outcome);
+            return finish(&shared, &plan, id, peer, &outcome);
         }
     };
     let clock = Arc::new(ActivityClock::resumed(started, last));
-    engine.resume_session(id, clock.clone());
+    shared.resume_session(id, clock.clone());
     let link = Link::new(&plan, server, backend);
     let session = Accepted {
         id,
@@ -95,18 +95,18 @@ pub async fn resume(engine: Arc<Engine>, parked: ParkedSession, between: Between
         listen: between.listen,
         clock,
     };
-    let proxy = proxy(&engine, session, client).resumed(link, between.marks);
-    serve(engine, proxy).await;
+    let proxy = proxy(&shared, session, client).resumed(link, between.marks);
+    serve(shared, proxy).await;
 }
 
-fn proxy(engine: &Arc<Engine>, session: Accepted, client: TcpStream) -> Proxy {
+fn proxy(shared: &Arc<Shared>, session: Accepted, client: TcpStream) -> Proxy {
     let client = Wire::new(
         client,
         session.plan.tcp.nodelay,
         session.plan.session_timeout,
     );
     Proxy::new(
-        engine.clone(),
+        shared.clone(),
         session.plan,
         session.id,
         session.peer,
@@ -116,18 +116,18 @@ fn proxy(engine: &Arc<Engine>, session: Accepted, client: TcpStream) -> Proxy {
     )
 }
 
-async fn serve(engine: Arc<Engine>, mut proxy: Proxy) {
+async fn serve(shared: Arc<Shared>, mut proxy: Proxy) {
     let ended = proxy.run().await;
     let (plan, id, peer) = (proxy.plan.clone(), proxy.session, proxy.peer);
     let outcome = match (ended, proxy.backend.take()) {
         (Ended::Parked, Some(link)) => match park(proxy, link) {
-            Ok(parked) => return engine.park(parked),
+            Ok(parked) => return shared.park(parked),
             Err((addr, e)) => Outcome::Relayed(addr, Ended::Park(e)),
         },
         (ended, Some(link)) => Outcome::Relayed(link.backend.addr, ended),
         (ended, None) => Outcome::Unrouted(ended),
     };
-    finish(&engine, &plan, id, peer, &outcome);
+    finish(&shared, &plan, id, peer, &outcome);
 }
 
 /// The session as the parking lot keeps it: two sockets out of the

@@ -12,10 +12,10 @@ use super::message::{self, send_head, Head, MessageError, Outgoing, Watched};
 use super::rules::{self, Endpoints, Marks, Message, Verdict};
 use super::variables::Variables;
 use super::wire::{ReadError, Wire};
-use crate::relay::engine::Engine;
-use crate::relay::plan::RelayPlan;
-use crate::relay::pump::{Ended, PARK_AFTER};
-use crate::relay::session::ActivityClock;
+use crate::relay::core::plan::RelayPlan;
+use crate::relay::core::session::ActivityClock;
+use crate::relay::core::shared::Shared;
+use crate::relay::tcp::pump::{Ended, PARK_AFTER};
 use http::header::{CONNECTION, HOST};
 use http::{HeaderValue, Method, StatusCode};
 use relayd_config::Direction;
@@ -59,7 +59,7 @@ enum Waited {
 }
 
 pub struct Proxy {
-    pub engine: Arc<Engine>,
+    pub shared: Arc<Shared>,
     pub plan: Arc<RelayPlan>,
     pub session: u32,
     pub peer: SocketAddr,
@@ -69,7 +69,7 @@ pub struct Proxy {
     pub backend: Option<Link>,
     /// Tag and label set by the rules, kept across requests.
     pub marks: Marks,
-    /// The engine counts this session on a backend host already.
+    /// The shared state counts this session on a backend host already.
     counted: bool,
     headerlen: usize,
     timeout: Duration,
@@ -77,7 +77,7 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(
-        engine: Arc<Engine>,
+        shared: Arc<Shared>,
         plan: Arc<RelayPlan>,
         session: u32,
         peer: SocketAddr,
@@ -88,7 +88,7 @@ impl Proxy {
         let headerlen = usize::try_from(plan.http.headerlen).unwrap_or(usize::MAX);
         let timeout = plan.session_timeout;
         Proxy {
-            engine,
+            shared,
             plan,
             session,
             peer,
@@ -427,7 +427,7 @@ impl Proxy {
             hash: verdict.hash,
         };
         let chooser = Chooser {
-            engine: &self.engine,
+            shared: &self.shared,
             plan: &self.plan,
             session: self.session,
             peer: self.peer,
@@ -441,9 +441,9 @@ impl Proxy {
             None => Ok(()),
             Some(Ok(link)) => {
                 if self.counted {
-                    self.engine.session_moved(self.session, link.backend);
+                    self.shared.session_moved(self.session, link.backend);
                 } else {
-                    self.engine.session_connected(self.session, link.backend);
+                    self.shared.session_connected(self.session, link.backend);
                     self.counted = true;
                 }
                 self.backend = Some(link);

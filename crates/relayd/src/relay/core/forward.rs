@@ -4,8 +4,8 @@
 //! destination`, `nat lookup`: SO_ORIGINAL_DST behind an nftables
 //! redirect). A failed connect is retried on other hosts `retry` times.
 
-use super::engine::{Backend, Engine};
 use super::plan::{RelayPlan, Target};
+use super::shared::{Backend, Shared};
 use super::sockopt;
 use std::io;
 use std::mem::{size_of, MaybeUninit};
@@ -17,7 +17,7 @@ use tokio::net::{TcpSocket, TcpStream};
 const SO_ORIGINAL_DST: libc::c_int = 80;
 
 pub async fn connect_backend(
-    engine: &Engine,
+    shared: &Shared,
     plan: &RelayPlan,
     session: u32,
     client: &TcpStream,
@@ -32,13 +32,13 @@ pub async fn connect_backend(
                 addr: *addr,
                 host: None,
             },
-            Target::Tables(tables) => match engine.choose(plan, tables, peer, listen, &tried) {
+            Target::Tables(tables) => match shared.choose(plan, tables, peer, listen, &tried) {
                 Some(backend) => backend,
                 None => break,
             },
             Target::OriginalDestination(tables) => match original_destination(client) {
                 Some(addr) => Backend { addr, host: None },
-                None => match engine.choose(plan, tables, peer, listen, &tried) {
+                None => match shared.choose(plan, tables, peer, listen, &tried) {
                     Some(backend) => backend,
                     None if tables.is_empty() => {
                         last_error = "session NAT lookup failed".into();
@@ -48,7 +48,7 @@ pub async fn connect_backend(
                 },
             },
         };
-        match connect(engine, backend.addr, plan, peer).await {
+        match connect(shared, backend.addr, plan, peer).await {
             Ok(stream) => return Ok((stream, backend)),
             Err(e) => {
                 tracing::debug!(
@@ -70,7 +70,7 @@ pub async fn connect_backend(
 }
 
 pub async fn connect(
-    engine: &Engine,
+    shared: &Shared,
     addr: SocketAddr,
     plan: &RelayPlan,
     peer: SocketAddr,
@@ -83,7 +83,7 @@ pub async fn connect(
                 "transparent forward between IPv4 and IPv6 is impossible",
             ));
         }
-        let fd = engine
+        let fd = shared
             .bind_any(plan.id, SocketAddr::new(peer.ip(), 0))
             .await
             .map_err(io::Error::other)?;

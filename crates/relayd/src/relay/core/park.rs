@@ -3,13 +3,13 @@
 //! epoll set of their own, and its state (a few dozen bytes) in one table.
 //! When either socket becomes readable (data, end of file or a reset), the
 //! session leaves the lot and a new task resumes it. Parked sessions past
-//! their `session timeout` are closed by [`Engine::sweep`](super::engine).
+//! their `session timeout` are closed by [`Shared::sweep`](super::shared).
 //!
 //! So thousands of idle keep-alive sessions cost two sockets and one table
 //! entry each, not two reactor registrations and a task.
 
-use super::engine::Engine;
 use super::session::{self, Connected};
+use super::shared::Shared;
 use std::collections::HashMap;
 use std::io;
 use std::net::TcpStream;
@@ -26,7 +26,7 @@ pub struct ParkedSession {
     pub started: Instant,
     pub last: Instant,
     /// What an HTTP session keeps between requests; `None` for TCP.
-    pub http: Option<super::http::Between>,
+    pub http: Option<crate::relay::http::Between>,
 }
 
 pub struct ParkingLot {
@@ -152,9 +152,9 @@ impl AsRawFd for LotFd {
 }
 
 /// Watches the lot and resumes each session that has something to read.
-pub async fn watch(engine: Arc<Engine>) {
-    let fd = LotFd(engine.lot.epoll.as_raw_fd());
-    // SAFETY: the epoll descriptor belongs to the engine, which this task
+pub async fn watch(shared: Arc<Shared>) {
+    let fd = LotFd(shared.lot.epoll.as_raw_fd());
+    // SAFETY: the epoll descriptor belongs to the shared, which this task
     // holds (and drops after `lot`), and nobody closes or replaces it.
     let registered = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
     let lot = match registered {
@@ -166,11 +166,11 @@ pub async fn watch(engine: Arc<Engine>) {
             Ok(guard) => guard,
             Err(e) => return tracing::error!("watching parked sessions: {e}"),
         };
-        match engine.lot.ready() {
+        match shared.lot.ready() {
             Ok(ready) => {
                 guard.clear_ready();
                 for parked in ready {
-                    tokio::spawn(session::resume(engine.clone(), parked));
+                    tokio::spawn(session::resume(shared.clone(), parked));
                 }
             }
             Err(e) => {
@@ -184,8 +184,8 @@ pub async fn watch(engine: Arc<Engine>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::engine::Backend;
-    use crate::relay::plan::RelayPlan;
+    use crate::relay::core::plan::RelayPlan;
+    use crate::relay::core::shared::Backend;
     use relayd_config::{Config, ForwardTarget, Relay, RelayForward};
     use std::io::Write;
     use std::net::TcpListener;

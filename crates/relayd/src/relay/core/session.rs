@@ -3,12 +3,12 @@
 //! as `log connection` asks, and unregister. A session idle for a moment
 //! is parked (see `park`) and resumed by a new task when data arrives.
 
-use super::engine::{Backend, Engine};
 use super::forward::connect_backend;
 use super::park::ParkedSession;
 use super::plan::RelayPlan;
-use super::pump::{pump, Ended};
+use super::shared::{Backend, Shared};
 use super::sockopt;
+use crate::relay::tcp::pump::{pump, Ended};
 use relayd_config::{ConnectionLog, ObjectId, ProtocolKind};
 use relayd_proto::status::SessionRow;
 use std::net::SocketAddr;
@@ -134,45 +134,45 @@ impl SessionEntry {
 
 /// Runs one accepted connection until it ends or is parked.
 pub async fn run(
-    engine: Arc<Engine>,
+    shared: Arc<Shared>,
     plan: Arc<RelayPlan>,
     client: TcpStream,
     peer: SocketAddr,
     listen: SocketAddr,
 ) {
     let clock = Arc::new(ActivityClock::new());
-    let id = engine.open_session(plan.id, peer, clock.clone());
+    let id = shared.open_session(plan.id, peer, clock.clone());
     sockopt::apply_accepted(&client, &plan.tcp);
     if plan.kind == ProtocolKind::Http {
         // As relayd: the backend is chosen once the first request is read.
-        let session = super::http::Accepted {
+        let session = crate::relay::http::Accepted {
             id,
             plan,
             peer,
             listen,
             clock,
         };
-        return super::http::relay(engine, session, client).await;
+        return crate::relay::http::relay(shared, session, client).await;
     }
-    match connect_backend(&engine, &plan, id, &client, peer, listen).await {
+    match connect_backend(&shared, &plan, id, &client, peer, listen).await {
         Ok((server, backend)) => {
-            engine.session_connected(id, backend);
+            shared.session_connected(id, backend);
             let session = Connected {
                 id,
                 plan,
                 peer,
                 backend,
             };
-            relay(engine, session, client, server, clock).await;
+            relay(shared, session, client, server, clock).await;
         }
-        Err(why) => finish(&engine, &plan, id, peer, &Outcome::NoBackend(why)),
+        Err(why) => finish(&shared, &plan, id, peer, &Outcome::NoBackend(why)),
     }
 }
 
 /// Continues a parked session whose client or backend has sent something.
-pub async fn resume(engine: Arc<Engine>, mut parked: ParkedSession) {
+pub async fn resume(shared: Arc<Shared>, mut parked: ParkedSession) {
     if let Some(between) = parked.http.take() {
-        return super::http::resume(engine, parked, between).await;
+        return crate::relay::http::resume(shared, parked, between).await;
     }
     let ParkedSession {
         session,
@@ -186,12 +186,12 @@ pub async fn resume(engine: Arc<Engine>, mut parked: ParkedSession) {
     match streams {
         Ok((client, server)) => {
             let clock = Arc::new(ActivityClock::resumed(started, last));
-            engine.resume_session(session.id, clock.clone());
-            relay(engine, session, client, server, clock).await;
+            shared.resume_session(session.id, clock.clone());
+            relay(shared, session, client, server, clock).await;
         }
         Err(e) => {
             let outcome = Outcome::Relayed(session.backend.addr, Ended::ServerRead(e));
-            finish(&engine, &session.plan, session.id, session.peer, &outcome);
+            finish(&shared, &session.plan, session.id, session.peer, &outcome);
         }
     }
 }
@@ -206,13 +206,13 @@ pub struct Connected {
 }
 
 async fn relay(
-    engine: Arc<Engine>,
+    shared: Arc<Shared>,
     session: Connected,
     client: TcpStream,
     server: TcpStream,
     clock: Arc<ActivityClock>,
 ) {
-    let ended = pump(&engine, &session.plan, &client, &server, &clock).await;
+    let ended = pump(&shared, &session.plan, &client, &server, &clock).await;
     let ended = match ended {
         Ended::Parked => match (client.into_std(), server.into_std()) {
             (Ok(client), Ok(server)) => {
@@ -225,7 +225,7 @@ async fn relay(
                     http: None,
                 };
                 drop(clock);
-                engine.park(parked);
+                shared.park(parked);
                 return;
             }
             (Err(e), _) | (_, Err(e)) => Ended::Park(e),
@@ -233,13 +233,13 @@ async fn relay(
         ended => ended,
     };
     let outcome = Outcome::Relayed(session.backend.addr, ended);
-    finish(&engine, &session.plan, session.id, session.peer, &outcome);
+    finish(&shared, &session.plan, session.id, session.peer, &outcome);
 }
 
 /// Unregisters a session and logs its end.
-pub fn finish(engine: &Engine, plan: &RelayPlan, id: u32, peer: SocketAddr, outcome: &Outcome) {
-    engine.close_session(id);
-    log_end(engine, plan, id, peer, outcome);
+pub fn finish(shared: &Shared, plan: &RelayPlan, id: u32, peer: SocketAddr, outcome: &Outcome) {
+    shared.close_session(id);
+    log_end(shared, plan, id, peer, outcome);
 }
 
 pub enum Outcome {
@@ -249,12 +249,12 @@ pub enum Outcome {
     Unrouted(Ended),
 }
 
-fn log_end(engine: &Engine, plan: &RelayPlan, id: u32, peer: SocketAddr, outcome: &Outcome) {
+fn log_end(shared: &Shared, plan: &RelayPlan, id: u32, peer: SocketAddr, outcome: &Outcome) {
     let error = match outcome {
         Outcome::Relayed(_, ended) | Outcome::Unrouted(ended) => ended.is_error(),
         Outcome::NoBackend(_) => true,
     };
-    let info = match engine.connection_log() {
+    let info = match shared.connection_log() {
         Some(ConnectionLog::All) => true,
         Some(ConnectionLog::ErrorsOnly) => error,
         None => false,
@@ -271,7 +271,7 @@ fn log_end(engine: &Engine, plan: &RelayPlan, id: u32, peer: SocketAddr, outcome
     let text = format!(
         "relay {}, session {id} ({} active), {peer} -> {backend}, {message}",
         plan.name,
-        engine.session_count()
+        shared.session_count()
     );
     if info {
         tracing::info!("{text}");

@@ -8,11 +8,11 @@
 
 use super::park::{ParkedSession, ParkingLot};
 use super::plan::{RelayPlan, TableTarget, Target};
-use super::pump::Ended;
 use super::schedule::{self, Candidate, Request};
 use super::session::{self, ActivityClock, Outcome, SessionEntry};
-use super::splice::PipePool;
 use super::stats::RelayCounters;
+use crate::relay::tcp::pump::Ended;
+use crate::relay::tcp::splice::PipePool;
 use relayd_config::{Check, ConnectionLog, ObjectId};
 use relayd_proto::status::{HostState, SessionRow, Statistics};
 use std::collections::{HashMap, HashSet};
@@ -39,7 +39,7 @@ pub struct BindAnyCall {
     pub reply: oneshot::Sender<Result<OwnedFd, String>>,
 }
 
-pub struct Engine {
+pub struct Shared {
     pub instance: u32,
     bind_any: mpsc::UnboundedSender<BindAnyCall>,
     pub pid: u32,
@@ -67,17 +67,17 @@ struct State {
     random: u64,
 }
 
-impl Engine {
+impl Shared {
     pub fn new(
         instance: u32,
         bind_any: mpsc::UnboundedSender<BindAnyCall>,
-    ) -> std::io::Result<Engine> {
+    ) -> std::io::Result<Shared> {
         let seed = Instant::now().elapsed().as_nanos() as u64
             ^ (u64::from(std::process::id()) << 32)
             ^ std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
-        Ok(Engine {
+        Ok(Shared {
             instance,
             bind_any,
             pid: std::process::id(),

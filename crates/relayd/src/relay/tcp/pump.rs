@@ -12,10 +12,10 @@
 //! registrations are given up and the sockets wait in the parking lot.
 
 use super::copy::{copy_direction, CopyError};
-use super::engine::Engine;
-use super::plan::RelayPlan;
-use super::session::ActivityClock;
 use super::splice::{splice_direction, SpliceError};
+use crate::relay::core::plan::RelayPlan;
+use crate::relay::core::session::ActivityClock;
+use crate::relay::core::shared::Shared;
 use socket2::SockRef;
 use std::fmt;
 use std::io;
@@ -77,15 +77,15 @@ enum DirectionError {
 }
 
 pub async fn pump(
-    engine: &Engine,
+    shared: &Shared,
     plan: &RelayPlan,
     client: &TcpStream,
     server: &TcpStream,
     clock: &ActivityClock,
 ) -> Ended {
     let splice = plan.tcp.splice;
-    let upstream = direction(engine, splice, client, server, clock);
-    let downstream = direction(engine, splice, server, client, clock);
+    let upstream = direction(shared, splice, client, server, clock);
+    let downstream = direction(shared, splice, server, client, clock);
     let idle = idle_timer(clock, plan.session_timeout);
     tokio::pin!(upstream, downstream, idle);
     let (mut upstream_done, mut downstream_done) = (false, false);
@@ -126,14 +126,14 @@ pub async fn pump(
 }
 
 async fn direction(
-    engine: &Engine,
+    shared: &Shared,
     splice: bool,
     src: &TcpStream,
     dst: &TcpStream,
     clock: &ActivityClock,
 ) -> Result<(), DirectionError> {
     if splice {
-        match splice_direction(&engine.pipes, src, dst, clock).await {
+        match splice_direction(&shared.pipes, src, dst, clock).await {
             Ok(()) => return Ok(()),
             Err(SpliceError::Read(e)) => return Err(DirectionError::Read(e)),
             Err(SpliceError::Write(e)) => return Err(DirectionError::Write(e)),

@@ -2,9 +2,9 @@
 //! SO_REUSEPORT copy) and starting a session per connection. A `disable`d
 //! relay closes what it accepts at once.
 
-use super::engine::Engine;
 use super::plan::RelayPlan;
 use super::session;
+use super::shared::Shared;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Starts accepting on `fd` in a task; aborting the task closes the socket.
 pub fn start(
-    engine: Arc<Engine>,
+    shared: Arc<Shared>,
     plan: Arc<RelayPlan>,
     listen: SocketAddr,
     fd: OwnedFd,
@@ -28,11 +28,11 @@ pub fn start(
         .map_err(|e| format!("relay {}: listener {listen}: {e}", plan.name))?;
     let listener = TcpListener::from_std(std_listener)
         .map_err(|e| format!("relay {}: listener {listen}: {e}", plan.name))?;
-    Ok(tokio::spawn(accept_loop(engine, plan, listen, listener)))
+    Ok(tokio::spawn(accept_loop(shared, plan, listen, listener)))
 }
 
 async fn accept_loop(
-    engine: Arc<Engine>,
+    shared: Arc<Shared>,
     plan: Arc<RelayPlan>,
     listen: SocketAddr,
     listener: TcpListener,
@@ -45,7 +45,7 @@ async fn accept_loop(
                     continue;
                 }
                 tokio::spawn(session::run(
-                    engine.clone(),
+                    shared.clone(),
                     plan.clone(),
                     stream,
                     peer,
