@@ -19,7 +19,7 @@ mod tcp;
 
 pub use plan::refuse_unsupported;
 
-use self::core::shared::{BindAnyCall, Shared};
+use self::core::shared::{BindAnyCall, BindAnyError, Shared};
 use self::core::{accept, park, plan, sockopt};
 use crate::child::{drain_peer, from_parent, peer_socket, terminated};
 use plan::RelayPlan;
@@ -61,7 +61,7 @@ struct Relay {
     accepting: Vec<JoinHandle<()>>,
     statistics: Interval,
     /// Bind-any requests sent to the parent, by request id.
-    bind_any_pending: HashMap<u64, oneshot::Sender<Result<OwnedFd, String>>>,
+    bind_any_pending: HashMap<u64, oneshot::Sender<Result<OwnedFd, BindAnyError>>>,
     next_bind_any: u64,
 }
 
@@ -181,8 +181,8 @@ impl Relay {
                 if let Some(reply) = self.bind_any_pending.remove(&result.request_id) {
                     let answer = match (result.error, received.fd) {
                         (None, Some(fd)) => Ok(fd),
-                        (Some(e), _) => Err(e),
-                        (None, None) => Err("bind-any answer without a socket".into()),
+                        (Some(e), _) => Err(BindAnyError::Refused(e)),
+                        (None, None) => Err(BindAnyError::NoSocket),
                     };
                     let _ = reply.send(answer);
                 }

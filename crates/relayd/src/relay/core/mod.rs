@@ -3,6 +3,8 @@
 //! relay process shares between its sessions.
 
 pub mod accept;
+pub mod clock;
+pub mod end;
 pub mod forward;
 pub mod park;
 pub mod plan;
@@ -11,3 +13,6 @@ pub mod session;
 pub mod shared;
 pub mod sockopt;
 pub mod stats;
+pub mod stream;
+#[cfg(test)]
+pub mod testing;

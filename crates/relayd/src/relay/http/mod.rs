@@ -19,75 +19,66 @@ mod backend;
 mod chunked;
 mod edit;
 mod error_page;
+mod exchange;
+mod filter;
 mod glob;
 mod head;
 mod message;
+mod plan;
 mod proxy;
+mod refusal;
 mod rules;
 mod variables;
 mod wire;
 
-use crate::relay::core::park::ParkedSession;
-use crate::relay::core::plan::RelayPlan;
-use crate::relay::core::session::{finish, ActivityClock, Connected, Outcome};
+#[cfg(test)]
+mod testing;
+
+pub use plan::HttpPlan;
+pub use refusal::Refusal;
+
+use crate::relay::core::clock::ActivityClock;
+use crate::relay::core::end::{finish, Ended, Outcome};
+use crate::relay::core::park::{ParkError, ParkedSession};
+use crate::relay::core::session::{Accepted, Connected, Resume};
 use crate::relay::core::shared::Shared;
-use crate::relay::tcp::pump::Ended;
+use crate::relay::core::stream::Transport;
 use backend::Link;
 use proxy::Proxy;
 use rules::Marks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
-use wire::Wire;
-
-/// An accepted HTTP session, not yet connected to any backend.
-pub struct Accepted {
-    pub id: u32,
-    pub plan: Arc<RelayPlan>,
-    pub peer: SocketAddr,
-    pub listen: SocketAddr,
-    pub clock: Arc<ActivityClock>,
-}
 
 /// What a parked HTTP session keeps besides its sockets.
 pub struct Between {
+    http: Arc<HttpPlan>,
     listen: SocketAddr,
     marks: Marks,
 }
 
 /// Serves one client connection until it ends or is parked.
-pub async fn relay(shared: Arc<Shared>, session: Accepted, client: TcpStream) {
-    let proxy = proxy(&shared, session, client);
-    serve(shared, proxy).await;
+pub async fn serve(shared: Arc<Shared>, session: Accepted, http: Arc<HttpPlan>, client: Transport) {
+    let proxy = Proxy::new(shared.clone(), session, http, client);
+    run(shared, proxy).await;
 }
 
 /// Continues a parked HTTP session that has something to read.
-pub async fn resume(shared: Arc<Shared>, parked: ParkedSession, between: Between) {
-    let ParkedSession {
-        session,
-        client,
-        server,
-        started,
-        last,
-        ..
-    } = parked;
+pub async fn resume(
+    shared: Arc<Shared>,
+    session: Connected,
+    between: Between,
+    client: TcpStream,
+    server: TcpStream,
+    clock: Arc<ActivityClock>,
+) {
     let Connected {
         id,
         plan,
         peer,
         backend,
     } = session;
-    let streams = TcpStream::from_std(client).and_then(|c| Ok((c, TcpStream::from_std(server)?)));
-    let (client, server) = match streams {
-        Ok(streams) => streams,
-        Err(e) => {
-            let outcome = Outcome::Relayed(backend.addr, Ended::ServerRead(e));
-            return finish(&shared, &plan, id, peer, &outcome);
-        }
-    };
-    let clock = Arc::new(ActivityClock::resumed(started, last));
-    shared.resume_session(id, clock.clone());
-    let link = Link::new(&plan, server, backend);
+    let link = Link::new(&plan, Transport::Tcp(server), backend);
     let session = Accepted {
         id,
         plan,
@@ -95,30 +86,19 @@ pub async fn resume(shared: Arc<Shared>, parked: ParkedSession, between: Between
         listen: between.listen,
         clock,
     };
-    let proxy = proxy(&shared, session, client).resumed(link, between.marks);
-    serve(shared, proxy).await;
-}
-
-fn proxy(shared: &Arc<Shared>, session: Accepted, client: TcpStream) -> Proxy {
-    let client = Wire::new(
-        client,
-        session.plan.tcp.nodelay,
-        session.plan.session_timeout,
-    );
-    Proxy::new(
+    let proxy = Proxy::new(
         shared.clone(),
-        session.plan,
-        session.id,
-        session.peer,
-        session.listen,
-        session.clock,
-        client,
+        session,
+        between.http,
+        Transport::Tcp(client),
     )
+    .resumed(link, between.marks);
+    run(shared, proxy).await;
 }
 
-async fn serve(shared: Arc<Shared>, mut proxy: Proxy) {
+async fn run(shared: Arc<Shared>, mut proxy: Proxy) {
     let ended = proxy.run().await;
-    let (plan, id, peer) = (proxy.plan.clone(), proxy.session, proxy.peer);
+    let (plan, id, peer) = (proxy.plan.clone(), proxy.id, proxy.peer);
     let outcome = match (ended, proxy.backend.take()) {
         (Ended::Parked, Some(link)) => match park(proxy, link) {
             Ok(parked) => return shared.park(parked),
@@ -132,13 +112,18 @@ async fn serve(shared: Arc<Shared>, mut proxy: Proxy) {
 
 /// The session as the parking lot keeps it: two sockets out of the
 /// runtime, and what the next request needs.
-fn park(proxy: Proxy, link: Link) -> Result<ParkedSession, (SocketAddr, std::io::Error)> {
+fn park(proxy: Proxy, link: Link) -> Result<ParkedSession, (SocketAddr, ParkError)> {
     let addr = link.backend.addr;
-    let client = proxy.client.stream.into_std().map_err(|e| (addr, e))?;
-    let server = link.wire.stream.into_std().map_err(|e| (addr, e))?;
+    let (client, server) = match (proxy.client.stream, link.wire.stream) {
+        (Transport::Tcp(client), Transport::Tcp(server)) => (client, server),
+        // The proxy only rests long enough to park with two plain sides.
+        _ => return Err((addr, ParkError::NotPlain)),
+    };
+    let deregistered = client.into_std().and_then(|c| Ok((c, server.into_std()?)));
+    let (client, server) = deregistered.map_err(|e| (addr, ParkError::Deregister(e)))?;
     Ok(ParkedSession {
         session: Connected {
-            id: proxy.session,
+            id: proxy.id,
             plan: proxy.plan,
             peer: proxy.peer,
             backend: link.backend,
@@ -147,7 +132,8 @@ fn park(proxy: Proxy, link: Link) -> Result<ParkedSession, (SocketAddr, std::io:
         server,
         started: proxy.clock.started(),
         last: proxy.clock.last_active(),
-        http: Some(Between {
+        resume: Resume::Http(Between {
+            http: proxy.http,
             listen: proxy.listen,
             marks: proxy.marks,
         }),
