@@ -7,13 +7,16 @@
 //! session, heads forwarded from the read buffer unless a rule rewrote
 //! them, so a request costs one read and one write on each side.
 //!
-//! Module map: `proxy` (the session, request after request), `head`
-//! (parsing and strict framing), `message` (moving a head and its body),
-//! `chunked` (following chunked framing), `wire` (a socket and its read
-//! buffer), `edit` (heads the rules rewrite), `backend` (choosing and
-//! connecting the backend), `rules` (filter rules), `glob` (their
-//! patterns), `variables` (`$HOST` and friends), `error_page` (relayd's
-//! `return error` page).
+//! Module map: `plan` (what an `http protocol` adds to the relay's plan),
+//! `proxy` (the session, request after request), `exchange` (one request
+//! and its answer, with the chosen backend), `head` (parsing and strict
+//! framing), `message` (moving a head and its body), `chunked` (following
+//! chunked framing), `wire` (a transport and its read buffer), `filter`
+//! (the rules on one head), `edit` (heads the rules rewrite), `backend`
+//! (choosing and connecting the backend), `rules` (filter rules), `glob`
+//! (their patterns), `variables` (`$HOST` and friends), `error_page`
+//! (relayd's `return error` page), `refusal` (why the relay ended a
+//! session).
 
 mod backend;
 mod chunked;
