@@ -8,34 +8,20 @@
 //! `no_new_privs`. It never binds: the parent (root) opens the sockets and
 //! passes them with SCM_RIGHTS.
 //!
-//! Module map: `plan` (a relay's targets and options per configuration),
-//! `accept` (listeners), `session` (one connection's life), `forward`
-//! (connecting to a backend), `schedule` (the table modes), `pump`,
-//! `splice` and `copy` (the data path), `sockopt` (`tcp { ... }`),
-//! `park` (idle sessions without a task), `engine` (state shared by the
-//! sessions), `stats` (relayd's counters).
-//!
-//! `http` protocol relays are served by `http` (HTTP/1.1, filter rules);
+//! Module map: `core` (what every relay has: plans, listeners, sessions,
+//! parking, backend choice and connection, the state the sessions share),
+//! `tcp` (byte relays: splice, copy), `http` (HTTP/1.1, filter rules);
 //! `dns` protocol relays are refused when the configuration loads.
 
-mod accept;
-mod copy;
-mod engine;
-mod forward;
+mod core;
 mod http;
-mod park;
-mod plan;
-mod pump;
-mod schedule;
-mod session;
-mod sockopt;
-mod splice;
-mod stats;
+mod tcp;
 
 pub use plan::refuse_unsupported;
 
+use self::core::shared::{BindAnyCall, BindAnyError, Shared};
+use self::core::{accept, park, plan, sockopt};
 use crate::child::{drain_peer, from_parent, peer_socket, terminated};
-use engine::{BindAnyCall, Engine};
 use plan::RelayPlan;
 use relayd_config::{Config, IpProto};
 use relayd_proto::messages::parent_relay::{ParentToRelay, RelaySide, RelayToParent};
@@ -66,7 +52,7 @@ struct Relay {
     assembler: ConfigAssembler,
     config: Config,
     plans: Vec<Arc<RelayPlan>>,
-    engine: Arc<Engine>,
+    engine: Arc<Shared>,
     /// Sockets of the running configuration, accepted on after `Start`.
     listeners: Vec<(ListenSocket, OwnedFd)>,
     /// Sockets received since the last `Reset`; they replace `listeners`
@@ -75,7 +61,7 @@ struct Relay {
     accepting: Vec<JoinHandle<()>>,
     statistics: Interval,
     /// Bind-any requests sent to the parent, by request id.
-    bind_any_pending: HashMap<u64, oneshot::Sender<Result<OwnedFd, String>>>,
+    bind_any_pending: HashMap<u64, oneshot::Sender<Result<OwnedFd, BindAnyError>>>,
     next_bind_any: u64,
 }
 
@@ -92,7 +78,7 @@ pub async fn run(instance: u32, parent: UnixStream) -> Result<(), String> {
         config: Config::default(),
         plans: Vec::new(),
         engine: Arc::new(
-            Engine::new(instance, bind_any_tx)
+            Shared::new(instance, bind_any_tx)
                 .map_err(|e| format!("cannot create the parking lot: {e}"))?,
         ),
         listeners: Vec::new(),
@@ -195,8 +181,8 @@ impl Relay {
                 if let Some(reply) = self.bind_any_pending.remove(&result.request_id) {
                     let answer = match (result.error, received.fd) {
                         (None, Some(fd)) => Ok(fd),
-                        (Some(e), _) => Err(e),
-                        (None, None) => Err("bind-any answer without a socket".into()),
+                        (Some(e), _) => Err(BindAnyError::Refused(e)),
+                        (None, None) => Err(BindAnyError::NoSocket),
                     };
                     let _ = reply.send(answer);
                 }
@@ -254,7 +240,7 @@ impl Relay {
                 "relay {}: accepting on {}, forwarding to {}",
                 plan.name,
                 socket.addr,
-                Engine::describe_target(plan)
+                Shared::describe_target(plan)
             );
             let task = accept::start(self.engine.clone(), plan.clone(), socket.addr, fd)?;
             self.accepting.push(task);
@@ -328,13 +314,13 @@ impl Relay {
     }
 }
 
-fn apply_host_status(engine: &Engine, status: HostStatus) {
+fn apply_host_status(engine: &Shared, status: HostStatus) {
     tracing::trace!("host {} is {}", status.host_id, status.state.as_str());
     engine.set_host_state(status.host_id, status.state);
 }
 
 /// Host states from the hce, for the scheduler.
-async fn follow_hce(mut reader: ImsgReader<hce_relay::HceToRelay>, engine: Arc<Engine>) {
+async fn follow_hce(mut reader: ImsgReader<hce_relay::HceToRelay>, engine: Arc<Shared>) {
     loop {
         match reader.recv().await {
             Ok(Some(received)) => match received.msg {
@@ -348,7 +334,7 @@ async fn follow_hce(mut reader: ImsgReader<hce_relay::HceToRelay>, engine: Arc<E
 }
 
 /// The pfe may pass host states on too (relayd's path); same handling.
-async fn follow_pfe(mut reader: ImsgReader<pfe_relay::PfeToRelay>, engine: Arc<Engine>) {
+async fn follow_pfe(mut reader: ImsgReader<pfe_relay::PfeToRelay>, engine: Arc<Shared>) {
     loop {
         match reader.recv().await {
             Ok(Some(received)) => match received.msg {

@@ -4,12 +4,14 @@
 //! another table (`forward to <table>`) or their `hash` picks another host.
 
 use super::wire::Wire;
-use crate::relay::engine::{Backend, Engine};
-use crate::relay::forward::{connect, connect_backend};
-use crate::relay::plan::{RelayPlan, TableTarget, Target};
+use crate::relay::core::forward::{
+    connect, connect_backend, connect_failed, no_usable_host, ForwardError,
+};
+use crate::relay::core::plan::{RelayPlan, TableTarget, Target};
+use crate::relay::core::shared::{Backend, Shared};
+use crate::relay::core::stream::Transport;
 use relayd_config::Mode;
 use std::net::SocketAddr;
-use tokio::net::TcpStream;
 
 /// The live connection to one backend host.
 pub struct Link {
@@ -20,7 +22,7 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn new(plan: &RelayPlan, stream: TcpStream, backend: Backend) -> Link {
+    pub fn new(plan: &RelayPlan, stream: Transport, backend: Backend) -> Link {
         Link {
             wire: Wire::new(stream, plan.tcp.nodelay, plan.session_timeout),
             backend,
@@ -31,7 +33,7 @@ impl Link {
 
 /// Who is asking: what choosing and connecting a backend needs to know.
 pub struct Chooser<'a> {
-    pub engine: &'a Engine,
+    pub shared: &'a Shared,
     pub plan: &'a RelayPlan,
     pub session: u32,
     pub peer: SocketAddr,
@@ -59,14 +61,14 @@ pub struct Route<'a> {
 
 impl Chooser<'_> {
     /// The first backend of a session, following the first request's route.
-    pub async fn first(&self, client: &TcpStream, route: Route<'_>) -> Result<Link, String> {
-        if matches!(self.plan.target, Target::Tables(_)) {
-            if let Some(link) = self.reroute(None, route).await {
-                return link;
-            }
+    pub async fn first(&self, client: &Transport, route: Route<'_>) -> Result<Link, ForwardError> {
+        if let Target::Tables(tables) = &self.plan.target {
+            // With nothing to keep, the outcome is a link or an error.
+            let chosen = self.connect_among(tables, None, route).await?;
+            return chosen.ok_or_else(|| no_usable_host(self.plan, self.session, self.peer));
         }
         let (stream, backend) = connect_backend(
-            self.engine,
+            self.shared,
             self.plan,
             self.session,
             client,
@@ -77,59 +79,71 @@ impl Chooser<'_> {
         Ok(Link::new(self.plan, stream, backend))
     }
 
-    /// Decides whether the request needs another backend than `current`'s
-    /// and connects there; `None` keeps the current link.
+    /// A link to another backend if the request's route needs one other
+    /// than `current`'s; `None` keeps `current`.
     pub async fn reroute(
         &self,
-        current: Option<&Link>,
+        current: &Link,
         route: Route<'_>,
-    ) -> Option<Result<Link, String>> {
+    ) -> Result<Option<Link>, ForwardError> {
         let Target::Tables(tables) = &self.plan.target else {
-            return None;
+            return Ok(None);
         };
-        if current.is_some() && route.table.is_none() && route.hash.is_none() {
-            return None;
+        if route.table.is_none() && route.hash.is_none() {
+            return Ok(None);
         }
-        let moving = current.is_none()
-            || route
-                .table
-                .is_some_and(|t| current.and_then(|c| c.table.as_deref()) != Some(t));
+        let moving = route
+            .table
+            .is_some_and(|t| current.table.as_deref() != Some(t));
+        let hashing = route.hash.is_some()
+            && tables
+                .iter()
+                .filter(|t| route.table.is_none_or(|name| t.table.template == name))
+                .any(|t| matches!(t.forward.mode, Mode::Hash | Mode::LoadBalance));
+        if !moving && !hashing {
+            return Ok(None);
+        }
+        let keep = (!moving).then_some(current.backend.addr);
+        self.connect_among(tables, keep, route).await
+    }
+
+    /// Connects to a host of `tables` the route allows, retrying others;
+    /// `None` if the scheduler picks `keep` (the current backend): nothing
+    /// is connected then.
+    async fn connect_among(
+        &self,
+        tables: &[TableTarget],
+        keep: Option<SocketAddr>,
+        route: Route<'_>,
+    ) -> Result<Option<Link>, ForwardError> {
         let candidates: Vec<TableTarget> = tables
             .iter()
             .filter(|t| route.table.is_none_or(|name| t.table.template == name))
             .map(|t| with_request_hash(t, route.hash))
             .collect();
-        let hashing = route.hash.is_some()
-            && candidates
-                .iter()
-                .any(|t| matches!(t.forward.mode, Mode::Hash | Mode::LoadBalance));
-        if !moving && !hashing {
-            return None;
-        }
         let mut tried = Vec::new();
-        let mut last_error = "no active hosts".to_string();
+        let mut failed = no_usable_host(self.plan, self.session, self.peer);
         for _ in 0..=self.plan.retry {
             let Some(backend) =
-                self.engine
+                self.shared
                     .choose(self.plan, &candidates, self.peer, self.listen, &tried)
             else {
                 break;
             };
-            if let Some(current) = current.filter(|_| !moving) {
-                if backend.addr == current.backend.addr {
-                    return None;
-                }
+            if keep == Some(backend.addr) {
+                return Ok(None);
             }
-            match connect(self.engine, backend.addr, self.plan, self.peer).await {
-                Ok(stream) => return Some(Ok(Link::new(self.plan, stream, backend))),
-                Err(e) => {
+            match connect(self.shared, backend.addr, self.plan, self.peer).await {
+                Ok(stream) => return Ok(Some(Link::new(self.plan, stream, backend))),
+                Err(error) => {
                     tracing::debug!(
-                        "relay {}, session {}: connect to {}: {e}",
+                        "relay {}, session {}: connect to {}: {error}",
                         self.plan.name,
                         self.session,
                         backend.addr
                     );
-                    last_error = format!("connect to {} failed: {e}", backend.addr);
+                    failed =
+                        connect_failed(self.plan, self.session, self.peer, backend.addr, error);
                     match backend.host {
                         Some(host) => tried.push(host),
                         None => break,
@@ -137,7 +151,7 @@ impl Chooser<'_> {
                 }
             }
         }
-        Some(Err(last_error))
+        Err(failed)
     }
 }
 
@@ -149,4 +163,116 @@ fn with_request_hash(target: &TableTarget, hash: Option<u64>) -> TableTarget {
         target.key ^= hash.rotate_left(17);
     }
     target
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::core::forward::ForwardErrorKind;
+    use crate::relay::core::testing::{plan_of, shared};
+    use crate::relay::http::testing::{client_addr, listen_addr};
+    use std::sync::Arc;
+
+    /// Relay `r` forwarding to tables `<a>` (port `a`) and `<b>` (port
+    /// `b`), one host each, unchecked.
+    fn two_tables(a: u16, b: u16) -> Arc<RelayPlan> {
+        plan_of(&format!(
+            "table <a> {{ 127.0.0.1 }}\ntable <b> {{ 127.0.0.1 }}\n\
+             http protocol p {{\nmatch request path \"/b/*\" forward to <b>\n}}\n\
+             relay r {{\nlisten on 127.0.0.1 port 1\nprotocol p\n\
+             forward to <a> port {a}\nforward to <b> port {b}\n}}\n"
+        ))
+    }
+
+    /// A link to the host of table `index` over an in-memory stream.
+    fn link_to(plan: &RelayPlan, index: usize) -> (Link, tokio::io::DuplexStream) {
+        let Target::Tables(tables) = &plan.target else {
+            panic!("a relay forwarding to tables");
+        };
+        let table = &tables[index].table;
+        let (ours, theirs) = tokio::io::duplex(1024);
+        let backend = Backend {
+            addr: SocketAddr::new(table.hosts[0].addr, table.port.unwrap_or(0)),
+            host: Some(table.hosts[0].id),
+        };
+        (
+            Link::new(plan, Transport::Layered(Box::new(ours)), backend),
+            theirs,
+        )
+    }
+
+    fn chooser<'a>(shared: &'a Shared, plan: &'a RelayPlan) -> Chooser<'a> {
+        Chooser {
+            shared,
+            plan,
+            session: 1,
+            peer: client_addr(),
+            listen: listen_addr(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_the_rules_leave_alone_keeps_its_link() {
+        let (shared, plan) = (shared(), two_tables(1, 2));
+        let (current, _backend) = link_to(&plan, 0);
+        assert_eq!(current.table.as_deref(), Some("a"));
+        let chooser = chooser(&shared, &plan);
+        let kept = chooser.reroute(&current, Route::default()).await;
+        assert!(matches!(kept, Ok(None)));
+        let same_table = Route {
+            table: Some("a"),
+            hash: None,
+        };
+        assert!(matches!(
+            chooser.reroute(&current, same_table).await,
+            Ok(None)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_rule_naming_another_table_connects_there() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port_b = listener.local_addr().unwrap().port();
+        let (shared, plan) = (shared(), two_tables(1, port_b));
+        let (current, _backend) = link_to(&plan, 0);
+        let chooser = chooser(&shared, &plan);
+        let to_b = Route {
+            table: Some("b"),
+            hash: None,
+        };
+        let (moved, accepted) = tokio::join!(chooser.reroute(&current, to_b), listener.accept());
+        let moved = match moved {
+            Ok(Some(link)) => link,
+            Ok(None) => panic!("kept the link to <a>"),
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(moved.table.as_deref(), Some("b"));
+        assert_eq!(moved.backend.addr.port(), port_b);
+        assert!(
+            moved.wire.stream.is_plain(),
+            "a new backend link is plain TCP"
+        );
+        assert!(accepted.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_failed_move_says_why() {
+        let (shared, plan) = (
+            shared(),
+            two_tables(1, crate::relay::core::testing::closed_port()),
+        );
+        let (current, _backend) = link_to(&plan, 0);
+        let to_b = Route {
+            table: Some("b"),
+            hash: None,
+        };
+        let failed = chooser(&shared, &plan).reroute(&current, to_b).await;
+        match failed {
+            Err(e) => {
+                assert_eq!(e.kind(), ForwardErrorKind::ConnectRefused);
+                assert!(e.to_string().starts_with("connect to 127.0.0.1:"), "{e}");
+            }
+            Ok(_) => panic!("connected to a closed port"),
+        }
+    }
 }

@@ -22,11 +22,14 @@ pub enum Framing {
 }
 
 /// Why a head is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HeadError {
     /// Longer than `http { headerlen }`.
+    #[error("request header too long")]
     TooLarge,
+    #[error("too many header fields")]
     TooManyFields,
+    #[error("{0}")]
     Malformed(&'static str),
 }
 

@@ -5,10 +5,9 @@
 
 use super::chunked::{ChunkError, ChunkScanner};
 use super::head::Framing;
-use super::wire::{ReadError, Wire};
+use super::wire::{ReadError, Wire, WriteOrRead};
 use std::io;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// What goes out before the body.
 pub enum Head {
@@ -119,35 +118,35 @@ impl Outgoing {
         to: &mut Wire,
         timeout: Duration,
     ) -> Result<Watched, MessageError> {
-        let deadline = Instant::now() + timeout;
         if self.unsent > 0 {
             to.streaming();
         }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
         while self.unsent > 0 {
-            tokio::select! {
+            let step = tokio::select! {
                 biased;
-                _ = to.stream.readable() => match to.try_fill() {
-                    Ok(None) => {}
-                    Ok(Some(_)) => return Ok(Watched::PeerSpoke),
-                    Err(e) => return Err(MessageError::Write(e)),
-                },
-                ready = to.stream.writable() => {
-                    ready.map_err(MessageError::Write)?;
-                    match to.stream.try_write(&from.buffered()[..self.unsent]) {
-                        Ok(n) => {
-                            from.consume(n);
-                            self.unsent -= n;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        // It may have answered before it went away.
-                        Err(e) => return match to.try_fill() {
-                            Ok(Some(n)) if n > 0 => Ok(Watched::PeerSpoke),
-                            _ => Err(MessageError::Write(e)),
-                        },
-                    }
-                },
-                _ = tokio::time::sleep_until(deadline) => {
+                step = to.write_or_read(&from.buffered()[..self.unsent]) => step,
+                _ = &mut deadline => {
                     return Err(MessageError::Write(io::ErrorKind::TimedOut.into()));
+                }
+            };
+            match step {
+                WriteOrRead::Heard(Ok(_)) => return Ok(Watched::PeerSpoke),
+                WriteOrRead::Heard(Err(e)) => return Err(MessageError::Write(e)),
+                WriteOrRead::Wrote(Ok(0)) => {
+                    return Err(MessageError::Write(io::ErrorKind::WriteZero.into()))
+                }
+                WriteOrRead::Wrote(Ok(n)) => {
+                    from.consume(n);
+                    self.unsent -= n;
+                }
+                // It may have answered before it went away.
+                WriteOrRead::Wrote(Err(e)) => {
+                    return match to.try_fill().await {
+                        Ok(Some(n)) if n > 0 => Ok(Watched::PeerSpoke),
+                        _ => Err(MessageError::Write(e)),
+                    }
                 }
             }
         }
@@ -235,4 +234,110 @@ pub async fn send(
     }
     from.settle();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::http::testing::{wire, ROOM};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[tokio::test]
+    async fn a_length_body_follows_its_head_and_a_pipelined_request_stays() {
+        let (mut from, mut sender) = wire(ROOM);
+        let (mut to, mut receiver) = wire(ROOM);
+        let head = b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n";
+        sender.write_all(head).await.unwrap();
+        sender.write_all(b"01234").await.unwrap();
+        from.fill(SECOND).await.unwrap();
+        let moving = send(
+            &mut from,
+            &mut to,
+            Head::Buffered(head.len()),
+            Framing::Length(10),
+            SECOND,
+        );
+        let late = async {
+            sender.write_all(b"56789GET /next").await.unwrap();
+        };
+        let (sent, ()) = tokio::join!(moving, late);
+        assert!(sent.is_ok(), "{sent:?}");
+        assert_eq!(from.buffered(), b"GET /next", "the next request stays");
+        drop(to);
+        let mut got = Vec::new();
+        receiver.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, [&head[..], b"0123456789"].concat());
+    }
+
+    #[tokio::test]
+    async fn a_rewritten_head_replaces_the_buffered_one() {
+        let (mut from, mut sender) = wire(ROOM);
+        let (mut to, mut receiver) = wire(ROOM);
+        sender
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+        from.fill(SECOND).await.unwrap();
+        let head = Head::Rewritten {
+            len: 38,
+            bytes: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-New: 1\r\n\r\n".to_vec(),
+        };
+        let sent = send(&mut from, &mut to, head, Framing::Length(2), SECOND).await;
+        assert!(sent.is_ok(), "{sent:?}");
+        drop(to);
+        let mut got = Vec::new();
+        receiver.read_to_end(&mut got).await.unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-New: 1\r\n\r\nok"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_truncated_and_bad_chunks_are_refused() {
+        let (mut from, mut sender) = wire(ROOM);
+        let (mut to, _receiver) = wire(ROOM);
+        sender.write_all(b"abc").await.unwrap();
+        drop(sender);
+        let sent = send(
+            &mut from,
+            &mut to,
+            Head::Buffered(0),
+            Framing::Length(10),
+            SECOND,
+        )
+        .await;
+        assert!(matches!(sent, Err(MessageError::Truncated)), "{sent:?}");
+
+        let (mut from, mut sender) = wire(ROOM);
+        sender.write_all(b"zz\r\n").await.unwrap();
+        from.fill(SECOND).await.unwrap();
+        let sent = send(
+            &mut from,
+            &mut to,
+            Head::Buffered(0),
+            Framing::Chunked,
+            SECOND,
+        )
+        .await;
+        assert!(matches!(sent, Err(MessageError::Chunk(_))), "{sent:?}");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_answers_instead_of_reading_is_heard() {
+        let (mut from, mut sender) = wire(ROOM);
+        // Room for 16 bytes only: the body cannot all go out.
+        let (mut to, mut backend) = wire(16);
+        let mut outgoing = Outgoing::new(Framing::Length(1000));
+        sender.write_all(&[b'x'; 1000]).await.unwrap();
+        from.fill(SECOND).await.unwrap();
+        outgoing.take(&from).unwrap();
+        backend.write_all(b"HTTP/1.1 413").await.unwrap();
+        let watched = outgoing.flush_watching(&mut from, &mut to, SECOND).await;
+        assert!(matches!(watched, Ok(Watched::PeerSpoke)), "heard first");
+        assert_eq!(to.buffered(), b"HTTP/1.1 413");
+        assert!(!outgoing.is_done());
+    }
 }

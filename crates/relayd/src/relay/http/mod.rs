@@ -7,87 +7,81 @@
 //! session, heads forwarded from the read buffer unless a rule rewrote
 //! them, so a request costs one read and one write on each side.
 //!
-//! Module map: `proxy` (the session, request after request), `head`
-//! (parsing and strict framing), `message` (moving a head and its body),
-//! `chunked` (following chunked framing), `wire` (a socket and its read
-//! buffer), `edit` (heads the rules rewrite), `backend` (choosing and
-//! connecting the backend), `rules` (filter rules), `glob` (their
-//! patterns), `variables` (`$HOST` and friends), `error_page` (relayd's
-//! `return error` page).
+//! Module map: `plan` (what an `http protocol` adds to the relay's plan),
+//! `proxy` (the session, request after request), `exchange` (one request
+//! and its answer, with the chosen backend), `head` (parsing and strict
+//! framing), `message` (moving a head and its body), `chunked` (following
+//! chunked framing), `wire` (a transport and its read buffer), `filter`
+//! (the rules on one head), `edit` (heads the rules rewrite), `backend`
+//! (choosing and connecting the backend), `rules` (filter rules), `glob`
+//! (their patterns), `variables` (`$HOST` and friends), `error_page`
+//! (relayd's `return error` page), `refusal` (why the relay ended a
+//! session).
 
 mod backend;
 mod chunked;
 mod edit;
 mod error_page;
+mod exchange;
+mod filter;
 mod glob;
 mod head;
 mod message;
+mod plan;
 mod proxy;
+mod refusal;
 mod rules;
 mod variables;
 mod wire;
 
-use super::engine::Engine;
-use super::park::ParkedSession;
-use super::plan::RelayPlan;
-use super::pump::Ended;
-use super::session::{finish, ActivityClock, Connected, Outcome};
+#[cfg(test)]
+mod testing;
+
+pub use plan::HttpPlan;
+pub use refusal::Refusal;
+
+use crate::relay::core::clock::ActivityClock;
+use crate::relay::core::end::{finish, Ended, Outcome};
+use crate::relay::core::park::{ParkError, ParkedSession};
+use crate::relay::core::session::{Accepted, Connected, Resume};
+use crate::relay::core::shared::Shared;
+use crate::relay::core::stream::Transport;
 use backend::Link;
 use proxy::Proxy;
 use rules::Marks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
-use wire::Wire;
-
-/// An accepted HTTP session, not yet connected to any backend.
-pub struct Accepted {
-    pub id: u32,
-    pub plan: Arc<RelayPlan>,
-    pub peer: SocketAddr,
-    pub listen: SocketAddr,
-    pub clock: Arc<ActivityClock>,
-}
 
 /// What a parked HTTP session keeps besides its sockets.
 pub struct Between {
+    http: Arc<HttpPlan>,
     listen: SocketAddr,
     marks: Marks,
 }
 
 /// Serves one client connection until it ends or is parked.
-pub async fn relay(engine: Arc<Engine>, session: Accepted, client: TcpStream) {
-    let proxy = proxy(&engine, session, client);
-    serve(engine, proxy).await;
+pub async fn serve(shared: Arc<Shared>, session: Accepted, http: Arc<HttpPlan>, client: Transport) {
+    let proxy = Proxy::new(shared.clone(), session, http, client);
+    run(shared, proxy).await;
 }
 
 /// Continues a parked HTTP session that has something to read.
-pub async fn resume(engine: Arc<Engine>, parked: ParkedSession, between: Between) {
-    let ParkedSession {
-        session,
-        client,
-        server,
-        started,
-        last,
-        ..
-    } = parked;
+pub async fn resume(
+    shared: Arc<Shared>,
+    session: Connected,
+    between: Between,
+    client: TcpStream,
+    server: TcpStream,
+    clock: Arc<ActivityClock>,
+) {
     let Connected {
         id,
         plan,
         peer,
         backend,
     } = session;
-    let streams = TcpStream::from_std(client).and_then(|c| Ok((c, TcpStream::from_std(server)?)));
-    let (client, server) = match streams {
-        Ok(streams) => streams,
-        Err(e) => {
-            let outcome = Outcome::Relayed(backend.addr, Ended::ServerRead(e));
-            return finish(&engine, &plan, id, peer, &outcome);
-        }
-    };
-    let clock = Arc::new(ActivityClock::resumed(started, last));
-    engine.resume_session(id, clock.clone());
-    let link = Link::new(&plan, server, backend);
+    let link = Link::new(&plan, Transport::Tcp(server), backend);
     let session = Accepted {
         id,
         plan,
@@ -95,50 +89,44 @@ pub async fn resume(engine: Arc<Engine>, parked: ParkedSession, between: Between
         listen: between.listen,
         clock,
     };
-    let proxy = proxy(&engine, session, client).resumed(link, between.marks);
-    serve(engine, proxy).await;
-}
-
-fn proxy(engine: &Arc<Engine>, session: Accepted, client: TcpStream) -> Proxy {
-    let client = Wire::new(
-        client,
-        session.plan.tcp.nodelay,
-        session.plan.session_timeout,
-    );
-    Proxy::new(
-        engine.clone(),
-        session.plan,
-        session.id,
-        session.peer,
-        session.listen,
-        session.clock,
-        client,
+    let proxy = Proxy::new(
+        shared.clone(),
+        session,
+        between.http,
+        Transport::Tcp(client),
     )
+    .resumed(link, between.marks);
+    run(shared, proxy).await;
 }
 
-async fn serve(engine: Arc<Engine>, mut proxy: Proxy) {
+async fn run(shared: Arc<Shared>, mut proxy: Proxy) {
     let ended = proxy.run().await;
-    let (plan, id, peer) = (proxy.plan.clone(), proxy.session, proxy.peer);
+    let (plan, id, peer) = (proxy.plan.clone(), proxy.id, proxy.peer);
     let outcome = match (ended, proxy.backend.take()) {
         (Ended::Parked, Some(link)) => match park(proxy, link) {
-            Ok(parked) => return engine.park(parked),
+            Ok(parked) => return shared.park(parked),
             Err((addr, e)) => Outcome::Relayed(addr, Ended::Park(e)),
         },
         (ended, Some(link)) => Outcome::Relayed(link.backend.addr, ended),
         (ended, None) => Outcome::Unrouted(ended),
     };
-    finish(&engine, &plan, id, peer, &outcome);
+    finish(&shared, &plan, id, peer, &outcome);
 }
 
 /// The session as the parking lot keeps it: two sockets out of the
 /// runtime, and what the next request needs.
-fn park(proxy: Proxy, link: Link) -> Result<ParkedSession, (SocketAddr, std::io::Error)> {
+fn park(proxy: Proxy, link: Link) -> Result<ParkedSession, (SocketAddr, ParkError)> {
     let addr = link.backend.addr;
-    let client = proxy.client.stream.into_std().map_err(|e| (addr, e))?;
-    let server = link.wire.stream.into_std().map_err(|e| (addr, e))?;
+    let (client, server) = match (proxy.client.stream, link.wire.stream) {
+        (Transport::Tcp(client), Transport::Tcp(server)) => (client, server),
+        // The proxy only rests long enough to park with two plain sides.
+        _ => return Err((addr, ParkError::NotPlain)),
+    };
+    let deregistered = client.into_std().and_then(|c| Ok((c, server.into_std()?)));
+    let (client, server) = deregistered.map_err(|e| (addr, ParkError::Deregister(e)))?;
     Ok(ParkedSession {
         session: Connected {
-            id: proxy.session,
+            id: proxy.id,
             plan: proxy.plan,
             peer: proxy.peer,
             backend: link.backend,
@@ -147,7 +135,8 @@ fn park(proxy: Proxy, link: Link) -> Result<ParkedSession, (SocketAddr, std::io:
         server,
         started: proxy.clock.started(),
         last: proxy.clock.last_active(),
-        http: Some(Between {
+        resume: Resume::Http(Between {
+            http: proxy.http,
             listen: proxy.listen,
             marks: proxy.marks,
         }),

@@ -1,12 +1,16 @@
-//! One side of an HTTP session: the socket and what has been read from it
-//! but not yet forwarded. Heads are parsed in place in this buffer and,
-//! when no rule changes them, written out from it unchanged, together
-//! with the body bytes that came in the same read.
+//! One side of an HTTP session: its transport (plain TCP, or a layered
+//! stream such as TLS) and what has been read from it but not yet
+//! forwarded. Heads are parsed in place in this buffer and, when no rule
+//! changes them, written out from it unchanged, together with the body
+//! bytes that came in the same read.
 
+use crate::relay::core::stream::Transport;
+use std::future::{poll_fn, Future};
 use std::io;
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Room for a typical head plus a small body in one read.
 const INITIAL_CAPACITY: usize = 16 * 1024;
@@ -23,8 +27,16 @@ pub enum ReadError {
     Io(io::Error),
 }
 
+/// What came first while writing to a peer that may speak.
+pub enum WriteOrRead {
+    /// Some bytes were written.
+    Wrote(io::Result<usize>),
+    /// The peer sent something (or closed, `Ok(0)`), now buffered.
+    Heard(io::Result<usize>),
+}
+
 pub struct Wire {
-    pub stream: TcpStream,
+    pub stream: Transport,
     buffer: Vec<u8>,
     /// Bytes before `start` were consumed.
     start: usize,
@@ -38,7 +50,7 @@ pub struct Wire {
 impl Wire {
     /// `nodelay` is the protocol's `tcp { [no] nodelay }`, already applied;
     /// `write_timeout` the relay's session timeout.
-    pub fn new(stream: TcpStream, nodelay: Option<bool>, write_timeout: Duration) -> Wire {
+    pub fn new(stream: Transport, nodelay: Option<bool>, write_timeout: Duration) -> Wire {
         Wire {
             stream,
             buffer: Vec::with_capacity(INITIAL_CAPACITY),
@@ -54,7 +66,9 @@ impl Wire {
     /// the system call.
     pub fn streaming(&mut self) {
         if std::mem::take(&mut self.nodelay_pending) {
-            let _ = self.stream.set_nodelay(true);
+            if let Some(socket) = self.stream.socket() {
+                let _ = socket.set_nodelay(true);
+            }
         }
     }
 
@@ -81,6 +95,13 @@ impl Wire {
     pub async fn fill_streaming(&mut self, timeout: Duration) -> Result<usize, ReadError> {
         self.make_room(STREAMING_CAPACITY);
         self.read_into_spare(timeout).await
+    }
+
+    /// Reads once more, however long that takes: for a side that is only
+    /// watched while the caller waits on something else with a deadline.
+    pub async fn fill_untimed(&mut self) -> io::Result<usize> {
+        self.make_room(INITIAL_CAPACITY);
+        self.stream.read_buf(&mut self.buffer).await
     }
 
     async fn read_into_spare(&mut self, timeout: Duration) -> Result<usize, ReadError> {
@@ -117,13 +138,28 @@ impl Wire {
     }
 
     /// Reads what is there without waiting: `Ok(None)` if nothing was.
-    pub fn try_fill(&mut self) -> io::Result<Option<usize>> {
+    pub async fn try_fill(&mut self) -> io::Result<Option<usize>> {
         self.make_room(INITIAL_CAPACITY);
-        match self.stream.try_read_buf(&mut self.buffer) {
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
+        now_or_never(self.stream.read_buf(&mut self.buffer))
+            .await
+            .transpose()
+    }
+
+    /// Writes some of `bytes`, unless the peer has something to say first
+    /// (an early answer, a close): then that is read into the buffer and
+    /// nothing is written. The peer is heard first.
+    pub async fn write_or_read(&mut self, bytes: &[u8]) -> WriteOrRead {
+        self.make_room(INITIAL_CAPACITY);
+        poll_fn(|cx| {
+            let read = pin!(self.stream.read_buf(&mut self.buffer)).poll(cx);
+            if let Poll::Ready(read) = read {
+                return Poll::Ready(WriteOrRead::Heard(read));
+            }
+            std::pin::Pin::new(&mut self.stream)
+                .poll_write(cx, bytes)
+                .map(WriteOrRead::Wrote)
+        })
+        .await
     }
 
     /// Writes all of `bytes`. A peer that stops reading has the session
@@ -140,14 +176,46 @@ impl Wire {
         self.consume(n);
         Ok(())
     }
+
+    /// Closes the sending side (FIN; for TLS, close_notify first).
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        self.stream.shutdown().await
+    }
 }
 
-async fn write_within(stream: &mut TcpStream, bytes: &[u8], timeout: Duration) -> io::Result<()> {
+/// Polls `future` once, in the calling task: its result if it is ready,
+/// `None` if it would wait. A read or write that would wait leaves only a
+/// wake-up behind, which the task's next wait absorbs.
+async fn now_or_never<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    poll_fn(|cx| match future.as_mut().poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
+/// Writes what fits without waiting: `None` if nothing would. A plain
+/// socket is tried directly (the hot path: no future, no task budget); a
+/// layered stream is polled once.
+async fn write_now(stream: &mut Transport, bytes: &[u8]) -> Option<io::Result<usize>> {
+    match stream {
+        Transport::Tcp(tcp) => match tcp.try_write(bytes) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            written => Some(written),
+        },
+        Transport::Layered(_) => now_or_never(stream.write(bytes)).await,
+    }
+}
+
+async fn write_within(stream: &mut Transport, bytes: &[u8], timeout: Duration) -> io::Result<()> {
     let mut written = 0;
     while written < bytes.len() {
-        match stream.try_write(&bytes[written..]) {
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+        match write_now(stream, &bytes[written..]).await {
+            Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Some(Ok(n)) => written += n,
+            Some(Err(e)) => return Err(e),
+            None => {
                 let rest = &bytes[written..];
                 return match tokio::time::timeout(timeout, stream.write_all(rest)).await {
                     Ok(result) => result,
@@ -157,7 +225,6 @@ async fn write_within(stream: &mut TcpStream, bytes: &[u8], timeout: Duration) -
                     )),
                 };
             }
-            Err(e) => return Err(e),
         }
     }
     Ok(())

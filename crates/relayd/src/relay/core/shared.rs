@@ -6,13 +6,14 @@
 //! A relay process runs one single-threaded runtime, so the lock is never
 //! contended; it only makes the state shareable with spawned tasks.
 
+use super::clock::ActivityClock;
+use super::end::{finish, Ended, Outcome};
 use super::park::{ParkedSession, ParkingLot};
 use super::plan::{RelayPlan, TableTarget, Target};
-use super::pump::Ended;
 use super::schedule::{self, Candidate, Request};
-use super::session::{self, ActivityClock, Outcome, SessionEntry};
-use super::splice::PipePool;
+use super::session::SessionEntry;
 use super::stats::RelayCounters;
+use crate::relay::tcp::splice::PipePool;
 use relayd_config::{Check, ConnectionLog, ObjectId};
 use relayd_proto::status::{HostState, SessionRow, Statistics};
 use std::collections::{HashMap, HashSet};
@@ -36,10 +37,27 @@ pub struct Backend {
 pub struct BindAnyCall {
     pub relay: ObjectId,
     pub addr: SocketAddr,
-    pub reply: oneshot::Sender<Result<OwnedFd, String>>,
+    pub reply: oneshot::Sender<Result<OwnedFd, BindAnyError>>,
 }
 
-pub struct Engine {
+/// Why the parent's socket for a transparent connect did not come.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindAnyError {
+    /// The relay process's message loop is gone.
+    #[error("relay process is shutting down")]
+    ShuttingDown,
+    /// The request was dropped unanswered (a new configuration, an exit).
+    #[error("no answer to the bind-any request")]
+    Unanswered,
+    /// The parent could not open the socket, in its words.
+    #[error("{0}")]
+    Refused(String),
+    /// The parent's answer came without a descriptor.
+    #[error("bind-any answer without a socket")]
+    NoSocket,
+}
+
+pub struct Shared {
     pub instance: u32,
     bind_any: mpsc::UnboundedSender<BindAnyCall>,
     pub pid: u32,
@@ -67,17 +85,17 @@ struct State {
     random: u64,
 }
 
-impl Engine {
+impl Shared {
     pub fn new(
         instance: u32,
         bind_any: mpsc::UnboundedSender<BindAnyCall>,
-    ) -> std::io::Result<Engine> {
+    ) -> std::io::Result<Shared> {
         let seed = Instant::now().elapsed().as_nanos() as u64
             ^ (u64::from(std::process::id()) << 32)
             ^ std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
-        Ok(Engine {
+        Ok(Shared {
             instance,
             bind_any,
             pid: std::process::id(),
@@ -227,30 +245,26 @@ impl Engine {
         id
     }
 
-    /// The session is connected to `backend`.
+    /// The session is connected to `backend`; a backend it had before (an
+    /// HTTP session moved by the filter rules, or reconnecting after its
+    /// backend closed) no longer counts it.
     pub fn session_connected(&self, id: u32, backend: Backend) {
         let mut state = self.state();
-        if let Some(host) = backend.host {
-            *state.active.entry(host).or_default() += 1;
-        }
-        if let Some(entry) = state.sessions.get_mut(&id) {
-            entry.backend = Some(backend);
-        }
-    }
-
-    /// The session left its backend for `backend` (an HTTP request sent
-    /// elsewhere by the filter rules): the old host's count drops.
-    pub fn session_moved(&self, id: u32, backend: Backend) {
-        {
-            let mut state = self.state();
-            let old = state.sessions.get(&id).and_then(|e| e.backend);
-            if let Some(host) = old.and_then(|b| b.host) {
-                if let Some(count) = state.active.get_mut(&host) {
-                    *count = count.saturating_sub(1);
-                }
+        let State {
+            sessions, active, ..
+        } = &mut *state;
+        let Some(entry) = sessions.get_mut(&id) else {
+            return;
+        };
+        if let Some(host) = entry.backend.and_then(|b| b.host) {
+            if let Some(count) = active.get_mut(&host) {
+                *count = count.saturating_sub(1);
             }
         }
-        self.session_connected(id, backend);
+        if let Some(host) = backend.host {
+            *active.entry(host).or_default() += 1;
+        }
+        entry.backend = Some(backend);
     }
 
     pub fn close_session(&self, id: u32) {
@@ -265,14 +279,16 @@ impl Engine {
     }
 
     /// A socket bound to `addr` on any address, from the parent.
-    pub async fn bind_any(&self, relay: ObjectId, addr: SocketAddr) -> Result<OwnedFd, String> {
+    pub async fn bind_any(
+        &self,
+        relay: ObjectId,
+        addr: SocketAddr,
+    ) -> Result<OwnedFd, BindAnyError> {
         let (reply, answer) = oneshot::channel();
         self.bind_any
             .send(BindAnyCall { relay, addr, reply })
-            .map_err(|_| "relay process is shutting down".to_string())?;
-        answer
-            .await
-            .map_err(|_| "no answer to the bind-any request".to_string())?
+            .map_err(|_| BindAnyError::ShuttingDown)?;
+        answer.await.map_err(|_| BindAnyError::Unanswered)?
     }
 
     /// Moves a session at rest to the parking lot; a session that cannot
@@ -283,7 +299,7 @@ impl Engine {
             let (parked, e) = *failed;
             let s = &parked.session;
             let outcome = Outcome::Relayed(s.backend.addr, Ended::Park(e));
-            session::finish(self, &s.plan, s.id, s.peer, &outcome);
+            finish(self, &s.plan, s.id, s.peer, &outcome);
             return;
         }
         if let Some(entry) = self.state().sessions.get_mut(&id) {
@@ -304,7 +320,7 @@ impl Engine {
         for parked in self.lot.expired() {
             let s = &parked.session;
             let outcome = Outcome::Relayed(s.backend.addr, Ended::Timeout);
-            session::finish(self, &s.plan, s.id, s.peer, &outcome);
+            finish(self, &s.plan, s.id, s.peer, &outcome);
         }
         if self.parked_since_sweep.swap(false, Ordering::Relaxed) {
             release_free_memory();

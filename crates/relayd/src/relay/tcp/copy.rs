@@ -2,7 +2,7 @@
 //! with `tcp { no splice }` and where the kernel refuses to splice. The
 //! buffer exists only while data is in flight, so idle sessions hold none.
 
-use super::session::ActivityClock;
+use crate::relay::core::clock::ActivityClock;
 use std::io;
 use tokio::net::TcpStream;
 

@@ -2,21 +2,28 @@
 //! up its task and its runtime registrations; its two sockets wait in an
 //! epoll set of their own, and its state (a few dozen bytes) in one table.
 //! When either socket becomes readable (data, end of file or a reset), the
-//! session leaves the lot and a new task resumes it. Parked sessions past
-//! their `session timeout` are closed by [`Engine::sweep`](super::engine).
+//! session leaves the lot and a new task resumes it with what its protocol
+//! kept ([`Resume`]). Parked sessions past their `session timeout` are
+//! closed by [`Shared::sweep`](super::shared::Shared::sweep).
 //!
 //! So thousands of idle keep-alive sessions cost two sockets and one table
-//! entry each, not two reactor registrations and a task.
+//! entry each, not two reactor registrations and a task. Only plain TCP
+//! sessions park: a layered stream (TLS) keeps state in user space, so its
+//! session keeps its task while idle (see `core/stream.rs`).
 
-use super::engine::Engine;
-use super::session::{self, Connected};
+use super::session::{self, Connected, Resume};
+use super::shared::Shared;
 use std::collections::HashMap;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
+
+/// How long a session waits for data, with nothing in flight, before it
+/// is parked.
+pub const PARK_AFTER: Duration = Duration::from_millis(500);
 
 /// A session waiting in the lot.
 pub struct ParkedSession {
@@ -25,8 +32,22 @@ pub struct ParkedSession {
     pub server: TcpStream,
     pub started: Instant,
     pub last: Instant,
-    /// What an HTTP session keeps between requests; `None` for TCP.
-    pub http: Option<super::http::Between>,
+    /// What the session's protocol needs to go on.
+    pub resume: Resume,
+}
+
+/// Why a session at rest could not be parked; it is closed instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ParkError {
+    /// Taking a socket out of the runtime failed.
+    #[error("{0}")]
+    Deregister(io::Error),
+    /// Adding a socket to the lot's epoll set failed.
+    #[error("{0}")]
+    Register(io::Error),
+    /// A side is a layered stream (TLS): its state is not in the socket.
+    #[error("a layered stream cannot wait as a raw socket")]
+    NotPlain,
 }
 
 pub struct ParkingLot {
@@ -68,7 +89,7 @@ impl ParkingLot {
     }
 
     /// Parks a session; on failure it is handed back with the error.
-    pub fn park(&self, parked: ParkedSession) -> Result<(), Box<(ParkedSession, io::Error)>> {
+    pub fn park(&self, parked: ParkedSession) -> Result<(), Box<(ParkedSession, ParkError)>> {
         let id = parked.session.id;
         let added = self
             .control(libc::EPOLL_CTL_ADD, &parked.client, id)
@@ -83,7 +104,7 @@ impl ParkingLot {
                 self.parked().insert(id, parked);
                 Ok(())
             }
-            Err(e) => Err(Box::new((parked, e))),
+            Err(e) => Err(Box::new((parked, ParkError::Register(e)))),
         }
     }
 
@@ -152,9 +173,9 @@ impl AsRawFd for LotFd {
 }
 
 /// Watches the lot and resumes each session that has something to read.
-pub async fn watch(engine: Arc<Engine>) {
-    let fd = LotFd(engine.lot.epoll.as_raw_fd());
-    // SAFETY: the epoll descriptor belongs to the engine, which this task
+pub async fn watch(shared: Arc<Shared>) {
+    let fd = LotFd(shared.lot.epoll.as_raw_fd());
+    // SAFETY: the epoll descriptor belongs to the shared state, which this task
     // holds (and drops after `lot`), and nobody closes or replaces it.
     let registered = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
     let lot = match registered {
@@ -166,11 +187,11 @@ pub async fn watch(engine: Arc<Engine>) {
             Ok(guard) => guard,
             Err(e) => return tracing::error!("watching parked sessions: {e}"),
         };
-        match engine.lot.ready() {
+        match shared.lot.ready() {
             Ok(ready) => {
                 guard.clear_ready();
                 for parked in ready {
-                    tokio::spawn(session::resume(engine.clone(), parked));
+                    tokio::spawn(session::resume(shared.clone(), parked));
                 }
             }
             Err(e) => {
@@ -184,12 +205,12 @@ pub async fn watch(engine: Arc<Engine>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::engine::Backend;
-    use crate::relay::plan::RelayPlan;
+    use crate::relay::core::plan::RelayPlan;
+    use crate::relay::core::shared::Backend;
+    use crate::relay::tcp::TcpPlan;
     use relayd_config::{Config, ForwardTarget, Relay, RelayForward};
     use std::io::Write;
     use std::net::TcpListener;
-    use std::time::Duration;
 
     fn plan(timeout_secs: u32) -> Arc<RelayPlan> {
         let relay = Relay {
@@ -240,7 +261,7 @@ mod tests {
             server,
             started: Instant::now(),
             last: Instant::now(),
-            http: None,
+            resume: Resume::Tcp(TcpPlan { splice: true }),
         };
         (session, client_peer, server_peer)
     }

@@ -6,7 +6,7 @@
 //! no pipe (no descriptors, no kernel pipe buffers): thousands of idle
 //! keep-alive sessions cost two sockets each.
 
-use super::session::ActivityClock;
+use crate::relay::core::clock::ActivityClock;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Mutex;

@@ -1,4 +1,4 @@
-//! Relaying both directions of a connected session until it ends.
+//! Relaying both directions of a plain TCP session until it ends.
 //!
 //! End of file on one side half-closes the other (`shutdown(SHUT_WR)`) and
 //! the opposite direction goes on; the session is done when both sides
@@ -12,81 +12,35 @@
 //! registrations are given up and the sockets wait in the parking lot.
 
 use super::copy::{copy_direction, CopyError};
-use super::engine::Engine;
-use super::plan::RelayPlan;
-use super::session::ActivityClock;
 use super::splice::{splice_direction, SpliceError};
+use crate::relay::core::clock::ActivityClock;
+use crate::relay::core::end::Ended;
+use crate::relay::core::park::PARK_AFTER;
+use crate::relay::core::shared::Shared;
 use socket2::SockRef;
-use std::fmt;
 use std::io;
 use std::net::Shutdown;
 use std::time::Duration;
 use tokio::net::TcpStream;
-
-/// How long a session waits for data, with nothing in flight, before it
-/// is parked.
-pub const PARK_AFTER: Duration = Duration::from_millis(500);
-
-/// How a relayed session ended.
-#[derive(Debug)]
-pub enum Ended {
-    /// Both sides closed their sending direction.
-    Done,
-    /// `session timeout` passed without data.
-    Timeout,
-    /// Reading from the client failed (e.g. it reset the connection).
-    ClientRead(io::Error),
-    /// Reading from the backend failed.
-    ServerRead(io::Error),
-    ClientWrite(io::Error),
-    ServerWrite(io::Error),
-    /// Both directions were at rest for [`PARK_AFTER`]: the caller parks
-    /// the session (its sockets stay open).
-    Parked,
-    /// Parking failed; the session is closed.
-    Park(io::Error),
-    /// An HTTP relay refused a request or answer and closed the session.
-    Refused(String),
-}
-
-impl Ended {
-    pub fn is_error(&self) -> bool {
-        !matches!(self, Ended::Done | Ended::Parked)
-    }
-}
-
-impl fmt::Display for Ended {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ended::Done => write!(f, "done"),
-            Ended::Timeout => write!(f, "session timeout"),
-            Ended::ClientRead(e) => write!(f, "read from client failed: {e}"),
-            Ended::ServerRead(e) => write!(f, "read from server failed: {e}"),
-            Ended::ClientWrite(e) => write!(f, "write to client failed: {e}"),
-            Ended::ServerWrite(e) => write!(f, "write to server failed: {e}"),
-            Ended::Parked => write!(f, "parked"),
-            Ended::Park(e) => write!(f, "cannot park the idle session: {e}"),
-            Ended::Refused(why) => f.write_str(why),
-        }
-    }
-}
 
 enum DirectionError {
     Read(io::Error),
     Write(io::Error),
 }
 
+/// Moves bytes both ways (with splice(2) if `splice`) until the session
+/// ends, times out after `timeout` without data, or should be parked.
 pub async fn pump(
-    engine: &Engine,
-    plan: &RelayPlan,
+    shared: &Shared,
+    splice: bool,
+    timeout: Duration,
     client: &TcpStream,
     server: &TcpStream,
     clock: &ActivityClock,
 ) -> Ended {
-    let splice = plan.tcp.splice;
-    let upstream = direction(engine, splice, client, server, clock);
-    let downstream = direction(engine, splice, server, client, clock);
-    let idle = idle_timer(clock, plan.session_timeout);
+    let upstream = direction(shared, splice, client, server, clock);
+    let downstream = direction(shared, splice, server, client, clock);
+    let idle = idle_timer(clock, timeout);
     tokio::pin!(upstream, downstream, idle);
     let (mut upstream_done, mut downstream_done) = (false, false);
     while !(upstream_done && downstream_done) {
@@ -126,14 +80,14 @@ pub async fn pump(
 }
 
 async fn direction(
-    engine: &Engine,
+    shared: &Shared,
     splice: bool,
     src: &TcpStream,
     dst: &TcpStream,
     clock: &ActivityClock,
 ) -> Result<(), DirectionError> {
     if splice {
-        match splice_direction(&engine.pipes, src, dst, clock).await {
+        match splice_direction(&shared.pipes, src, dst, clock).await {
             Ok(()) => return Ok(()),
             Err(SpliceError::Read(e)) => return Err(DirectionError::Read(e)),
             Err(SpliceError::Write(e)) => return Err(DirectionError::Write(e)),
@@ -150,8 +104,9 @@ async fn direction(
 
 /// Resolves with `Timeout` once the session has been idle for `timeout`,
 /// or with `Parked` once it has been at rest for [`PARK_AFTER`]. A session
-/// with a finished direction never rests in both, so it is not parked.
-async fn idle_timer(clock: &ActivityClock, timeout: Duration) -> Ended {
+/// with a finished direction never rests in both, so it is not parked, and
+/// neither is one whose directions never rest (a layered session).
+pub async fn idle_timer(clock: &ActivityClock, timeout: Duration) -> Ended {
     loop {
         let idle = clock.idle();
         if idle >= timeout {
@@ -176,6 +131,6 @@ fn half_close(stream: &TcpStream) {
 }
 
 /// Makes the close that follows send a RST instead of a FIN.
-fn reset(stream: &TcpStream) {
+pub fn reset(stream: &TcpStream) {
     let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }

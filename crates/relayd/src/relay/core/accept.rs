@@ -1,0 +1,147 @@
+//! Listening on the sockets the parent passed (this process's SO_REUSEPORT
+//! copies), one task per socket. A stream socket accepts connections and
+//! starts a session per connection (`core/session.rs`); a datagram socket
+//! goes to `core/datagram.rs`, which hands every datagram to its
+//! protocol's handler (the `dns` relay, in a later issue). A `disable`d
+//! relay closes what it accepts at once.
+
+use super::plan::{ProtocolPlan, RelayPlan};
+use super::session;
+use super::shared::Shared;
+use socket2::{SockRef, Type};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// How long accepting pauses when the process is out of descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Why a listening socket could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("relay {relay}: listener {listen}: {kind}")]
+pub struct ListenerError {
+    pub relay: String,
+    pub listen: SocketAddr,
+    pub kind: ListenerErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListenerErrorKind {
+    /// The socket could not be inspected or handed to the runtime.
+    #[error("{0}")]
+    Socket(io::Error),
+    /// Neither a stream nor a datagram socket.
+    #[error("unexpected socket type {0:?}")]
+    SocketType(Type),
+    /// A datagram socket for a relay whose protocol takes no datagrams.
+    #[error("a UDP socket for a protocol that takes no datagrams")]
+    NoDatagrams,
+}
+
+/// The relay process's message loop reports its errors as text.
+impl From<ListenerError> for String {
+    fn from(error: ListenerError) -> String {
+        error.to_string()
+    }
+}
+
+/// Starts listening on `fd` in a task; aborting the task closes the socket.
+pub fn start(
+    shared: Arc<Shared>,
+    plan: Arc<RelayPlan>,
+    listen: SocketAddr,
+    fd: OwnedFd,
+) -> Result<JoinHandle<()>, ListenerError> {
+    let failed = |kind| ListenerError {
+        relay: plan.name.clone(),
+        listen,
+        kind,
+    };
+    let kind = SockRef::from(&fd)
+        .r#type()
+        .map_err(|e| failed(ListenerErrorKind::Socket(e)))?;
+    if kind == Type::STREAM {
+        let listener = tcp_listener(fd).map_err(|e| failed(ListenerErrorKind::Socket(e)))?;
+        return Ok(tokio::spawn(accept_loop(shared, plan, listen, listener)));
+    }
+    if kind != Type::DGRAM {
+        return Err(failed(ListenerErrorKind::SocketType(kind)));
+    }
+    // Which protocols take datagrams: none yet; `dns` (a later issue)
+    // starts its listeners here, `datagram::start` with its handler.
+    match &plan.protocol {
+        ProtocolPlan::Tcp(_) | ProtocolPlan::Http(_) => Err(failed(ListenerErrorKind::NoDatagrams)),
+    }
+}
+
+fn tcp_listener(fd: OwnedFd) -> io::Result<TcpListener> {
+    let listener = std::net::TcpListener::from(fd);
+    listener.set_nonblocking(true)?;
+    TcpListener::from_std(listener)
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    plan: Arc<RelayPlan>,
+    listen: SocketAddr,
+    listener: TcpListener,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                if plan.disabled {
+                    tracing::debug!("relay {} is disabled: closed {peer}", plan.name);
+                    continue;
+                }
+                tokio::spawn(session::run(
+                    shared.clone(),
+                    plan.clone(),
+                    stream,
+                    peer,
+                    listen,
+                ));
+            }
+            Err(e) => {
+                // EMFILE and friends: the pending connection stays queued
+                // until descriptors free up.
+                tracing::warn!("relay {}: accept on {listen}: {e}", plan.name);
+                tokio::time::sleep(ACCEPT_PAUSE).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::core::testing;
+
+    #[tokio::test]
+    async fn listeners_start_by_socket_type() {
+        let shared = testing::shared();
+        let forward = format!("forward to 127.0.0.1 port {}", testing::closed_port());
+        let plan = testing::plan("", &forward);
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let listen = udp.local_addr().unwrap();
+        let fd = OwnedFd::from(udp);
+        let refused = start(shared.clone(), plan.clone(), listen, fd).unwrap_err();
+        assert!(matches!(refused.kind, ListenerErrorKind::NoDatagrams));
+        assert!(refused
+            .to_string()
+            .starts_with("relay r: listener 127.0.0.1:"));
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let task = start(shared, plan, addr, OwnedFd::from(tcp)).unwrap();
+        // The session's connect is refused: the accepted connection closes.
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest);
+        let closed = tokio::time::timeout(Duration::from_secs(5), read).await;
+        assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+        task.abort();
+    }
+}

@@ -1,0 +1,441 @@
+//! What a relay process needs to know about one relay, worked out once per
+//! configuration: the common part every protocol uses (its forwarding
+//! targets with their tables and the hash key of each table's mode, the
+//! `tcp { ... }` socket options, the session timeout) and the protocol's
+//! own part ([`ProtocolPlan`]: `tcp`, `http`, `dns` to come).
+
+use super::schedule::hash_key;
+use crate::relay::http::HttpPlan;
+use crate::relay::tcp::TcpPlan;
+use relayd_config::{
+    Config, ForwardTarget, ObjectId, Origin, ProtocolKind, Relay, RelayForward, Table,
+    TableForward, TcpOptions,
+};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a relay sends its sessions.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// `forward to ADDRESS port P`
+    Address(SocketAddr),
+    /// `forward to <table>` entries in order: the first with a usable host
+    /// wins, the later ones are backups.
+    Tables(Vec<TableTarget>),
+    /// `forward to destination` / `forward to nat lookup`: the original
+    /// destination of a redirected connection, with tables (if any) as the
+    /// fallback when the connection was not redirected.
+    OriginalDestination(Vec<TableTarget>),
+}
+
+#[derive(Debug, Clone)]
+pub struct TableTarget {
+    pub table: Table,
+    pub forward: TableForward,
+    pub key: u64,
+}
+
+/// One relay as its sessions see it: the common part, then the protocol's.
+#[derive(Debug, Clone)]
+pub struct RelayPlan {
+    pub id: ObjectId,
+    pub name: String,
+    pub disabled: bool,
+    /// `tcp { ... }` of the relay's protocol: socket options for both
+    /// sockets of a session, whatever the protocol.
+    pub tcp: TcpOptions,
+    pub target: Target,
+    /// Connect retries on failure (`retry N` of the forward).
+    pub retry: u32,
+    /// `transparent forward`: connect from the client's address.
+    pub transparent: bool,
+    pub session_timeout: Duration,
+    pub protocol: ProtocolPlan,
+}
+
+/// What only one protocol's sessions use. Sessions take their part when
+/// they start (`core/session.rs`), so no protocol asks for another's.
+#[derive(Debug, Clone)]
+pub enum ProtocolPlan {
+    /// `tcp protocol`, or no protocol: a byte stream.
+    Tcp(TcpPlan),
+    /// `http protocol`: options, filter rules, error pages.
+    Http(Arc<HttpPlan>),
+}
+
+/// Why a relay of a configuration has no plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    pub relay: String,
+    pub kind: PlanErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanErrorKind {
+    /// `protocol NAME` names no protocol of the file.
+    UndefinedProtocol(String),
+    /// `forward to <NAME>` names no table of the file.
+    UndefinedTable(String),
+    NoForwardTarget,
+    /// A `dns protocol`: refused when the configuration loads
+    /// ([`refuse_unsupported`]), so no plan is ever asked for.
+    DnsProtocol,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let relay = &self.relay;
+        match &self.kind {
+            PlanErrorKind::UndefinedProtocol(name) => {
+                write!(f, "relay {relay}: protocol {name} is not defined")
+            }
+            PlanErrorKind::UndefinedTable(name) => {
+                write!(f, "relay {relay}: table <{name}> is not defined")
+            }
+            PlanErrorKind::NoForwardTarget => write!(f, "relay {relay} has no forward target"),
+            PlanErrorKind::DnsProtocol => {
+                write!(
+                    f,
+                    "relay {relay}: dns protocol relays are not implemented yet"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// The relay process's message loop reports configuration errors as text.
+impl From<PlanError> for String {
+    fn from(error: PlanError) -> String {
+        error.to_string()
+    }
+}
+
+impl RelayPlan {
+    pub fn new(config: &Config, relay: &Relay) -> Result<RelayPlan, PlanError> {
+        let failed = |kind| PlanError {
+            relay: relay.name.clone(),
+            kind,
+        };
+        let protocol = match &relay.protocol {
+            Some(name) => Some(
+                config
+                    .protocol(name)
+                    .ok_or_else(|| failed(PlanErrorKind::UndefinedProtocol(name.clone())))?,
+            ),
+            None => None,
+        };
+        let tables = table_targets(config, relay)?;
+        let first = relay.forward.first();
+        let target = match first.map(|f| &f.target) {
+            Some(ForwardTarget::Address { addr, port }) => {
+                Target::Address(SocketAddr::new(*addr, *port))
+            }
+            Some(ForwardTarget::Destination | ForwardTarget::NatLookup) => {
+                Target::OriginalDestination(tables)
+            }
+            Some(ForwardTarget::Table(_)) => Target::Tables(tables),
+            None => return Err(failed(PlanErrorKind::NoForwardTarget)),
+        };
+        let tcp = protocol.map(|p| p.tcp.clone()).unwrap_or_default();
+        let protocol_plan = match protocol {
+            None => ProtocolPlan::Tcp(TcpPlan::new(&tcp)),
+            Some(p) => match p.kind {
+                ProtocolKind::Tcp => ProtocolPlan::Tcp(TcpPlan::new(&tcp)),
+                ProtocolKind::Http => ProtocolPlan::Http(Arc::new(HttpPlan::new(p))),
+                ProtocolKind::Dns => return Err(failed(PlanErrorKind::DnsProtocol)),
+            },
+        };
+        Ok(RelayPlan {
+            id: relay.id,
+            name: relay.name.clone(),
+            disabled: relay.disabled,
+            tcp,
+            target,
+            retry: relay.forward.iter().map(forward_retry).max().unwrap_or(0),
+            transparent: relay.forward.iter().any(|f| f.transparent),
+            session_timeout: Duration::from_secs(u64::from(relay.session_timeout_secs.max(1))),
+            protocol: protocol_plan,
+        })
+    }
+}
+
+fn forward_retry(forward: &RelayForward) -> u32 {
+    match &forward.target {
+        ForwardTarget::Table(t) => forward.retry.max(t.retry),
+        _ => forward.retry,
+    }
+}
+
+fn table_targets(config: &Config, relay: &Relay) -> Result<Vec<TableTarget>, PlanError> {
+    let mut targets = Vec::new();
+    for forward in &relay.forward {
+        if let ForwardTarget::Table(t) = &forward.target {
+            let table = config.table(&t.table).ok_or_else(|| PlanError {
+                relay: relay.name.clone(),
+                kind: PlanErrorKind::UndefinedTable(t.table.clone()),
+            })?;
+            targets.push(TableTarget {
+                table: table.clone(),
+                forward: t.clone(),
+                key: hash_key(t.key.as_deref(), &relay.name),
+            });
+        }
+    }
+    Ok(targets)
+}
+
+/// The plans of every relay of `config`.
+pub fn plans(config: &Config) -> Result<Vec<Arc<RelayPlan>>, PlanError> {
+    config
+        .relays
+        .iter()
+        .map(|relay| RelayPlan::new(config, relay).map(Arc::new))
+        .collect()
+}
+
+/// What a configuration asks for that this relay engine cannot do yet,
+/// one refusal per relay and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    pub refusals: Vec<Refusal>,
+}
+
+/// One thing one relay asks for that cannot be done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Where the relay is defined.
+    pub origin: Origin,
+    pub relay: String,
+    pub kind: RefusalKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// A `dns protocol` relay (UDP).
+    DnsRelay,
+    /// `listen on ... tls` or `forward with tls`.
+    Tls,
+    /// A rule of `protocol` (at `rule`) sends requests to `table`, which
+    /// the relay does not forward to.
+    RuleTableNotForwarded {
+        protocol: String,
+        rule: Origin,
+        table: String,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (origin, relay) = (&self.origin, &self.relay);
+        write!(f, "{}:{}: relay {relay}: ", origin.file, origin.line)?;
+        match &self.kind {
+            RefusalKind::DnsRelay => {
+                f.write_str("dns protocol (UDP) relays are not implemented yet")
+            }
+            RefusalKind::Tls => f.write_str("TLS relays are not implemented yet"),
+            RefusalKind::RuleTableNotForwarded {
+                protocol,
+                rule,
+                table,
+            } => write!(
+                f,
+                "protocol {protocol}: {}:{}: the relay must also forward to <{table}> \
+                 for a rule to send requests there",
+                rule.file, rule.line
+            ),
+        }
+    }
+}
+
+/// One refusal per line, as the parent reports configuration errors.
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, refusal) in self.refusals.iter().enumerate() {
+            if n > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{refusal}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+/// The parent and the relay's message loop report configuration errors
+/// as text.
+impl From<Unsupported> for String {
+    fn from(unsupported: Unsupported) -> String {
+        unsupported.to_string()
+    }
+}
+
+/// What this relay engine cannot do yet, as a configuration error: relayd
+/// refuses such a file at startup (and `relayd -n` reports it), because
+/// relaying it as plain TCP would silently drop what the file asks for
+/// (encryption, filtering). An `http protocol` without rules or error pages
+/// is relayed as a TCP stream, which is what it would do to the bytes.
+pub fn refuse_unsupported(config: &Config) -> Result<(), Unsupported> {
+    let mut refusals = Vec::new();
+    for relay in &config.relays {
+        let mut refuse = |kind| {
+            refusals.push(Refusal {
+                origin: relay.origin.clone(),
+                relay: relay.name.clone(),
+                kind,
+            })
+        };
+        let protocol = relay
+            .protocol
+            .as_deref()
+            .and_then(|name| config.protocol(name));
+        if let Some(protocol) = protocol {
+            if protocol.kind == ProtocolKind::Dns {
+                refuse(RefusalKind::DnsRelay);
+            }
+            if protocol.kind == ProtocolKind::Http {
+                for rule in &protocol.rules {
+                    if let Some(table) = &rule.forward_to {
+                        if !forwards_to_table(config, relay, table) {
+                            refuse(RefusalKind::RuleTableNotForwarded {
+                                protocol: protocol.name.clone(),
+                                rule: rule.origin.clone(),
+                                table: table.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if relay.listen.iter().any(|listen| listen.tls) || relay.forward.iter().any(|f| f.tls) {
+            refuse(RefusalKind::Tls);
+        }
+    }
+    if refusals.is_empty() {
+        Ok(())
+    } else {
+        Err(Unsupported { refusals })
+    }
+}
+
+/// Whether `relay` has a `forward to <table>` line for the definition `table`.
+fn forwards_to_table(config: &Config, relay: &Relay, table: &str) -> bool {
+    relay.forward.iter().any(|forward| match &forward.target {
+        ForwardTarget::Table(t) => config.table(&t.table).is_some_and(|t| t.template == table),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relayd_config::{parse_str, LoadOptions};
+
+    fn verdict(protocol: &str, listen_options: &str) -> Result<(), Unsupported> {
+        let text = format!(
+            "table <t> {{ 127.0.0.1 }}\n{protocol}\nrelay r {{\n \
+             listen on 127.0.0.1 port 8443 {listen_options}\n protocol p\n \
+             forward to <t> port 80 check tcp\n}}\n"
+        );
+        let config = parse_str(&text, "t.conf", &LoadOptions::default()).expect("valid");
+        refuse_unsupported(&config)
+    }
+
+    fn kinds(refused: Unsupported) -> Vec<RefusalKind> {
+        refused.refusals.into_iter().map(|r| r.kind).collect()
+    }
+
+    #[test]
+    fn what_would_be_silently_lost_is_refused() {
+        let tls = verdict("tcp protocol p { }", "tls").expect_err("tls");
+        let text = tls.to_string();
+        assert!(text.starts_with("t.conf:3: relay r: TLS relays"), "{text}");
+        assert_eq!(kinds(tls), [RefusalKind::Tls]);
+        let elsewhere = verdict(
+            "table <u> { 127.0.0.2 }\nhttp protocol p { match request path \"/x\" forward to <u> }",
+            "",
+        )
+        .expect_err("forward to a table the relay does not use");
+        assert!(
+            elsewhere.to_string().contains("must also forward to <u>"),
+            "{elsewhere}"
+        );
+        assert!(matches!(
+            &kinds(elsewhere)[..],
+            [RefusalKind::RuleTableNotForwarded { table, .. }] if table == "u"
+        ));
+        let dns = verdict("dns protocol p { }", "").expect_err("dns");
+        assert!(dns.to_string().contains("dns protocol"), "{dns}");
+        assert_eq!(kinds(dns), [RefusalKind::DnsRelay]);
+        let both = verdict("dns protocol p { }", "tls").expect_err("dns and tls");
+        assert_eq!(both.to_string().lines().count(), 2, "one line each: {both}");
+    }
+
+    #[test]
+    fn plain_tcp_and_empty_http_protocols_run() {
+        assert_eq!(verdict("tcp protocol p { tcp nodelay }", ""), Ok(()));
+        assert_eq!(verdict("http protocol p { http websockets }", ""), Ok(()));
+        assert_eq!(
+            verdict(
+                "http protocol p { match request header hash \"Host\" forward to <t> }",
+                ""
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verdict(
+                "http protocol p { return error\n block request path \"/x\" label \"no\" }",
+                ""
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verdict("http protocol p { match request path strip 1 }", ""),
+            Ok(())
+        );
+        assert_eq!(
+            verdict(
+                "http protocol p { block request url digest \"0123456789abcdef0123456789abcdef01234567\" }",
+                ""
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn each_protocol_gets_its_own_part() {
+        let text = "table <t> { 127.0.0.1 }\n\
+                    http protocol h { http websockets }\n\
+                    tcp protocol c { tcp { no splice } }\n\
+                    relay web { listen on 127.0.0.1 port 80\n protocol h\n forward to <t> port 8080 }\n\
+                    relay raw { listen on 127.0.0.1 port 81\n protocol c\n forward to <t> port 8081 }\n\
+                    relay bare { listen on 127.0.0.1 port 82\n forward to 127.0.0.1 port 8082 }\n";
+        let config = parse_str(text, "t.conf", &LoadOptions::default()).expect("valid");
+        let plans = plans(&config).expect("plans");
+        assert!(matches!(&plans[0].protocol, ProtocolPlan::Http(h) if h.options.websockets));
+        assert!(matches!(
+            plans[1].protocol,
+            ProtocolPlan::Tcp(TcpPlan { splice: false })
+        ));
+        assert!(matches!(
+            plans[2].protocol,
+            ProtocolPlan::Tcp(TcpPlan { splice: true })
+        ));
+        let mut missing = config.clone();
+        missing.relays[0].protocol = Some("nope".into());
+        let error = plans_error(&missing);
+        assert_eq!(error.kind, PlanErrorKind::UndefinedProtocol("nope".into()));
+        assert_eq!(error.to_string(), "relay web: protocol nope is not defined");
+    }
+
+    fn plans_error(config: &Config) -> PlanError {
+        match plans(config) {
+            Ok(_) => panic!("a plan for a broken relay"),
+            Err(e) => e,
+        }
+    }
+}

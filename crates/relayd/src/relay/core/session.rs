@@ -1,0 +1,167 @@
+//! One relay session from accept to its protocol: register it, apply the
+//! socket options, set up the client's transport and hand the session to
+//! the relay's protocol (`tcp` or `http`). A parked session comes back
+//! here when a side has data and goes to its protocol again, with what
+//! that protocol kept ([`Resume`]). Also the session as the session table
+//! keeps it.
+
+use super::clock::ActivityClock;
+use super::end::{finish, Ended, Outcome};
+use super::park::ParkedSession;
+use super::plan::{ProtocolPlan, RelayPlan};
+use super::shared::{Backend, Shared};
+use super::sockopt;
+use super::stream::Transport;
+use crate::relay::http::{self, Between};
+use crate::relay::tcp::{self, TcpPlan};
+use relayd_config::ObjectId;
+use relayd_proto::status::SessionRow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpStream;
+
+/// An accepted session, not yet connected to any backend.
+pub struct Accepted {
+    pub id: u32,
+    pub plan: Arc<RelayPlan>,
+    pub peer: SocketAddr,
+    pub listen: SocketAddr,
+    pub clock: Arc<ActivityClock>,
+}
+
+/// A session connected to its backend: what every protocol keeps while
+/// the session is parked.
+pub struct Connected {
+    pub id: u32,
+    pub plan: Arc<RelayPlan>,
+    pub peer: SocketAddr,
+    pub backend: Backend,
+}
+
+/// What a parked session's protocol keeps besides its sockets.
+pub enum Resume {
+    Tcp(TcpPlan),
+    Http(Between),
+}
+
+/// Runs one accepted connection until it ends or is parked.
+pub async fn run(
+    shared: Arc<Shared>,
+    plan: Arc<RelayPlan>,
+    client: TcpStream,
+    peer: SocketAddr,
+    listen: SocketAddr,
+) {
+    let clock = Arc::new(ActivityClock::new());
+    let id = shared.open_session(plan.id, peer, clock.clone());
+    sockopt::apply_accepted(&client, &plan.tcp);
+    // The client's transport. `listen on ... tls` (next issue) runs its
+    // handshake here, in the session's own task and within the session
+    // timeout, and hands the protocol `Transport::Layered(tls_stream)`: a
+    // slow or failed handshake ends this session alone, counted and logged
+    // like any other end (`Ended::ClientRead` for a reset or a bad
+    // ClientHello, `Ended::Timeout`).
+    let client = Transport::Tcp(client);
+    let session = Accepted {
+        id,
+        plan,
+        peer,
+        listen,
+        clock,
+    };
+    match &session.plan.protocol {
+        ProtocolPlan::Tcp(tcp) => {
+            let tcp = *tcp;
+            tcp::serve(shared, session, tcp, client).await
+        }
+        ProtocolPlan::Http(http) => {
+            let http = http.clone();
+            http::serve(shared, session, http, client).await
+        }
+    }
+}
+
+/// Continues a parked session whose client or backend has sent something.
+pub async fn resume(shared: Arc<Shared>, parked: ParkedSession) {
+    let ParkedSession {
+        session,
+        client,
+        server,
+        started,
+        last,
+        resume,
+    } = parked;
+    let streams = TcpStream::from_std(client).and_then(|c| Ok((c, TcpStream::from_std(server)?)));
+    let (client, server) = match streams {
+        Ok(streams) => streams,
+        Err(e) => {
+            let outcome = Outcome::Relayed(session.backend.addr, Ended::ServerRead(e));
+            return finish(&shared, &session.plan, session.id, session.peer, &outcome);
+        }
+    };
+    let clock = Arc::new(ActivityClock::resumed(started, last));
+    shared.resume_session(session.id, clock.clone());
+    match resume {
+        Resume::Tcp(tcp) => tcp::relay_plain(shared, session, tcp, client, server, clock).await,
+        Resume::Http(between) => {
+            http::resume(shared, session, between, client, server, clock).await
+        }
+    }
+}
+
+/// A session's timing as the session table keeps it.
+enum Activity {
+    Running(Arc<ActivityClock>),
+    Parked { last: Instant },
+}
+
+/// A session as the session table keeps it.
+pub struct SessionEntry {
+    relay: ObjectId,
+    client: SocketAddr,
+    pub backend: Option<Backend>,
+    started: Instant,
+    activity: Activity,
+}
+
+impl SessionEntry {
+    pub fn new(relay: ObjectId, client: SocketAddr, clock: Arc<ActivityClock>) -> SessionEntry {
+        SessionEntry {
+            relay,
+            client,
+            backend: None,
+            started: clock.started(),
+            activity: Activity::Running(clock),
+        }
+    }
+
+    /// The session moved to the parking lot; its clock is dropped so that
+    /// nothing small stays allocated per parked session.
+    pub fn park(&mut self, last: Instant) {
+        self.activity = Activity::Parked { last };
+    }
+
+    pub fn resume(&mut self, clock: Arc<ActivityClock>) {
+        self.activity = Activity::Running(clock);
+    }
+
+    pub fn row(&self, id: u32, process: u32, pid: u32) -> SessionRow {
+        let idle = match &self.activity {
+            Activity::Running(clock) => clock.idle(),
+            Activity::Parked { last } => last.elapsed(),
+        };
+        SessionRow {
+            process,
+            id,
+            relay_id: self.relay,
+            client: self.client,
+            backend: self.backend.map(|b| b.addr),
+            done: false,
+            age_secs: self.started.elapsed().as_secs(),
+            idle_secs: idle.as_secs(),
+            pid,
+            tag: None,
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! One request and its answer, with the backend the session chose: the
+//! link is a parameter, so nothing here asks whether there is one. The
+//! request head goes out with the body bytes that came with it, the rest
+//! of the body streams while the backend is watched (it may answer early,
+//! or send `100 Continue`), then the answer moves the same way.
+
+use super::backend::Link;
+use super::filter::Blocked;
+use super::head::{self, RequestHead, ResponseHead};
+use super::message::{self, send_head, Head, MessageError, Outgoing, Watched};
+use super::proxy::{Next, Proxy, Stop};
+use super::refusal::Refusal;
+use super::variables::Variables;
+use super::wire::ReadError;
+use crate::relay::core::end::Ended;
+use http::{Method, StatusCode};
+use std::io;
+
+/// The smallest limit for a response head, whatever `headerlen` says.
+const MIN_RESPONSE_HEAD_LIMIT: usize = 64 * 1024;
+
+/// What came first while a request body streams.
+enum BodyEvent {
+    /// The backend sent something (an early answer) or closed.
+    Backend(io::Result<usize>),
+    /// More of the body, or the client's end.
+    Client(Result<usize, ReadError>),
+}
+
+impl Proxy {
+    /// Sends the request (`out` is its head) to `link` and the answer back.
+    pub(super) async fn exchange_with(
+        &mut self,
+        link: &mut Link,
+        request: &RequestHead,
+        out: Head,
+        variables: Option<&Variables>,
+    ) -> Result<Next, Stop> {
+        let mut request_body = Outgoing::new(request.framing);
+        let sent = send_head(
+            &mut self.client,
+            &mut link.wire,
+            out,
+            &mut request_body.body,
+        )
+        .await;
+        if let Err(e) = sent {
+            return Err(self.request_failed(e).await);
+        }
+        let response = self.response_head(link, request, &mut request_body).await?;
+        if response.status == 101 {
+            return self.switch_protocols(link, request, &response).await;
+        }
+        let keep_alive = request.keep_alive && request_body.is_done() && response.keep_alive;
+        // The client asked for more but the session ends after this answer.
+        let announce_close = request.keep_alive && !keep_alive && !response.says_close;
+        let (mut filter, _) = self.filter();
+        let head_bytes = &link.wire.buffered()[..response.len];
+        let out = match filter.response(&response, head_bytes, variables, announce_close) {
+            Ok(out) => out,
+            Err(Blocked) => return Err(self.forbid().await),
+        };
+        let sent = message::send(
+            &mut link.wire,
+            &mut self.client,
+            out,
+            response.framing,
+            self.timeout,
+        )
+        .await;
+        if let Err(e) = sent {
+            return Err(response_failed(e));
+        }
+        if keep_alive {
+            Ok(Next::KeepAlive)
+        } else if request_body.is_done() {
+            Ok(Next::Close)
+        } else {
+            Ok(Next::CloseLingering)
+        }
+    }
+
+    /// Forwards the rest of the request body while waiting for the answer
+    /// (the backend may answer early, or send `100 Continue` first), and
+    /// returns the final response head. Interim answers go to the client
+    /// as they come.
+    async fn response_head(
+        &mut self,
+        link: &mut Link,
+        request: &RequestHead,
+        body: &mut Outgoing,
+    ) -> Result<ResponseHead, Stop> {
+        loop {
+            if !body.is_done() {
+                self.pump_request_body(link, body).await?;
+            }
+            let response = self.read_response_head(link, &request.method).await?;
+            if (100..200).contains(&response.status) && response.status != 101 {
+                if let Err(e) = link.wire.forward(response.len, &mut self.client).await {
+                    return Err(Ended::ClientWrite(e));
+                }
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Moves request body bytes until the body is complete or the backend
+    /// has something to say; the backend is heard first.
+    async fn pump_request_body(
+        &mut self,
+        link: &mut Link,
+        outgoing: &mut Outgoing,
+    ) -> Result<(), Stop> {
+        let timeout = self.timeout;
+        let (client, server) = (&mut self.client, &mut link.wire);
+        let failed = loop {
+            match outgoing.flush_watching(client, server, timeout).await {
+                Ok(Watched::Forwarded) => {}
+                Ok(Watched::PeerSpoke) => return Ok(()),
+                Err(e) => break e,
+            }
+            if outgoing.is_done() {
+                client.settle();
+                return Ok(());
+            }
+            let event = tokio::select! {
+                biased;
+                heard = server.fill_untimed() => BodyEvent::Backend(heard),
+                read = client.fill_streaming(timeout) => BodyEvent::Client(read),
+            };
+            match event {
+                // The backend spoke (or closed) first: its answer decides.
+                BodyEvent::Backend(Ok(_)) => return Ok(()),
+                BodyEvent::Backend(Err(e)) => return Err(Ended::ServerRead(e)),
+                BodyEvent::Client(Ok(0)) => break MessageError::Truncated,
+                BodyEvent::Client(Ok(_)) => {
+                    if let Err(e) = outgoing.take(client) {
+                        break MessageError::Chunk(e);
+                    }
+                }
+                BodyEvent::Client(Err(e)) => break MessageError::Read(e),
+            }
+        };
+        Err(self.request_failed(failed).await)
+    }
+
+    async fn read_response_head(
+        &mut self,
+        link: &mut Link,
+        method: &Method,
+    ) -> Result<ResponseHead, Stop> {
+        let limit = self.headerlen.max(MIN_RESPONSE_HEAD_LIMIT);
+        let backend = link.backend.addr;
+        loop {
+            let buffered = link.wire.buffered();
+            if !buffered.is_empty() {
+                match head::parse_response(buffered, limit, method) {
+                    Ok(Some(head)) => return Ok(head),
+                    Ok(None) => {}
+                    Err(error) => {
+                        self.send_error(StatusCode::BAD_GATEWAY, "bad gateway", None)
+                            .await;
+                        return Err(Ended::Http(Refusal::BadResponseHead { backend, error }));
+                    }
+                }
+            }
+            match link.wire.fill(self.timeout).await {
+                Ok(0) => {
+                    self.send_error(StatusCode::BAD_GATEWAY, "backend closed", None)
+                        .await;
+                    return Err(Ended::Http(Refusal::BackendClosed { backend }));
+                }
+                Ok(_) => {}
+                Err(ReadError::Timeout) => {
+                    self.send_error(StatusCode::GATEWAY_TIMEOUT, "timeout", None)
+                        .await;
+                    return Err(Ended::Timeout);
+                }
+                Err(ReadError::Io(e)) => {
+                    self.send_error(StatusCode::BAD_GATEWAY, "backend failed", None)
+                        .await;
+                    return Err(Ended::ServerRead(e));
+                }
+            }
+        }
+    }
+
+    /// A request that could not be sent whole: a malformed chunked body
+    /// gets 400, the rest just ends the session.
+    async fn request_failed(&mut self, error: MessageError) -> Stop {
+        if let MessageError::Chunk(why) = error {
+            self.answer_and_close(&super::error_page::bare(StatusCode::BAD_REQUEST))
+                .await;
+            return Ended::Http(Refusal::BadRequestBody(why));
+        }
+        request_failed_quietly(error)
+    }
+
+    /// `101 Switching Protocols` to a request that asked for it (and
+    /// `http websockets` allows): the answer goes out, the tunnel opens.
+    async fn switch_protocols(
+        &mut self,
+        link: &mut Link,
+        request: &RequestHead,
+        response: &ResponseHead,
+    ) -> Result<Next, Stop> {
+        if !request.upgrade {
+            self.send_error(StatusCode::BAD_GATEWAY, "unasked upgrade", None)
+                .await;
+            return Err(Ended::Http(Refusal::UnaskedUpgrade));
+        }
+        link.wire
+            .forward(response.len, &mut self.client)
+            .await
+            .map_err(Ended::ClientWrite)?;
+        Ok(Next::Upgraded)
+    }
+}
+
+fn request_failed_quietly(error: MessageError) -> Stop {
+    match error {
+        MessageError::Read(ReadError::Timeout) => Ended::Timeout,
+        MessageError::Read(ReadError::Io(e)) => Ended::ClientRead(e),
+        MessageError::Truncated => Ended::ClientRead(io::ErrorKind::UnexpectedEof.into()),
+        MessageError::Write(e) => Ended::ServerWrite(e),
+        MessageError::Chunk(why) => Ended::Http(Refusal::BadRequestBody(why)),
+    }
+}
+
+/// The answer broke off after its head went out: only the session ends.
+fn response_failed(error: MessageError) -> Stop {
+    match error {
+        MessageError::Read(ReadError::Timeout) => Ended::Timeout,
+        MessageError::Read(ReadError::Io(e)) => Ended::ServerRead(e),
+        MessageError::Truncated => Ended::ServerRead(io::ErrorKind::UnexpectedEof.into()),
+        MessageError::Write(e) => Ended::ClientWrite(e),
+        MessageError::Chunk(why) => Ended::Http(Refusal::BadResponseBody(why)),
+    }
+}
