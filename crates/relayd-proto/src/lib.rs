@@ -9,10 +9,13 @@
 //! - [`control`]: relayctl's requests and the parent's replies.
 //! - [`status`]: runtime state rows shared by the daemon and relayctl.
 //! - [`config_sync`]: cutting a configuration into parts for each child.
+//! - [`correlate`]: matching answers to requests by id, one or many
+//!   responders.
 
 pub mod channel;
 pub mod config_sync;
 pub mod control;
+pub mod correlate;
 pub mod error;
 mod fdpass;
 pub mod frame;
