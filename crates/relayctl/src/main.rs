@@ -3,11 +3,12 @@
 
 mod command;
 mod format;
+mod handshake;
 mod json;
 mod options;
 mod reply;
 
-use relayd_proto::control::ControlClient;
+use relayd_proto::control::{ControlClient, ControlRequest, CONTROL_VERSION};
 use reply::{Conversation, Format, Step};
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
@@ -44,8 +45,18 @@ fn main() -> ExitCode {
         }
     };
     let mut channel = ControlClient::new(stream);
-    if let Err(e) = channel.send(&request, None) {
+    let hello = ControlRequest::Hello {
+        version: CONTROL_VERSION,
+    };
+    if let Err(e) = channel
+        .send(&hello, None)
+        .and_then(|()| channel.send(&request, None))
+    {
         eprintln!("relayctl: write error: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(problem) = handshake::expect_hello(&mut channel, CONTROL_VERSION) {
+        eprintln!("relayctl: {problem}");
         return ExitCode::FAILURE;
     }
     match talk(&mut channel, conversation) {

@@ -29,6 +29,7 @@ pub use channel::{BlockingChannel, ImsgChannel, ImsgReader, ImsgWriter, Received
 pub use config_sync::{config_parts, ConfigAssembler, ConfigPart};
 pub use control::{
     ControlClient, ControlReply, ControlRequest, ControlServer, MonitorEvent, Target,
+    VersionMismatch, CONTROL_VERSION,
 };
 pub use error::ImsgError;
 pub use frame::{Header, MAX_FRAME_SIZE};

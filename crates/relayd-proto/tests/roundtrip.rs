@@ -352,6 +352,7 @@ async fn control() {
         name: "web:80".into(),
     };
     let requests = vec![
+        ControlRequest::Hello { version: 1 },
         ControlRequest::ShowSummary,
         ControlRequest::ShowHosts,
         ControlRequest::ShowRedirects,
@@ -373,6 +374,7 @@ async fn control() {
         ControlRequest::Shutdown,
     ];
     let replies = vec![
+        ControlReply::Hello { version: 1 },
         ControlReply::Redirect(RedirectRow {
             id: 1,
             name: "www".into(),

@@ -5,12 +5,18 @@
 //! Sandbox: none of its own; it runs in the parent (root). The socket is
 //! mode 0660, owner root, so only root and the socket's group may talk to it.
 //!
-//! Each connection is a task that forwards requests to the parent's main
-//! loop as [`ControlCall`]s and writes back what the loop answers; `monitor`
-//! connections then stream events until the client goes away.
+//! Each connection is a task that first checks the client's protocol
+//! version (`Hello`, see `relayd_proto::control`), then forwards requests to
+//! the parent's main loop as [`ControlCall`]s and writes back what the loop
+//! answers; `monitor` connections then stream events until the client goes
+//! away. A client of another version gets our `Hello` and is closed before
+//! its request is read: its messages may not mean what ours do.
 
 use relayd_proto::channel::ImsgChannel;
-use relayd_proto::control::{ControlReply, ControlRequest, MonitorEvent};
+use relayd_proto::control::{
+    check_version, ControlReply, ControlRequest, MonitorEvent, CONTROL_VERSION,
+};
+use relayd_proto::{ImsgReader, ImsgWriter};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
@@ -103,9 +109,47 @@ async fn accept_loop(listener: UnixListener, calls: mpsc::Sender<ControlCall>) {
     }
 }
 
+/// Reads the client's `Hello` and answers with ours; `false` when the
+/// conversation must end here.
+async fn greet(
+    reader: &mut ImsgReader<ControlRequest>,
+    writer: &mut ImsgWriter<ControlReply>,
+) -> bool {
+    let version = match reader.recv().await {
+        Ok(Some(received)) => match received.msg {
+            ControlRequest::Hello { version } => version,
+            other => {
+                tracing::debug!("control client did not say hello first: {other:?}");
+                return false;
+            }
+        },
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::debug!("control client: {e}");
+            return false;
+        }
+    };
+    let hello = ControlReply::Hello {
+        version: CONTROL_VERSION,
+    };
+    if writer.send(&hello, None).await.is_err() {
+        return false;
+    }
+    match check_version(version, CONTROL_VERSION) {
+        Ok(()) => true,
+        Err(mismatch) => {
+            tracing::warn!("control client refused: {mismatch}");
+            false
+        }
+    }
+}
+
 async fn serve_client(stream: tokio::net::UnixStream, calls: mpsc::Sender<ControlCall>) {
     let channel: ImsgChannel<ControlReply, ControlRequest> = ImsgChannel::from_tokio(stream);
     let (mut reader, mut writer) = channel.split();
+    if !greet(&mut reader, &mut writer).await {
+        return;
+    }
     loop {
         let request = match reader.recv().await {
             Ok(Some(received)) => received.msg,

@@ -15,6 +15,12 @@ use std::path::Path;
 impl Parent {
     pub(super) async fn handle_control(&mut self, request: ControlRequest) -> Answer {
         let result = match request {
+            // Checked when the connection opened; a repeat gets the answer again.
+            ControlRequest::Hello { .. } => {
+                return Answer::Replies(vec![ControlReply::Hello {
+                    version: relayd_proto::CONTROL_VERSION,
+                }])
+            }
             ControlRequest::ShowSummary
             | ControlRequest::ShowHosts
             | ControlRequest::ShowRedirects
