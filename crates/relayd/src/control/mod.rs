@@ -24,6 +24,23 @@ use std::path::{Path, PathBuf};
 use tokio::net::UnixListener;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+/// Why the control socket cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("control socket {} is in use: is another relayd running?", .path.display())]
+    InUse { path: PathBuf },
+    #[error("cannot remove stale {}: {source}", .path.display())]
+    RemoveStale { path: PathBuf, source: io::Error },
+    #[error("cannot bind {}: {source}", .path.display())]
+    Bind { path: PathBuf, source: io::Error },
+    #[error("cannot chmod {}: {source}", .path.display())]
+    Chmod { path: PathBuf, source: io::Error },
+    #[error("control socket already served")]
+    AlreadyServed,
+    #[error("control socket: {0}")]
+    Listener(io::Error),
+}
+
 /// What the main loop answers to one request.
 pub enum Answer {
     /// Rows or a single `Ok`/`Failed`, written in order.
@@ -47,25 +64,35 @@ pub struct ControlSocket {
 impl ControlSocket {
     /// Binds `path`, refusing if another relayd answers there (the second
     /// instance check). A stale socket file nobody listens on is replaced.
-    pub fn bind(path: &Path) -> Result<ControlSocket, String> {
+    pub fn bind(path: &Path) -> Result<ControlSocket, ControlError> {
+        let path_buf = || path.to_path_buf();
         if StdUnixStream::connect(path).is_ok() {
-            return Err(format!(
-                "control socket {} is in use: is another relayd running?",
-                path.display()
-            ));
+            return Err(ControlError::InUse { path: path_buf() });
         }
         match std::fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot remove stale {}: {e}", path.display())),
+            Err(source) => {
+                return Err(ControlError::RemoveStale {
+                    path: path_buf(),
+                    source,
+                })
+            }
         }
         // Bind with a restrictive umask so the socket is never briefly open.
         let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o117));
         let bound = StdUnixListener::bind(path);
         nix::sys::stat::umask(old_umask);
-        let listener = bound.map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-            .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
+        let listener = bound.map_err(|source| ControlError::Bind {
+            path: path_buf(),
+            source,
+        })?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(
+            |source| ControlError::Chmod {
+                path: path_buf(),
+                source,
+            },
+        )?;
         let _ = nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), None);
         Ok(ControlSocket {
             path: path.to_path_buf(),
@@ -74,16 +101,12 @@ impl ControlSocket {
     }
 
     /// Starts accepting in a task of the current runtime.
-    pub fn serve(&mut self, calls: mpsc::Sender<ControlCall>) -> Result<(), String> {
-        let listener = self
-            .listener
-            .take()
-            .ok_or_else(|| "control socket already served".to_string())?;
+    pub fn serve(&mut self, calls: mpsc::Sender<ControlCall>) -> Result<(), ControlError> {
+        let listener = self.listener.take().ok_or(ControlError::AlreadyServed)?;
         listener
             .set_nonblocking(true)
-            .map_err(|e| format!("control socket: {e}"))?;
-        let listener =
-            UnixListener::from_std(listener).map_err(|e| format!("control socket: {e}"))?;
+            .map_err(ControlError::Listener)?;
+        let listener = UnixListener::from_std(listener).map_err(ControlError::Listener)?;
         tokio::spawn(accept_loop(listener, calls));
         Ok(())
     }

@@ -15,6 +15,30 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 /// The library's soname (Debian: package libnftables1, pulled in by nftables).
 const LIBRARY: &str = "libnftables.so.1";
 
+/// Why libnftables cannot be used, or why it did not run a script.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NftError {
+    #[error("cannot load {LIBRARY} ({reason}): install nftables")]
+    Load { reason: String },
+    #[error("{LIBRARY} has no {symbol}: {reason}")]
+    Symbol {
+        symbol: &'static str,
+        reason: String,
+    },
+    #[error("nft_ctx_new failed")]
+    Context,
+    #[error("cannot buffer libnftables output")]
+    Buffering,
+    #[error("nft script with a NUL byte")]
+    NulByte,
+    /// nft failed and said nothing.
+    #[error("nft failed (status {status})")]
+    Status { status: c_int },
+    /// nft (or the kernel) refused the script; its own words.
+    #[error("{message}")]
+    Refused { message: String },
+}
+
 type NewContext = unsafe extern "C" fn(flags: u32) -> *mut c_void;
 type FreeContext = unsafe extern "C" fn(ctx: *mut c_void);
 type BufferOn = unsafe extern "C" fn(ctx: *mut c_void) -> c_int;
@@ -34,16 +58,13 @@ pub struct Nftables {
 impl Nftables {
     /// Loads libnftables and opens a context. Call before entering the
     /// sandbox: the library and the files it reads at start are outside it.
-    pub fn load() -> Result<Nftables, String> {
-        let name = CString::new(LIBRARY).map_err(|e| e.to_string())?;
+    pub fn load() -> Result<Nftables, NftError> {
+        let name = CString::new(LIBRARY).map_err(|_| NftError::NulByte)?;
         // SAFETY: dlopen with a valid C string; the handle is never closed,
         // so the symbols stay valid for the life of the process.
         let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if handle.is_null() {
-            return Err(format!(
-                "cannot load {LIBRARY} ({}): install nftables",
-                dl_error()
-            ));
+            return Err(NftError::Load { reason: dl_error() });
         }
         // SAFETY: each symbol is looked up by its documented name and cast to
         // its documented signature (libnftables(3)).
@@ -62,12 +83,12 @@ impl Nftables {
             // NFT_CTX_DEFAULT
             let ctx = new_context(0);
             if ctx.is_null() {
-                return Err("nft_ctx_new failed".into());
+                return Err(NftError::Context);
             }
             // Output and errors go to memory, not to our stdout and stderr.
             if buffer_output(ctx) != 0 || buffer_error(ctx) != 0 {
                 free_context(ctx);
-                return Err("cannot buffer libnftables output".into());
+                return Err(NftError::Buffering);
             }
             Ok(Nftables {
                 ctx,
@@ -81,8 +102,8 @@ impl Nftables {
 
     /// Runs an nft script as one transaction: all of it or nothing. Returns
     /// what it printed (for `list` commands), or nft's error messages.
-    pub fn run(&mut self, script: &str) -> Result<String, String> {
-        let script = CString::new(script).map_err(|_| "nft script with a NUL byte".to_string())?;
+    pub fn run(&mut self, script: &str) -> Result<String, NftError> {
+        let script = CString::new(script).map_err(|_| NftError::NulByte)?;
         // SAFETY: ctx is a live context; the buffers returned are valid until
         // the next call on it and are copied at once.
         unsafe {
@@ -92,9 +113,11 @@ impl Nftables {
             if rc == 0 {
                 Ok(output)
             } else if error.trim().is_empty() {
-                Err(format!("nft failed (status {rc})"))
+                Err(NftError::Status { status: rc })
             } else {
-                Err(error.trim_end().to_string())
+                Err(NftError::Refused {
+                    message: error.trim_end().to_string(),
+                })
             }
         }
     }
@@ -109,11 +132,14 @@ impl Drop for Nftables {
 
 /// # Safety
 /// `handle` must be a live dlopen handle.
-unsafe fn symbol(handle: *mut c_void, name: &str) -> Result<*mut c_void, String> {
-    let c_name = CString::new(name).map_err(|e| e.to_string())?;
+unsafe fn symbol(handle: *mut c_void, name: &'static str) -> Result<*mut c_void, NftError> {
+    let c_name = CString::new(name).map_err(|_| NftError::NulByte)?;
     let address = libc::dlsym(handle, c_name.as_ptr());
     if address.is_null() {
-        Err(format!("{LIBRARY} has no {name}: {}", dl_error()))
+        Err(NftError::Symbol {
+            symbol: name,
+            reason: dl_error(),
+        })
     } else {
         Ok(address)
     }
@@ -182,7 +208,7 @@ pub mod tests {
             return;
         };
         assert!(listed.contains("counter c"), "{listed}");
-        let error = failed.unwrap_err();
+        let error = failed.unwrap_err().to_string();
         assert!(error.contains("No such file or directory"), "{error}");
         assert!(!after.contains("counter d"), "{after}");
     }
