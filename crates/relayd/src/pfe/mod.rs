@@ -12,8 +12,11 @@
 //! nftables over netlink itself and never executes anything.
 //!
 //! Lifecycle: at start a stale `table inet relayd` (from a killed relayd) is
-//! deleted; a configuration is prepared into its rules and built into the
-//! table when it is committed (`Start`); host states and switches then
+//! deleted; a configuration is prepared into its rules, which the kernel
+//! checks without applying them (`nft -c`: a ruleset it refuses is a
+//! refusal of the configuration, so a reload cannot leave the redirections
+//! down), and built into the table when it is committed (`Start`); host
+//! states and switches then
 //! change one redirect's rules at a time; on shutdown (parent's `Shutdown`,
 //! SIGTERM, parent gone) the table is deleted. The pfe owns that table and
 //! touches nothing else.
@@ -140,6 +143,12 @@ impl Engine for Pfe {
             .iter()
             .map(|r| RedirectRules::new(r, &config, self.random_seed))
             .collect();
+        if let Err(e) = self.check_rules(&rules) {
+            tracing::debug!("nftables check: {e}");
+            return Err(Refusal::Redirections {
+                reason: e.headline(),
+            });
+        }
         let interval = config.global.interval_secs;
         let stats = rules
             .iter()
@@ -249,6 +258,33 @@ impl Engine for Pfe {
 }
 
 impl Pfe {
+    /// Has the kernel check the table `rules` need without applying it:
+    /// the skeleton, and each redirect's rules for every table it may
+    /// forward to, all its hosts up. Without nftables there is nothing to
+    /// check: redirections stay down, as at startup.
+    fn check_rules(&mut self, rules: &[RedirectRules]) -> Result<(), NftError> {
+        let Some(nft) = self.nft.as_mut() else {
+            return Ok(());
+        };
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let script = |timeouts: bool| {
+            let mut script = ruleset::table_script(rules, timeouts);
+            for redirect in rules {
+                for target in ruleset::every_target(redirect) {
+                    script += &ruleset::redirect_script(redirect, Some(&target), timeouts);
+                }
+            }
+            script
+        };
+        match nft.check(&script(self.timeouts)) {
+            // A kernel without ct timeouts takes the rules without them.
+            Err(_) if self.timeouts => nft.check(&script(false)),
+            checked => checked,
+        }
+    }
+
     /// Builds relayd's table for the configuration, with the rules the
     /// current host states imply, in one transaction.
     async fn install(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {

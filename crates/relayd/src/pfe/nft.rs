@@ -44,6 +44,7 @@ type FreeContext = unsafe extern "C" fn(ctx: *mut c_void);
 type BufferOn = unsafe extern "C" fn(ctx: *mut c_void) -> c_int;
 type GetBuffer = unsafe extern "C" fn(ctx: *mut c_void) -> *const c_char;
 type RunBuffer = unsafe extern "C" fn(ctx: *mut c_void, buf: *const c_char) -> c_int;
+type SetDryRun = unsafe extern "C" fn(ctx: *mut c_void, dry: bool);
 
 /// An open libnftables context. Not `Send`: it belongs to the pfe's single
 /// thread.
@@ -53,6 +54,9 @@ pub struct Nftables {
     run_buffer: RunBuffer,
     output: GetBuffer,
     error: GetBuffer,
+    /// `nft -c`: the kernel checks a script and applies nothing. Older
+    /// libraries lack it; scripts are then not checked ahead.
+    set_dry_run: Option<SetDryRun>,
 }
 
 impl Nftables {
@@ -80,6 +84,9 @@ impl Nftables {
             let error: GetBuffer = std::mem::transmute(symbol(handle, "nft_ctx_get_error_buffer")?);
             let run_buffer: RunBuffer =
                 std::mem::transmute(symbol(handle, "nft_run_cmd_from_buffer")?);
+            let set_dry_run: Option<SetDryRun> = symbol(handle, "nft_ctx_set_dry_run")
+                .ok()
+                .map(|address| std::mem::transmute::<*mut c_void, SetDryRun>(address));
             // NFT_CTX_DEFAULT
             let ctx = new_context(0);
             if ctx.is_null() {
@@ -96,6 +103,7 @@ impl Nftables {
                 run_buffer,
                 output,
                 error,
+                set_dry_run,
             })
         }
     }
@@ -120,6 +128,33 @@ impl Nftables {
                 })
             }
         }
+    }
+}
+
+impl NftError {
+    /// The first line: nft follows its error with the script line it blames
+    /// and carets, which say little outside the script.
+    pub fn headline(&self) -> String {
+        let text = self.to_string();
+        text.lines().next().unwrap_or_default().to_string()
+    }
+}
+
+impl Nftables {
+    /// Has the kernel check `script` as one transaction that is then
+    /// thrown away (`nft -c`): `Ok` when it would apply. `Ok` too when this
+    /// libnftables cannot check.
+    pub fn check(&mut self, script: &str) -> Result<(), NftError> {
+        let Some(set_dry_run) = self.set_dry_run else {
+            return Ok(());
+        };
+        // SAFETY: ctx is a live context; the flag only changes how the next
+        // commands are committed.
+        unsafe { set_dry_run(self.ctx, true) };
+        let checked = self.run(script).map(drop);
+        // SAFETY: as above.
+        unsafe { set_dry_run(self.ctx, false) };
+        checked
     }
 }
 
@@ -211,5 +246,28 @@ pub mod tests {
         let error = failed.unwrap_err().to_string();
         assert!(error.contains("No such file or directory"), "{error}");
         assert!(!after.contains("counter d"), "{after}");
+    }
+
+    #[test]
+    fn a_check_names_what_the_kernel_refuses_and_applies_nothing() {
+        let Some((good, bad, after)) = in_own_netns(|mut nft| {
+            let good = nft.check("add table inet relayd\nadd counter inet relayd c\n");
+            let bad = nft.check(
+                "add table inet relayd\nadd chain inet relayd pre { type nat hook prerouting \
+                 priority -100; }\nadd rule inet relayd pre iifname \"averyveryverylongname0\" \
+                 counter\n",
+            );
+            let after = nft.run("list tables").expect("list");
+            (good, bad, after)
+        }) else {
+            return;
+        };
+        assert_eq!(good, Ok(()));
+        let error = bad.unwrap_err().to_string();
+        assert!(error.contains("exceeds maximum length"), "{error}");
+        assert!(
+            !after.contains("relayd"),
+            "a check creates nothing: {after}"
+        );
     }
 }
