@@ -200,6 +200,10 @@ fn a_relayd_that_does_not_say_hello_is_refused() {
         let (stream, _) = listener.accept().unwrap();
         let mut channel: BlockingChannel<ControlReply, ControlRequest> =
             BlockingChannel::new(stream);
+        // Hello and the request, then an answer that is no Hello.
+        for _ in 0..2 {
+            channel.recv().unwrap().unwrap();
+        }
         channel.send(&ControlReply::Ok, None).unwrap();
     });
     let output = relayctl(&dir.socket(), &["poll"]);

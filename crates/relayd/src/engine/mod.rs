@@ -35,6 +35,8 @@ mod peer;
 mod runtime;
 mod start;
 mod timer;
+#[cfg(test)]
+pub mod toy;
 
 pub use error::{ChildError, EngineError, LinkError, PeerError};
 pub use link::ParentSender;

@@ -171,9 +171,9 @@ impl<E: Engine> Child<E> {
         });
         let Some(allowed) = allowed else {
             tracing::warn!(
-                "unexpected channel to {} {}, closed",
+                "unexpected channel to {} (instance {}), closed",
                 peer.peer,
-                peer.instance + 1
+                peer.instance
             );
             return Ok(None);
         };
@@ -200,5 +200,80 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::toy::Toy;
+    use crate::proc::Instances;
+    use relayd_proto::messages::parent_ca::ParentToCa;
+    use relayd_proto::messages::{NoMessage, ToParent};
+    use relayd_proto::{ImsgChannel, ProcessKind};
+
+    /// The test's end of a child's parent channel.
+    type ParentEnd = ImsgChannel<ToChild<ParentToCa>, ToParent<NoMessage>>;
+
+    #[tokio::test]
+    async fn ready_first_then_only_the_peers_the_table_allows() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let (toy, seen) = Toy::new(0);
+        // A ca 2 whose table row allows its own relay instance only.
+        let peers = vec![AllowedPeer {
+            kind: ProcessKind::Relay,
+            pairing: Pairing::SameInstance,
+            instances: Instances::Prefork,
+        }];
+        let id = ProcId::numbered(ProcessKind::Ca, 1);
+        let child = tokio::spawn(serve(id, theirs, peers, move |_| Ok(toy)));
+        let mut parent = ParentEnd::new(ours).unwrap();
+        let ready = parent.recv().await.unwrap().unwrap();
+        assert_eq!(ready.msg, ToParent::Lifecycle(LifecycleAnswer::Ready));
+        for (kind, instance) in [
+            (ProcessKind::Hce, 0),
+            (ProcessKind::Relay, 0),
+            (ProcessKind::Relay, 1),
+        ] {
+            let (end, _other) = UnixStream::pair().unwrap();
+            let message = Lifecycle::PeerChannel(PeerChannel {
+                peer: kind,
+                instance,
+            });
+            parent
+                .send(&ToChild::Lifecycle(message), Some(end.into()))
+                .await
+                .unwrap();
+        }
+        parent
+            .send(&ToChild::Lifecycle(Lifecycle::Shutdown), None)
+            .await
+            .unwrap();
+        child.await.unwrap().unwrap();
+        assert_eq!(
+            seen.lock().unwrap().peers,
+            [ProcId::numbered(ProcessKind::Relay, 1)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lifecycle_message_out_of_order_ends_the_child_with_a_clear_error() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let (toy, _) = Toy::new(0);
+        let id = ProcId::single(ProcessKind::Hce);
+        let child = tokio::spawn(serve(id, theirs, Vec::new(), move |_| Ok(toy)));
+        let mut parent = ParentEnd::new(ours).unwrap();
+        parent
+            .send(
+                &ToChild::Lifecycle(Lifecycle::Start { generation: 1 }),
+                None,
+            )
+            .await
+            .unwrap();
+        let error = child.await.unwrap().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "parent sent Start while no configuration was being sent"
+        );
     }
 }

@@ -114,12 +114,11 @@ impl Rollout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{self, Context, Engine};
+    use crate::engine::toy::{Seen, Toy};
+    use crate::engine::{self};
     use crate::parent::links::ChildEvent;
-    use relayd_proto::messages::parent_ca::ParentToCa;
-    use relayd_proto::messages::{LifecycleAnswer, NoMessage};
+    use relayd_proto::messages::LifecycleAnswer;
     use relayd_proto::ProcessKind;
-    use std::convert::Infallible;
     use std::os::unix::net::UnixStream;
     use std::sync::{Arc, Mutex};
     use tokio::sync::mpsc;
@@ -156,65 +155,6 @@ mod tests {
         assert_eq!(rollout.answer(ca(0), 2, Verdict::Accepted), Step::Stale);
         assert_eq!(rollout.answer(ca(5), 3, Verdict::Accepted), Step::Stale);
         assert_eq!(rollout.answer(ca(0), 3, Verdict::Accepted), Step::Commit);
-    }
-
-    /// What a toy child did, for the test to look at.
-    #[derive(Default)]
-    struct Seen {
-        /// The `prefork` of the configuration it runs.
-        running: Option<u32>,
-        aborted: u32,
-    }
-
-    /// An engine that runs nothing but a number: it refuses configurations
-    /// whose `prefork` is its `refuses`.
-    struct Toy {
-        refuses: u32,
-        seen: Arc<Mutex<Seen>>,
-    }
-
-    impl Engine for Toy {
-        type Message = ParentToCa;
-        type Report = NoMessage;
-        type Event = Infallible;
-        type Prepared = u32;
-        type Error = Infallible;
-
-        fn prepare(&mut self, config: Config) -> Result<u32, Refusal> {
-            if config.global.prefork == self.refuses {
-                return Err(Refusal::Relays {
-                    reason: format!("prefork {} is not for me", self.refuses),
-                });
-            }
-            Ok(config.global.prefork)
-        }
-
-        async fn commit(&mut self, prefork: u32, _cx: &Context<Self>) -> Result<(), Infallible> {
-            self.seen.lock().unwrap().running = Some(prefork);
-            Ok(())
-        }
-
-        fn abort(&mut self, _prepared: u32) {
-            self.seen.lock().unwrap().aborted += 1;
-        }
-
-        async fn on_message(
-            &mut self,
-            _message: ParentToCa,
-            _fd: Option<OwnedFd>,
-            _cx: &Context<Self>,
-        ) -> Result<(), Infallible> {
-            Ok(())
-        }
-
-        fn on_peer(
-            &mut self,
-            _peer: ProcId,
-            _socket: UnixStream,
-            _cx: &Context<Self>,
-        ) -> Result<(), Infallible> {
-            Ok(())
-        }
     }
 
     fn config(prefork: u32) -> Config {
@@ -272,12 +212,8 @@ mod tests {
         for instance in 0..count {
             let id = ca(instance);
             let (ours, theirs) = UnixStream::pair().unwrap();
-            let toy_seen = Arc::new(Mutex::new(Seen::default()));
-            seen.push(toy_seen.clone());
-            let toy = Toy {
-                refuses: if instance == refuser { refused } else { 0 },
-                seen: toy_seen,
-            };
+            let (toy, toy_seen) = Toy::new(if instance == refuser { refused } else { 0 });
+            seen.push(toy_seen);
             tokio::spawn(engine::serve(id, theirs, Vec::new(), move |_| Ok(toy)));
             links.open(id, ours, &events_tx).unwrap();
         }

@@ -52,7 +52,7 @@ use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
 use relayd_proto::messages::relay_ca::{RelayCaChannel, RelayToCa};
 use relayd_proto::messages::{BindAnyRequest, ListenSocket, Refusal};
 use relayd_proto::status::HostStatus;
-use relayd_proto::{Correlator, Delivery, ImsgReader, ImsgWriter, ProcessKind};
+use relayd_proto::{Correlator, Delivery, ImsgReader, ImsgWriter, ProcessKind, WaitError};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -89,8 +89,20 @@ impl From<PeerError> for RelayError {
     }
 }
 
+/// Why a session gets no bind-any socket.
+#[derive(Debug, thiserror::Error)]
+enum BindAnyError {
+    /// The parent could not open it; its words.
+    #[error("{0}")]
+    Parent(String),
+    #[error("bind-any answer without a socket")]
+    NoSocket,
+    #[error("bind-any request to the parent: {0}")]
+    NoAnswer(#[from] WaitError),
+}
+
 /// What a bind-any request gets: the socket, or why not.
-type BindAnyAnswer = Result<OwnedFd, String>;
+type BindAnyAnswer = Result<OwnedFd, BindAnyError>;
 
 /// A configuration checked and planned, with its listening sockets.
 struct PreparedRelays {
@@ -241,8 +253,8 @@ impl ProcessEngine for Relay {
             ParentToRelay::BindAnyResult(result) => {
                 let answer = match (result.error, fd) {
                     (None, Some(fd)) => Ok(fd),
-                    (Some(e), _) => Err(e),
-                    (None, None) => Err("bind-any answer without a socket".into()),
+                    (Some(e), _) => Err(BindAnyError::Parent(e)),
+                    (None, None) => Err(BindAnyError::NoSocket),
                 };
                 if self.bind_any.answer(result.request_id, answer) == Delivery::Discarded {
                     tracing::debug!("bind-any answer {} came too late", result.request_id);
@@ -295,11 +307,9 @@ impl ProcessEngine for Relay {
         }))?;
         let pending = pending.with_deadline(std::time::Instant::now() + BIND_ANY_TIMEOUT);
         tokio::spawn(async move {
-            let answer = pending
-                .wait()
-                .await
-                .unwrap_or_else(|e| Err(format!("bind-any request to the parent: {e}")));
-            let _ = call.reply.send(answer);
+            let answer = pending.wait().await.unwrap_or_else(|e| Err(e.into()));
+            // The session's side still speaks text (the relay data path).
+            let _ = call.reply.send(answer.map_err(|e| e.to_string()));
         });
         Ok(())
     }
