@@ -48,15 +48,18 @@ fn main() -> ExitCode {
     let hello = ControlRequest::Hello {
         version: CONTROL_VERSION,
     };
-    if let Err(e) = channel
-        .send(&hello, None)
-        .and_then(|()| channel.send(&request, None))
-    {
+    if let Err(e) = channel.send(&hello, None) {
         eprintln!("relayctl: write error: {e}");
         return ExitCode::FAILURE;
     }
+    // The request only once relayd said it speaks our version: one that
+    // does not closes the connection.
     if let Err(problem) = handshake::expect_hello(&mut channel, CONTROL_VERSION) {
         eprintln!("relayctl: {problem}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = channel.send(&request, None) {
+        eprintln!("relayctl: write error: {e}");
         return ExitCode::FAILURE;
     }
     match talk(&mut channel, conversation) {

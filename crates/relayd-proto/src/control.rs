@@ -8,8 +8,8 @@
 //! their enum with the same shape in every build, so two builds that
 //! disagree on everything else still read each other's version: on a
 //! mismatch relayctl says [`VersionMismatch`] and the parent closes the
-//! connection without reading the request (its layout may be different).
-//! relayctl may send the request right after its `Hello`.
+//! connection without reading anything more (the layout may be different).
+//! relayctl sends its request once it has the parent's `Hello`.
 //!
 //! Every request gets an answer:
 //! - `Show*`: rows, then [`ControlReply::End`]. The parent may answer every

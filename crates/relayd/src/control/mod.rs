@@ -9,8 +9,8 @@
 //! version (`Hello`, see `relayd_proto::control`), then forwards requests to
 //! the parent's main loop as [`ControlCall`]s and writes back what the loop
 //! answers; `monitor` connections then stream events until the client goes
-//! away. A client of another version gets our `Hello` and is closed before
-//! its request is read: its messages may not mean what ours do.
+//! away. A client of another version gets our `Hello` and is closed
+//! without a word more: its messages may not mean what ours do.
 
 use relayd_proto::channel::ImsgChannel;
 use relayd_proto::control::{
