@@ -40,7 +40,7 @@ pub fn reply(reply: &ControlReply, now: i64) -> Option<String> {
         ControlReply::Session(row) => tagged("type", "session", row),
         ControlReply::Ok => json!({ "result": "ok" }),
         ControlReply::Failed(why) => json!({ "result": "failed", "error": why }),
-        ControlReply::End => return None,
+        ControlReply::End | ControlReply::Hello { .. } => return None,
         ControlReply::Event(event) => event_value(event, now),
     };
     Some(value.to_string())

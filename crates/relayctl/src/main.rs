@@ -3,11 +3,12 @@
 
 mod command;
 mod format;
+mod handshake;
 mod json;
 mod options;
 mod reply;
 
-use relayd_proto::control::ControlClient;
+use relayd_proto::control::{ControlClient, ControlRequest, CONTROL_VERSION};
 use reply::{Conversation, Format, Step};
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
@@ -44,6 +45,19 @@ fn main() -> ExitCode {
         }
     };
     let mut channel = ControlClient::new(stream);
+    let hello = ControlRequest::Hello {
+        version: CONTROL_VERSION,
+    };
+    if let Err(e) = channel.send(&hello, None) {
+        eprintln!("relayctl: write error: {e}");
+        return ExitCode::FAILURE;
+    }
+    // The request only once relayd said it speaks our version: one that
+    // does not closes the connection.
+    if let Err(problem) = handshake::expect_hello(&mut channel, CONTROL_VERSION) {
+        eprintln!("relayctl: {problem}");
+        return ExitCode::FAILURE;
+    }
     if let Err(e) = channel.send(&request, None) {
         eprintln!("relayctl: write error: {e}");
         return ExitCode::FAILURE;

@@ -62,7 +62,8 @@ impl Conversation {
             | R::RedirectEnable(_)
             | R::RedirectDisable(_)
             | R::Poll
-            | R::Shutdown => Answer::Command,
+            | R::Shutdown
+            | R::Hello { .. } => Answer::Command,
             R::Reload | R::Load(_) | R::LogBrief | R::LogVerbose => Answer::Quiet,
             R::Monitor => Answer::Monitor,
         };

@@ -2,7 +2,7 @@
 //! socket: what it sends, what it prints, how it exits. Tests against the
 //! real daemon live in the workspace's end-to-end tests.
 
-use relayd_proto::control::{ControlReply, ControlRequest, Target};
+use relayd_proto::control::{ControlReply, ControlRequest, Target, CONTROL_VERSION};
 use relayd_proto::status::{HostRow, HostState, HostStatus, TableRow};
 use relayd_proto::BlockingChannel;
 use std::os::unix::net::UnixListener;
@@ -31,9 +31,11 @@ impl Drop for SocketDir {
     }
 }
 
-/// Accepts one connection, checks the request, sends `replies`.
-fn serve_once(
+/// Accepts one connection, answers relayctl's `Hello` with `version`,
+/// checks the request, sends `replies`.
+fn serve_once_as(
     listener: UnixListener,
+    version: u32,
     expected: ControlRequest,
     replies: Vec<ControlReply>,
 ) -> JoinHandle<()> {
@@ -41,12 +43,35 @@ fn serve_once(
         let (stream, _) = listener.accept().unwrap();
         let mut channel: BlockingChannel<ControlReply, ControlRequest> =
             BlockingChannel::new(stream);
+        let hello = channel.recv().unwrap().unwrap();
+        assert_eq!(
+            hello.msg,
+            ControlRequest::Hello {
+                version: CONTROL_VERSION
+            }
+        );
+        channel
+            .send(&ControlReply::Hello { version }, None)
+            .unwrap();
+        if version != CONTROL_VERSION {
+            assert!(channel.recv().unwrap().is_none(), "no request follows");
+            return;
+        }
         let request = channel.recv().unwrap().unwrap();
         assert_eq!(request.msg, expected);
         for reply in &replies {
             channel.send(reply, None).unwrap();
         }
     })
+}
+
+/// [`serve_once_as`] a relayd of this build.
+fn serve_once(
+    listener: UnixListener,
+    expected: ControlRequest,
+    replies: Vec<ControlReply>,
+) -> JoinHandle<()> {
+    serve_once_as(listener, CONTROL_VERSION, expected, replies)
 }
 
 fn relayctl(socket: &std::path::Path, args: &[&str]) -> Output {
@@ -148,6 +173,49 @@ fn daemon_closing_mid_answer_is_an_error() {
     server.join().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("pipe closed"));
+}
+
+#[test]
+fn a_relayd_of_another_protocol_version_is_named_not_misread() {
+    let dir = SocketDir::new("version");
+    let listener = UnixListener::bind(dir.socket()).unwrap();
+    let theirs = CONTROL_VERSION + 1;
+    // relayctl stops at the Hello: it would not read any rows.
+    let server = serve_once_as(listener, theirs, ControlRequest::ShowSummary, vec![]);
+    let output = relayctl(&dir.socket(), &["show", "summary"]);
+    server.join().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stderr),
+        format!("relayctl: relayctl protocol version {CONTROL_VERSION}, relayd speaks {theirs}\n")
+    );
+    assert!(
+        !text(&output.stdout).contains("Id"),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
+#[test]
+fn a_relayd_that_does_not_say_hello_is_refused() {
+    let dir = SocketDir::new("nohello");
+    let listener = UnixListener::bind(dir.socket()).unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut channel: BlockingChannel<ControlReply, ControlRequest> =
+            BlockingChannel::new(stream);
+        // Hello, then an answer that is no Hello.
+        channel.recv().unwrap().unwrap();
+        channel.send(&ControlReply::Ok, None).unwrap();
+    });
+    let output = relayctl(&dir.socket(), &["poll"]);
+    server.join().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("did not say its protocol version"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]

@@ -1,13 +1,12 @@
 //! Configuration distribution: the parent cuts a [`Config`] into
-//! [`ConfigPart`]s, keeping for each child only what it needs, and the child
+//! [`ConfigPart`]s, keeping for each child only the kinds of part it wants
+//! (which process wants what is the daemon's process table), and the child
 //! puts them back together with a [`ConfigAssembler`].
 //!
-//! On the wire (in every parent -> child enum): `Reset`, then one
-//! `Config(part)` per part, then the `ConfigDone` barrier; the child answers
-//! `ConfigDone` once it applied the new configuration. The parent then sends
-//! `Start` when all children are done, as relayd does.
+//! On the wire (`messages::Lifecycle`): `Reset`, one `Config(part)` per
+//! part, then `ConfigDone`; the child answers with its verdict and runs the
+//! configuration at `Start` (see `messages::lifecycle`).
 
-use crate::process::ProcessKind;
 use relayd_config::{Config, Global, Protocol, Redirect, Relay, Router, Table};
 use serde::{Deserialize, Serialize};
 
@@ -22,31 +21,51 @@ pub enum ConfigPart {
     Router(Router),
 }
 
-/// What a process of kind `process` needs, in the order the parent sends it
-/// (global first, tables before what refers to them).
-fn wants(process: ProcessKind, part: &ConfigPart) -> bool {
-    use ConfigPart as P;
-    use ProcessKind as K;
-    matches!(
-        (process, part),
-        (_, P::Global(_))
-            | (K::Parent, _)
-            | (K::Hce, P::Table(_))
-            | (K::Pfe, P::Table(_) | P::Redirect(_) | P::Router(_))
-            | (K::Relay, P::Table(_) | P::Protocol(_) | P::Relay(_))
-            | (K::Ca, P::Protocol(_) | P::Relay(_))
-    )
+/// The kinds of [`ConfigPart`], to say which a process wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PartKind {
+    Global,
+    Table,
+    Protocol,
+    Redirect,
+    Relay,
+    Router,
 }
 
-/// The parts of `config` a process of kind `process` needs.
-pub fn config_parts(config: &Config, process: ProcessKind) -> Vec<ConfigPart> {
+impl PartKind {
+    pub const ALL: [PartKind; 6] = [
+        PartKind::Global,
+        PartKind::Table,
+        PartKind::Protocol,
+        PartKind::Redirect,
+        PartKind::Relay,
+        PartKind::Router,
+    ];
+}
+
+impl ConfigPart {
+    pub fn kind(&self) -> PartKind {
+        match self {
+            ConfigPart::Global(_) => PartKind::Global,
+            ConfigPart::Table(_) => PartKind::Table,
+            ConfigPart::Redirect(_) => PartKind::Redirect,
+            ConfigPart::Relay(_) => PartKind::Relay,
+            ConfigPart::Protocol(_) => PartKind::Protocol,
+            ConfigPart::Router(_) => PartKind::Router,
+        }
+    }
+}
+
+/// The parts of `config` of the `wanted` kinds, in the order the parent
+/// sends them: global first, tables before what refers to them.
+pub fn config_parts(config: &Config, wanted: &[PartKind]) -> Vec<ConfigPart> {
     let all = std::iter::once(ConfigPart::Global(config.global.clone()))
         .chain(config.tables.iter().cloned().map(ConfigPart::Table))
         .chain(config.protocols.iter().cloned().map(ConfigPart::Protocol))
         .chain(config.redirects.iter().cloned().map(ConfigPart::Redirect))
         .chain(config.relays.iter().cloned().map(ConfigPart::Relay))
         .chain(config.routers.iter().cloned().map(ConfigPart::Router));
-    all.filter(|part| wants(process, part)).collect()
+    all.filter(|part| wanted.contains(&part.kind())).collect()
 }
 
 /// Collects parts on the child side.

@@ -2,6 +2,15 @@
 //! (server) on the control socket, in the same imsg framing as the internal
 //! channels.
 //!
+//! A connection opens with a handshake: relayctl sends
+//! [`ControlRequest::Hello`] with its [`CONTROL_VERSION`] and the parent
+//! answers [`ControlReply::Hello`] with its own. Both are variant 0 of
+//! their enum with the same shape in every build, so two builds that
+//! disagree on everything else still read each other's version: on a
+//! mismatch relayctl says [`VersionMismatch`] and the parent closes the
+//! connection without reading anything more (the layout may be different).
+//! relayctl sends its request once it has the parent's `Hello`.
+//!
 //! Every request gets an answer:
 //! - `Show*`: rows, then [`ControlReply::End`]. The parent may answer every
 //!   `Show*` but `ShowSessions` with the full summary stream (redirects with
@@ -16,6 +25,28 @@ use crate::status::{HostRow, HostStatus, RedirectRow, RelayRow, RouterRow, Sessi
 use relayd_config::ObjectId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// The version of the messages in this module and in `status`. Bump it with
+/// every change to them (the `control_version` test notices a change).
+pub const CONTROL_VERSION: u32 = 1;
+
+/// relayctl and relayd were built with different control messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("relayctl protocol version {relayctl}, relayd speaks {relayd}")]
+pub struct VersionMismatch {
+    pub relayctl: u32,
+    pub relayd: u32,
+}
+
+/// Whether a relayctl speaking `relayctl` and a relayd speaking `relayd`
+/// understand each other.
+pub fn check_version(relayctl: u32, relayd: u32) -> Result<(), VersionMismatch> {
+    if relayctl == relayd {
+        Ok(())
+    } else {
+        Err(VersionMismatch { relayctl, relayd })
+    }
+}
 
 /// An object named on the relayctl command line: a number is an id,
 /// anything else a name.
@@ -55,6 +86,10 @@ impl fmt::Display for Target {
 /// relayctl -> parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControlRequest {
+    /// First message of every connection. Stays variant 0 with this shape.
+    Hello {
+        version: u32,
+    },
     ShowSummary,
     ShowHosts,
     ShowRedirects,
@@ -124,6 +159,10 @@ impl MonitorEvent {
 /// parent -> relayctl.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControlReply {
+    /// Answer to [`ControlRequest::Hello`]. Stays variant 0 with this shape.
+    Hello {
+        version: u32,
+    },
     Redirect(RedirectRow),
     Table(TableRow),
     Host(HostRow),

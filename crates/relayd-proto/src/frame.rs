@@ -5,7 +5,8 @@
 //! Layout of a frame, all integers little-endian:
 //!
 //! ```text
-//! offset 0   type     u32   variant index of the message (see `kind`)
+//! offset 0   type     u32   variant index of the message; inside an
+//!                           envelope both levels (see `kind`)
 //! offset 4   len      u32   length of the whole frame, header included
 //! offset 8   flags    u16   FLAG_FD: a descriptor travels with this frame
 //! offset 10  peer_id  u32   free for the sender (relayd: process instance)

@@ -4,6 +4,13 @@
 //! The probe is a serde `Serializer` that stops at the first enum variant it
 //! is shown. Message enums therefore need no hand-written type numbers: the
 //! variant index (declaration order) is the imsg type.
+//!
+//! Envelopes (`messages::ToChild`, `messages::ToParent`) wrap another
+//! message enum in each variant; the probe looks inside them, so every
+//! message keeps a type of its own: [`envelope_kind`] puts the envelope's
+//! variant (from 1) in the high 16 bits and the inner variant in the low
+//! ones. `Lifecycle::Reset` inside `ToChild` is `0x1_0000`, the first engine
+//! message `0x2_0000`.
 
 use serde::ser::{self, Impossible, Serialize};
 use std::fmt;
@@ -15,6 +22,15 @@ pub struct MessageKind {
     pub index: u32,
     /// Variant name as written in Rust, e.g. `"HostStatus"`.
     pub name: &'static str,
+}
+
+/// The serde names of the envelope enums (see the module documentation).
+const ENVELOPES: [&str; 2] = ["ToChild", "ToParent"];
+
+/// The imsg type of the message of variant `inner` inside variant `outer`
+/// of an envelope.
+pub const fn envelope_kind(outer: u32, inner: u32) -> u32 {
+    ((outer + 1) << 16) | inner
 }
 
 /// The kind of `msg`. Values that are not enums get index 0 and an empty name.
@@ -78,11 +94,18 @@ impl ser::Serializer for VariantProbe {
 
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
-        _name: &'static str,
+        name: &'static str,
         index: u32,
         variant: &'static str,
-        _value: &T,
+        value: &T,
     ) -> Result<(), Probe> {
+        if ENVELOPES.contains(&name) {
+            let inner = message_kind(value);
+            return Err(Probe::Found(MessageKind {
+                index: envelope_kind(index, inner.index),
+                name: inner.name,
+            }));
+        }
         found(index, variant).map(|_| ())
     }
 
@@ -218,6 +241,37 @@ mod tests {
         for (msg, index, name) in cases {
             assert_eq!(message_kind(&msg), MessageKind { index, name });
         }
+    }
+
+    #[derive(Serialize)]
+    enum ToChild {
+        Lifecycle(Sample),
+        Engine(Sample),
+    }
+
+    #[derive(Serialize)]
+    enum Plain {
+        Wrapped(Sample),
+    }
+
+    #[test]
+    fn an_envelope_gives_each_inner_message_a_type_of_its_own() {
+        assert_eq!(
+            message_kind(&ToChild::Lifecycle(Sample::Unit)),
+            MessageKind {
+                index: 0x1_0000,
+                name: "Unit"
+            }
+        );
+        assert_eq!(
+            message_kind(&ToChild::Engine(Sample::Tuple(1, 2))),
+            MessageKind {
+                index: 0x2_0002,
+                name: "Tuple"
+            }
+        );
+        // Other enums holding an enum keep their own variant index.
+        assert_eq!(message_kind(&Plain::Wrapped(Sample::Unit)).index, 0);
     }
 
     #[test]

@@ -4,9 +4,13 @@
 use proptest::prelude::*;
 use relayd_proto::frame::{decode_payload, encode_frame, FrameDecoder};
 use relayd_proto::messages::parent_hce::HceToParent;
+use relayd_proto::messages::{LifecycleAnswer, ToParent};
 use relayd_proto::status::{HostState, HostStatus};
 
-fn host_status() -> impl Strategy<Value = HceToParent> {
+/// What the hce sends its parent.
+type FromHce = ToParent<HceToParent>;
+
+fn host_status() -> impl Strategy<Value = FromHce> {
     (
         any::<u32>(),
         any::<u64>(),
@@ -14,7 +18,7 @@ fn host_status() -> impl Strategy<Value = HceToParent> {
         proptest::option::of(".{0,40}"),
     )
         .prop_map(|(id, count, state, error)| {
-            HceToParent::HostStatus(HostStatus {
+            ToParent::Engine(HceToParent::HostStatus(HostStatus {
                 host_id: id,
                 table_id: id / 2,
                 state: [HostState::Unknown, HostState::Up, HostState::Down][state as usize],
@@ -22,14 +26,14 @@ fn host_status() -> impl Strategy<Value = HceToParent> {
                 up_count: count / 2,
                 retry_count: 0,
                 last_error: error,
-            })
+            }))
         })
 }
 
-fn message() -> impl Strategy<Value = HceToParent> {
+fn message() -> impl Strategy<Value = FromHce> {
     prop_oneof![
-        Just(HceToParent::Ready),
-        Just(HceToParent::Sync),
+        Just(ToParent::Lifecycle(LifecycleAnswer::Ready)),
+        Just(ToParent::Engine(HceToParent::Sync)),
         host_status(),
     ]
 }
@@ -55,7 +59,7 @@ proptest! {
             decoder.push_bytes(&stream[at..end]);
             at = end;
             while let Some(raw) = decoder.next_frame().unwrap() {
-                got.push(decode_payload::<HceToParent>(&raw.header, &raw.payload).unwrap());
+                got.push(decode_payload::<FromHce>(&raw.header, &raw.payload).unwrap());
             }
         }
         prop_assert_eq!(got, msgs);
@@ -67,7 +71,7 @@ proptest! {
         let mut decoder = FrameDecoder::new();
         decoder.push_bytes(&bytes);
         while let Ok(Some(raw)) = decoder.next_frame() {
-            let _ = decode_payload::<HceToParent>(&raw.header, &raw.payload);
+            let _ = decode_payload::<FromHce>(&raw.header, &raw.payload);
         }
     }
 }

@@ -5,19 +5,18 @@
 mod support;
 
 use relayd_config::IpProto;
-use relayd_proto::config_sync::{config_parts, ConfigAssembler, ConfigPart};
+use relayd_proto::config_sync::{config_parts, ConfigAssembler, ConfigPart, PartKind};
 use relayd_proto::control::{ControlReply, ControlRequest, IdName, MonitorEvent, Target};
 use relayd_proto::messages::hce_pfe::HceToPfe;
 use relayd_proto::messages::hce_relay::HceToRelay;
-use relayd_proto::messages::parent_ca::{CaToParent, ParentToCa};
+use relayd_proto::messages::parent_ca::ParentToCa;
 use relayd_proto::messages::parent_hce::{HceToParent, ParentToHce};
 use relayd_proto::messages::parent_pfe::{ParentToPfe, PfeToParent, RedirectReport};
 use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
-use relayd_proto::messages::pfe_relay::{PfeToRelay, RelayToPfe};
 use relayd_proto::messages::relay_ca::{CaToRelay, RelayToCa};
 use relayd_proto::messages::*;
 use relayd_proto::status::*;
-use relayd_proto::{ImsgChannel, ProcessKind};
+use relayd_proto::{envelope_kind, ImsgChannel, ProcessKind};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -83,17 +82,112 @@ fn relay_file(kind: RelayFileKind) -> RelayFile {
     }
 }
 
-fn every_config_message<T>(wrap: fn(ConfigPart) -> T) -> Vec<T> {
-    config_parts(&config(), ProcessKind::Parent)
-        .into_iter()
-        .map(wrap)
-        .collect()
+/// Every lifecycle message a parent sends, with a config of every part.
+fn every_lifecycle_message<E>() -> Vec<ToChild<E>> {
+    let mut all = vec![Lifecycle::Reset { generation: 1 }];
+    all.extend(
+        config_parts(&config(), &PartKind::ALL)
+            .into_iter()
+            .map(Lifecycle::Config),
+    );
+    all.extend([
+        Lifecycle::ConfigDone,
+        Lifecycle::Start { generation: 1 },
+        Lifecycle::Abort { generation: 2 },
+        Lifecycle::SetVerbose(2),
+        Lifecycle::PeerChannel(peer()),
+        Lifecycle::Shutdown,
+    ]);
+    all.into_iter().map(ToChild::Lifecycle).collect()
+}
+
+/// Every lifecycle answer a child sends, a refusal of every kind included.
+fn every_lifecycle_answer<R>() -> Vec<ToParent<R>> {
+    let refusals = [
+        Refusal::Relays {
+            reason: "relayd.conf:3: relay www: TLS relays are not implemented yet".into(),
+        },
+        Refusal::Redirections {
+            reason: "String exceeds maximum length of 16".into(),
+        },
+        Refusal::MissingDescriptor {
+            what: "listening socket 127.0.0.1:80".into(),
+        },
+        Refusal::Keypair {
+            keypair: "www.example.org".into(),
+            reason: "not a private key".into(),
+        },
+    ];
+    let mut all = vec![
+        LifecycleAnswer::Ready,
+        LifecycleAnswer::ConfigDone {
+            generation: 1,
+            verdict: Verdict::Accepted,
+        },
+    ];
+    all.extend(
+        refusals
+            .into_iter()
+            .map(|refusal| LifecycleAnswer::ConfigDone {
+                generation: 2,
+                verdict: Verdict::Refused(refusal),
+            }),
+    );
+    all.into_iter().map(ToParent::Lifecycle).collect()
+}
+
+/// The frame types of a flat enum `M`: its variant indexes.
+fn flat_kinds<M: DeserializeOwned>() -> BTreeSet<u32> {
+    (0..variant_count::<M>()).collect()
+}
+
+/// The frame types of an envelope holding `Life` (variant 0) and engine
+/// messages `E` (variant 1), `engine_variants` of them.
+fn envelope_kinds<Life: DeserializeOwned>(engine_variants: u32) -> BTreeSet<u32> {
+    let lifecycle = (0..variant_count::<Life>()).map(|i| envelope_kind(0, i));
+    let engine = (0..engine_variants).map(|i| envelope_kind(1, i));
+    lifecycle.chain(engine).collect()
 }
 
 /// Sends `a_to_b` from one end and `b_to_a` from the other, at the same
 /// time, and checks both arrive intact and cover every variant.
 async fn round_trip<A, B>(a_to_b: Vec<A>, b_to_a: Vec<B>)
 where
+    A: Serialize + DeserializeOwned + PartialEq + Debug,
+    B: Serialize + DeserializeOwned + PartialEq + Debug,
+{
+    round_trip_kinds(a_to_b, flat_kinds::<A>(), b_to_a, flat_kinds::<B>()).await
+}
+
+/// [`round_trip`] on a parent <-> child channel.
+async fn parent_child_round_trip<E, R>(to_child: Vec<E>, to_parent: Vec<R>)
+where
+    E: Serialize + DeserializeOwned + PartialEq + Debug,
+    R: Serialize + DeserializeOwned + PartialEq + Debug,
+{
+    let mut a_to_b = every_lifecycle_message::<E>();
+    a_to_b.extend(to_child.into_iter().map(ToChild::Engine));
+    let mut b_to_a = every_lifecycle_answer::<R>();
+    let engine_reports = u32::try_from(to_parent.len()).unwrap();
+    b_to_a.extend(to_parent.into_iter().map(ToParent::Engine));
+    let engine_reports = if engine_reports == 0 {
+        0
+    } else {
+        variant_count::<R>()
+    };
+    let child_kinds = envelope_kinds::<Lifecycle>(variant_count::<E>());
+    let parent_kinds = envelope_kinds::<LifecycleAnswer>(engine_reports);
+    round_trip_kinds(a_to_b, child_kinds, b_to_a, parent_kinds).await
+}
+
+/// Sends both ways and checks the messages and that their frame types are
+/// exactly `a_kinds` and `b_kinds`.
+async fn round_trip_kinds<A, B>(
+    a_to_b: Vec<A>,
+    a_kinds: BTreeSet<u32>,
+    b_to_a: Vec<B>,
+    b_kinds: BTreeSet<u32>,
+) where
     A: Serialize + DeserializeOwned + PartialEq + Debug,
     B: Serialize + DeserializeOwned + PartialEq + Debug,
 {
@@ -142,14 +236,14 @@ where
     let kinds_at_b: BTreeSet<u32> = at_b.iter().map(|r| r.header.kind).collect();
     assert_eq!(
         kinds_at_b,
-        (0..variant_count::<A>()).collect(),
+        a_kinds,
         "every variant of {} needs a sample",
         std::any::type_name::<A>()
     );
     let kinds_at_a: BTreeSet<u32> = at_a.iter().map(|r| r.header.kind).collect();
     assert_eq!(
         kinds_at_a,
-        (0..variant_count::<B>()).collect(),
+        b_kinds,
         "every variant of {} needs a sample",
         std::any::type_name::<B>()
     );
@@ -157,33 +251,26 @@ where
 
 #[tokio::test]
 async fn parent_hce() {
-    let mut to_hce = vec![ParentToHce::Reset];
-    to_hce.extend(every_config_message(ParentToHce::Config));
-    to_hce.extend([
-        ParentToHce::ConfigDone,
-        ParentToHce::Start,
+    let to_hce = vec![
         ParentToHce::HostEnable(1),
         ParentToHce::HostDisable(2),
         ParentToHce::TableEnable(1),
         ParentToHce::TableDisable(1),
         ParentToHce::Poll,
-        ParentToHce::SetVerbose(2),
         ParentToHce::ScriptResult(ScriptResult {
+            request_id: 4,
             host_id: 1,
             table_id: 1,
             retval: -1,
         }),
-        ParentToHce::PeerChannel(peer()),
-        ParentToHce::Shutdown,
         ParentToHce::IcmpSocket(IcmpFamily::V4),
         ParentToHce::IcmpSocket(IcmpFamily::V6),
-    ]);
+    ];
     let to_parent = vec![
-        HceToParent::Ready,
-        HceToParent::ConfigDone,
         HceToParent::HostStatus(host_status()),
         HceToParent::Sync,
         HceToParent::RunScript(ScriptRequest {
+            request_id: 4,
             host_id: 1,
             table_id: 1,
             path: "/usr/local/bin/check".into(),
@@ -191,29 +278,20 @@ async fn parent_hce() {
             timeout_ms: 200,
         }),
     ];
-    round_trip(to_hce, to_parent).await;
+    parent_child_round_trip(to_hce, to_parent).await;
 }
 
 #[tokio::test]
 async fn parent_pfe() {
-    let mut to_pfe = vec![ParentToPfe::Reset];
-    to_pfe.extend(every_config_message(ParentToPfe::Config));
-    to_pfe.extend([
-        ParentToPfe::ConfigDone,
-        ParentToPfe::Start,
+    let to_pfe = vec![
         ParentToPfe::HostEnable(1),
         ParentToPfe::HostDisable(1),
         ParentToPfe::TableEnable(1),
         ParentToPfe::TableDisable(1),
         ParentToPfe::RedirectEnable(1),
         ParentToPfe::RedirectDisable(1),
-        ParentToPfe::SetVerbose(0),
-        ParentToPfe::PeerChannel(peer()),
-        ParentToPfe::Shutdown,
-    ]);
+    ];
     let to_parent = vec![
-        PfeToParent::Ready,
-        PfeToParent::ConfigDone,
         PfeToParent::Redirect(RedirectReport {
             redirect_id: 1,
             state: RedirectState::ActiveBackup,
@@ -222,21 +300,16 @@ async fn parent_pfe() {
         PfeToParent::TableChanged(1),
         PfeToParent::Error("nft: no such table".into()),
     ];
-    round_trip(to_pfe, to_parent).await;
+    parent_child_round_trip(to_pfe, to_parent).await;
 }
 
 #[tokio::test]
 async fn parent_relay() {
-    let mut to_relay = vec![ParentToRelay::Reset];
-    to_relay.extend(every_config_message(ParentToRelay::Config));
-    to_relay.extend([
-        ParentToRelay::ConfigDone,
-        ParentToRelay::Start,
+    let to_relay = vec![
         ParentToRelay::HostEnable(1),
         ParentToRelay::HostDisable(1),
         ParentToRelay::TableEnable(1),
         ParentToRelay::TableDisable(1),
-        ParentToRelay::SetVerbose(1),
         ParentToRelay::ListenSocket(ListenSocket {
             relay_id: 1,
             index: 0,
@@ -252,12 +325,8 @@ async fn parent_relay() {
             error: Some("EPERM".into()),
         }),
         ParentToRelay::ListSessions { request_id: 3 },
-        ParentToRelay::PeerChannel(peer()),
-        ParentToRelay::Shutdown,
-    ]);
+    ];
     let to_parent = vec![
-        RelayToParent::Ready,
-        RelayToParent::ConfigDone,
         RelayToParent::Statistics(statistics()),
         RelayToParent::Session {
             request_id: 3,
@@ -271,25 +340,28 @@ async fn parent_relay() {
             addr: "192.0.2.1:53".parse().unwrap(),
         }),
     ];
-    round_trip(to_relay, to_parent).await;
+    parent_child_round_trip(to_relay, to_parent).await;
 }
 
 #[tokio::test]
 async fn parent_ca() {
-    let mut to_ca = vec![ParentToCa::Reset];
-    to_ca.extend(every_config_message(ParentToCa::Config));
-    to_ca.extend([
-        ParentToCa::ConfigDone,
-        ParentToCa::Start,
-        ParentToCa::RelayFile(relay_file(RelayFileKind::Key)),
-        ParentToCa::SetVerbose(0),
-        ParentToCa::PeerChannel(PeerChannel {
-            peer: ProcessKind::Relay,
-            instance: 2,
-        }),
-        ParentToCa::Shutdown,
-    ]);
-    round_trip(to_ca, vec![CaToParent::Ready, CaToParent::ConfigDone]).await;
+    let to_ca = vec![ParentToCa::RelayFile(relay_file(RelayFileKind::Key))];
+    parent_child_round_trip::<ParentToCa, NoMessage>(to_ca, vec![]).await;
+}
+
+#[test]
+fn every_message_of_a_channel_has_a_type_of_its_own() {
+    let reset = relayd_proto::message_kind(&ToChild::<ParentToHce>::Lifecycle(Lifecycle::Reset {
+        generation: 1,
+    }));
+    let poll = relayd_proto::message_kind(&ToChild::Engine(ParentToHce::Poll));
+    assert_eq!((reset.index, reset.name), (0x1_0000, "Reset"));
+    assert_eq!((poll.index, poll.name), (0x2_0004, "Poll"));
+    // The same lifecycle message has the same type on every channel.
+    let on_relay =
+        relayd_proto::message_kind(&ToChild::<ParentToRelay>::Lifecycle(Lifecycle::Shutdown));
+    let on_ca = relayd_proto::message_kind(&ToChild::<ParentToCa>::Lifecycle(Lifecycle::Shutdown));
+    assert_eq!(on_relay, on_ca);
 }
 
 #[tokio::test]
@@ -298,20 +370,6 @@ async fn hce_to_pfe_and_relay() {
     round_trip::<HceToPfe, NoMessage>(updates, vec![]).await;
     let updates = vec![HceToRelay::HostStatus(host_status()), HceToRelay::Sync];
     round_trip::<HceToRelay, NoMessage>(updates, vec![]).await;
-}
-
-#[tokio::test]
-async fn pfe_relay() {
-    let to_relay = vec![PfeToRelay::HostStatus(host_status()), PfeToRelay::Sync];
-    let to_pfe = vec![
-        RelayToPfe::Statistics(statistics()),
-        RelayToPfe::SessionPublish(session()),
-        RelayToPfe::SessionUnpublish {
-            process: 1,
-            session_id: 42,
-        },
-    ];
-    round_trip(to_relay, to_pfe).await;
 }
 
 #[tokio::test]
@@ -352,6 +410,7 @@ async fn control() {
         name: "web:80".into(),
     };
     let requests = vec![
+        ControlRequest::Hello { version: 1 },
         ControlRequest::ShowSummary,
         ControlRequest::ShowHosts,
         ControlRequest::ShowRedirects,
@@ -373,6 +432,7 @@ async fn control() {
         ControlRequest::Shutdown,
     ];
     let replies = vec![
+        ControlReply::Hello { version: 1 },
         ControlReply::Redirect(RedirectRow {
             id: 1,
             name: "www".into(),
@@ -439,47 +499,39 @@ async fn control() {
 }
 
 #[test]
-fn config_parts_reassemble_to_what_each_process_needs() {
+fn config_parts_reassemble_to_the_kinds_wanted() {
     let config = config();
-    for process in ProcessKind::ALL {
-        let mut assembler = ConfigAssembler::new();
-        assembler.add(ConfigPart::Table(table()));
-        assembler.reset();
-        for part in config_parts(&config, process) {
-            assembler.add(part);
-        }
-        let got = assembler.finish();
-        assert_eq!(got.global, config.global, "{process}");
-        let has = |present: bool, kinds: &[ProcessKind]| present == kinds.contains(&process);
-        use ProcessKind::*;
-        assert!(
-            has(!got.tables.is_empty(), &[Parent, Hce, Pfe, Relay]),
-            "{process}"
-        );
-        assert!(has(!got.redirects.is_empty(), &[Parent, Pfe]), "{process}");
-        assert!(
-            has(!got.relays.is_empty(), &[Parent, Relay, Ca]),
-            "{process}"
-        );
-        assert!(
-            has(!got.protocols.is_empty(), &[Parent, Relay, Ca]),
-            "{process}"
-        );
-        assert!(has(!got.routers.is_empty(), &[Parent, Pfe]), "{process}");
-        if process == Parent {
-            assert_eq!(got, config);
-        }
-        assert_eq!(assembler.finish(), relayd_config::Config::default());
+    let everything = config_parts(&config, &PartKind::ALL);
+    assert_eq!(everything.len(), variant_count::<ConfigPart>() as usize);
+    let mut assembler = ConfigAssembler::new();
+    assembler.add(ConfigPart::Table(table()));
+    assembler.reset();
+    for part in everything {
+        assembler.add(part);
     }
+    assert_eq!(assembler.finish(), config);
+    assert_eq!(assembler.finish(), relayd_config::Config::default());
+
+    let wanted = [PartKind::Global, PartKind::Protocol, PartKind::Relay];
+    let parts = config_parts(&config, &wanted);
+    assert!(matches!(parts[0], ConfigPart::Global(_)), "global first");
+    assert!(parts.iter().all(|part| wanted.contains(&part.kind())));
+    for part in parts {
+        assembler.add(part);
+    }
+    let got = assembler.finish();
+    assert_eq!(got.global, config.global);
     assert_eq!(
-        variant_count::<ConfigPart>() as usize,
-        config_parts(&config, ProcessKind::Parent).len()
+        (got.relays, got.protocols),
+        (config.relays.clone(), config.protocols.clone())
     );
+    assert!(got.tables.is_empty() && got.redirects.is_empty() && got.routers.is_empty());
 }
 
 #[tokio::test]
 async fn descriptors_arrive_with_their_message_and_work() {
-    let (mut parent, mut relay) = ImsgChannel::<ParentToRelay, RelayToParent>::pair().unwrap();
+    let (mut parent, mut relay) =
+        ImsgChannel::<ToChild<ParentToRelay>, ToParent<RelayToParent>>::pair().unwrap();
 
     // A pipe: the relay writes through the write end it receives.
     let (pipe_read, pipe_write) = nix::unistd::pipe().unwrap();
@@ -487,22 +539,30 @@ async fn descriptors_arrive_with_their_message_and_work() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen_addr: SocketAddr = listener.local_addr().unwrap();
 
-    parent.send(&ParentToRelay::Start, None).await.unwrap();
     parent
         .send(
-            &ParentToRelay::RelayFile(relay_file(RelayFileKind::Certificate)),
+            &ToChild::Lifecycle(Lifecycle::Start { generation: 1 }),
+            None,
+        )
+        .await
+        .unwrap();
+    parent
+        .send(
+            &ToChild::Engine(ParentToRelay::RelayFile(relay_file(
+                RelayFileKind::Certificate,
+            ))),
             Some(pipe_write),
         )
         .await
         .unwrap();
     parent
         .send(
-            &ParentToRelay::ListenSocket(ListenSocket {
+            &ToChild::Engine(ParentToRelay::ListenSocket(ListenSocket {
                 relay_id: 1,
                 index: 0,
                 addr: listen_addr,
                 tls: false,
-            }),
+            })),
             Some(listener.into()),
         )
         .await
@@ -512,7 +572,10 @@ async fn descriptors_arrive_with_their_message_and_work() {
     assert!(start.fd.is_none() && !start.header.has_fd());
 
     let file = relay.recv().await.unwrap().unwrap();
-    assert!(matches!(file.msg, ParentToRelay::RelayFile(_)));
+    assert!(matches!(
+        file.msg,
+        ToChild::Engine(ParentToRelay::RelayFile(_))
+    ));
     let fd = file.fd.expect("pipe end");
     let fd_flags =
         nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), nix::fcntl::F_GETFD).unwrap();
@@ -530,7 +593,7 @@ async fn descriptors_arrive_with_their_message_and_work() {
     assert_eq!(text, "through the passed fd");
 
     let listen = relay.recv().await.unwrap().unwrap();
-    let ParentToRelay::ListenSocket(info) = &listen.msg else {
+    let ToChild::Engine(ParentToRelay::ListenSocket(info)) = &listen.msg else {
         panic!("expected ListenSocket, got {:?}", listen.msg);
     };
     let received = std::net::TcpListener::from(listen.fd.expect("listener"));

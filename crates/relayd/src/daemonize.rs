@@ -11,6 +11,17 @@ use nix::unistd::{fork, setsid, ForkResult};
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+/// Why relayd could not go to the background.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonizeError {
+    #[error("cannot create a pipe: {0}")]
+    Pipe(nix::Error),
+    #[error("fork: {0}")]
+    Fork(nix::Error),
+    #[error("setsid: {0}")]
+    Setsid(nix::Error),
+}
+
 /// The daemon's end of the readiness pipe.
 pub struct Readiness {
     pipe: OwnedFd,
@@ -27,12 +38,12 @@ impl Readiness {
 
 /// Forks; the original process waits for [`Readiness::ready`] and exits.
 /// Returns in the daemon, which leads a new session.
-pub fn daemonize() -> Result<Readiness, String> {
+pub fn daemonize() -> Result<Readiness, DaemonizeError> {
     // Close-on-exec: the children must not keep the waiting process waiting.
-    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| format!("cannot create a pipe: {e}"))?;
+    let (read_end, write_end) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(DaemonizeError::Pipe)?;
     // SAFETY: called before any other thread exists (see module doc).
-    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+    match unsafe { fork() }.map_err(DaemonizeError::Fork)? {
         ForkResult::Parent { .. } => {
             drop(write_end);
             let mut byte = [0u8; 1];
@@ -42,7 +53,7 @@ pub fn daemonize() -> Result<Readiness, String> {
         }
         ForkResult::Child => {
             drop(read_end);
-            setsid().map_err(|e| format!("setsid: {e}"))?;
+            setsid().map_err(DaemonizeError::Setsid)?;
             let _ = nix::unistd::chdir("/");
             redirect_to_null(&[0]);
             Ok(Readiness { pipe: write_end })

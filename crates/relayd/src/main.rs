@@ -9,12 +9,15 @@ mod ca;
 mod child;
 mod control;
 mod daemonize;
+mod engine;
 mod hce;
+mod joined;
 mod log;
 mod parent;
 mod pfe;
 mod privsep;
 mod proc;
+mod procs;
 mod relay;
 
 use clap::Parser;
@@ -49,10 +52,15 @@ struct Args {
     instance: u32,
 }
 
-fn parse_macro(s: &str) -> Result<(String, String), String> {
+/// A `-D` argument that is not `name=value`.
+#[derive(Debug, thiserror::Error)]
+#[error("could not parse macro definition {0}")]
+struct BadMacro(String);
+
+fn parse_macro(s: &str) -> Result<(String, String), BadMacro> {
     match s.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
-        _ => Err(format!("could not parse macro definition {s}")),
+        _ => Err(BadMacro(s.to_string())),
     }
 }
 
@@ -60,11 +68,9 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(name) = &args.process {
         return match ProcessKind::from_title(name) {
-            Some(kind) if kind != ProcessKind::Parent => child::run(
-                proc::ProcId::new(kind, args.instance),
-                args.foreground,
-                args.verbose,
-            ),
+            Some(kind) if kind != ProcessKind::Parent => {
+                child::run(kind, args.instance, args.foreground, args.verbose)
+            }
             _ => {
                 eprintln!("relayd: unknown process {name}");
                 ExitCode::FAILURE

@@ -1,5 +1,5 @@
-//! relayd's process table: which engines exist, how they are named, and how
-//! the parent starts them.
+//! Processes: how one is named ([`ProcId`]), the words the process table
+//! (`procs`) describes each kind with, and how the parent starts a child.
 //!
 //! Every child is a fresh exec of the relayd binary (`/proc/self/exe`), so
 //! it inherits no runtime, no threads and no memory layout from the parent.
@@ -21,21 +21,101 @@ pub const PARENT_FD: RawFd = 3;
 /// to their final numbers never overwrites one not yet moved.
 const PARKING_FD: RawFd = 1000;
 
-/// Relays and cas run `prefork` instances and carry a number.
-pub fn has_instances(kind: ProcessKind) -> bool {
-    matches!(kind, ProcessKind::Relay | ProcessKind::Ca)
+/// How many processes of a kind run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instances {
+    One,
+    /// `prefork` of them (relayd.conf), numbered from 0.
+    Prefork,
 }
 
-/// One process: an engine and its instance (0-based, as relayd's `-I`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+impl Instances {
+    pub fn count(self, prefork: u32) -> u32 {
+        match self {
+            Instances::One => 1,
+            Instances::Prefork => prefork.max(1),
+        }
+    }
+
+    /// The id of instance `instance` of a process of `kind`.
+    pub fn id(self, kind: ProcessKind, instance: u32) -> ProcId {
+        match self {
+            Instances::One => ProcId::single(kind),
+            Instances::Prefork => ProcId::numbered(kind, instance),
+        }
+    }
+}
+
+/// Which processes of a peer kind a process talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pairing {
+    /// Every one of them (the hce feeds every relay process).
+    Each,
+    /// The one with the same instance number (relay N and ca N).
+    SameInstance,
+}
+
+/// A kind of process a process has a channel to, besides the parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub kind: ProcessKind,
+    pub pairing: Pairing,
+}
+
+impl Peer {
+    pub const fn each(kind: ProcessKind) -> Peer {
+        Peer {
+            kind,
+            pairing: Pairing::Each,
+        }
+    }
+
+    pub const fn same_instance(kind: ProcessKind) -> Peer {
+        Peer {
+            kind,
+            pairing: Pairing::SameInstance,
+        }
+    }
+}
+
+/// Where a process runs (see `privsep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sandboxing {
+    /// Root, no chroot: the parent.
+    None,
+    /// Capability bounding set cleared, chroot, unprivileged user,
+    /// `no_new_privs`; only the capabilities its table row keeps.
+    Chroot,
+}
+
+/// One process: its kind and, for kinds that run `prefork` of them, its
+/// instance (0-based, as relayd's `-I`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProcId {
     pub kind: ProcessKind,
-    pub instance: u32,
+    instance: Option<u32>,
 }
 
 impl ProcId {
-    pub fn new(kind: ProcessKind, instance: u32) -> ProcId {
-        ProcId { kind, instance }
+    /// The only process of its kind.
+    pub const fn single(kind: ProcessKind) -> ProcId {
+        ProcId {
+            kind,
+            instance: None,
+        }
+    }
+
+    /// Instance `instance` of a kind that runs several.
+    pub const fn numbered(kind: ProcessKind, instance: u32) -> ProcId {
+        ProcId {
+            kind,
+            instance: Some(instance),
+        }
+    }
+
+    /// The instance number on the wire and in `-I` (0 for single ones).
+    pub fn instance(&self) -> u32 {
+        self.instance.unwrap_or(0)
     }
 
     /// What `ps` shows: `relayd: hce`, `relayd: relay 2` (1-based, as relayd).
@@ -47,10 +127,9 @@ impl ProcId {
 impl fmt::Display for ProcId {
     /// Log prefix and title: `hce`, `relay 2` (1-based).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if has_instances(self.kind) {
-            write!(f, "{} {}", self.kind.title(), self.instance + 1)
-        } else {
-            f.write_str(self.kind.title())
+        match self.instance {
+            Some(instance) => write!(f, "{} {}", self.kind.title(), instance + 1),
+            None => f.write_str(self.kind.title()),
         }
     }
 }
@@ -74,7 +153,7 @@ pub fn spawn(spec: ChildSpec) -> std::io::Result<Child> {
         "-P",
         spec.id.kind.title(),
         "-I",
-        &spec.id.instance.to_string(),
+        &spec.id.instance().to_string(),
     ]);
     if spec.foreground {
         command.arg("-d");
@@ -140,10 +219,24 @@ mod tests {
 
     #[test]
     fn titles_are_one_based() {
-        let relay = ProcId::new(ProcessKind::Relay, 1);
+        let relay = ProcId::numbered(ProcessKind::Relay, 1);
         assert_eq!(relay.title(), "relayd: relay 2");
         assert_eq!(relay.to_string(), "relay 2");
-        let hce = ProcId::new(ProcessKind::Hce, 0);
+        assert_eq!(relay.instance(), 1);
+        let hce = ProcId::single(ProcessKind::Hce);
         assert_eq!(hce.title(), "relayd: hce");
+        assert_eq!(hce.instance(), 0);
+    }
+
+    #[test]
+    fn instances_count_and_name_their_processes() {
+        assert_eq!(Instances::One.count(3), 1);
+        assert_eq!(Instances::Prefork.count(3), 3);
+        assert_eq!(Instances::Prefork.count(0), 1, "at least one");
+        assert_eq!(Instances::One.id(ProcessKind::Pfe, 0).to_string(), "pfe");
+        assert_eq!(
+            Instances::Prefork.id(ProcessKind::Ca, 0).to_string(),
+            "ca 1"
+        );
     }
 }

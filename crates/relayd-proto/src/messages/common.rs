@@ -1,5 +1,6 @@
 //! Payloads used on several channels.
 
+use crate::correlate::RequestId;
 use crate::process::ProcessKind;
 use relayd_config::{IpProto, ObjectId};
 use serde::{Deserialize, Serialize};
@@ -62,7 +63,7 @@ pub struct RelayFile {
 /// (`transparent forward`), relayd's `IMSG_BINDANY`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BindAnyRequest {
-    pub request_id: u64,
+    pub request_id: RequestId,
     pub relay_id: ObjectId,
     pub proto: IpProto,
     pub addr: SocketAddr,
@@ -72,13 +73,15 @@ pub struct BindAnyRequest {
 /// descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BindAnyResult {
-    pub request_id: u64,
+    pub request_id: RequestId,
     pub error: Option<String>,
 }
 
 /// hce asks the parent to run a `check script` (the parent is not chrooted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScriptRequest {
+    /// Chosen by the hce, echoed in the result.
+    pub request_id: RequestId,
     pub host_id: ObjectId,
     pub table_id: ObjectId,
     pub path: String,
@@ -90,6 +93,7 @@ pub struct ScriptRequest {
 /// Outcome of a [`ScriptRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScriptResult {
+    pub request_id: RequestId,
     pub host_id: ObjectId,
     pub table_id: ObjectId,
     /// Exit status of the script (1: up, 0: down), or -1 if it could not run
@@ -112,7 +116,7 @@ pub enum KeyOp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyOperation {
     /// Chosen by the relay, echoed in the result.
-    pub request_id: u64,
+    pub request_id: RequestId,
     pub relay_id: ObjectId,
     /// Keypair name, as in [`RelayFile::name`].
     pub keypair: String,
@@ -123,6 +127,6 @@ pub struct KeyOperation {
 /// ca -> relay: the signature / decrypted data, or why not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyOperationResult {
-    pub request_id: u64,
+    pub request_id: RequestId,
     pub result: Result<Vec<u8>, String>,
 }

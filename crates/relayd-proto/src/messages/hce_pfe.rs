@@ -12,7 +12,7 @@ pub enum HceToPfe {
     Sync,
 }
 
-/// hce's end.
-pub type HceSide = ImsgChannel<HceToPfe, NoMessage>;
-/// pfe's end.
-pub type PfeSide = ImsgChannel<NoMessage, HceToPfe>;
+/// The hce's end.
+pub type HcePfeChannel = ImsgChannel<HceToPfe, NoMessage>;
+/// The pfe's end.
+pub type PfeHceChannel = ImsgChannel<NoMessage, HceToPfe>;

@@ -11,7 +11,7 @@ pub enum HceToRelay {
     Sync,
 }
 
-/// hce's end.
-pub type HceSide = ImsgChannel<HceToRelay, NoMessage>;
+/// The hce's end (one per relay process).
+pub type HceRelayChannel = ImsgChannel<HceToRelay, NoMessage>;
 /// A relay process's end.
-pub type RelaySide = ImsgChannel<NoMessage, HceToRelay>;
+pub type RelayHceChannel = ImsgChannel<NoMessage, HceToRelay>;

@@ -1,33 +1,18 @@
-//! parent <-> ca (keeper of TLS private keys).
+//! parent <-> ca (keeper of TLS private keys). The ca sends nothing beyond
+//! the lifecycle answers.
 
-use super::{PeerChannel, RelayFile};
+use super::{NoMessage, RelayFile, ToChild, ToParent};
 use crate::channel::ImsgChannel;
-use crate::config_sync::ConfigPart;
 use serde::{Deserialize, Serialize};
 
-// Messages live only between building and sending, so the size of the
-// `Config` variant costs nothing worth boxing for.
-#[allow(clippy::large_enum_variant)]
+/// parent -> ca, beside the lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ParentToCa {
-    Reset,
-    Config(ConfigPart),
-    ConfigDone,
-    Start,
     /// A private key (or its certificate); the frame's descriptor.
     RelayFile(RelayFile),
-    SetVerbose(u32),
-    PeerChannel(PeerChannel),
-    Shutdown,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CaToParent {
-    Ready,
-    ConfigDone,
 }
 
 /// The parent's end.
-pub type ParentSide = ImsgChannel<ParentToCa, CaToParent>;
-/// ca's end.
-pub type CaSide = ImsgChannel<CaToParent, ParentToCa>;
+pub type ParentCaChannel = ImsgChannel<ToChild<ParentToCa>, ToParent<NoMessage>>;
+/// The ca's end.
+pub type CaParentChannel = ImsgChannel<ToParent<NoMessage>, ToChild<ParentToCa>>;

@@ -1,30 +1,20 @@
 //! parent <-> pfe (packet filter engine: nftables redirections).
 
-use super::PeerChannel;
+use super::{ToChild, ToParent};
 use crate::channel::ImsgChannel;
-use crate::config_sync::ConfigPart;
 use crate::status::{RedirectState, Statistics};
 use relayd_config::ObjectId;
 use serde::{Deserialize, Serialize};
 
-// Messages live only between building and sending, so the size of the
-// `Config` variant costs nothing worth boxing for.
-#[allow(clippy::large_enum_variant)]
+/// parent -> pfe, beside the lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ParentToPfe {
-    Reset,
-    Config(ConfigPart),
-    ConfigDone,
-    Start,
     HostEnable(ObjectId),
     HostDisable(ObjectId),
     TableEnable(ObjectId),
     TableDisable(ObjectId),
     RedirectEnable(ObjectId),
     RedirectDisable(ObjectId),
-    SetVerbose(u32),
-    PeerChannel(PeerChannel),
-    Shutdown,
 }
 
 /// State and counters of one redirect, sent when they change.
@@ -35,10 +25,9 @@ pub struct RedirectReport {
     pub stats: Statistics,
 }
 
+/// pfe -> parent, beside the lifecycle answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PfeToParent {
-    Ready,
-    ConfigDone,
     Redirect(RedirectReport),
     /// The active hosts of this table changed (monitor event).
     TableChanged(ObjectId),
@@ -47,6 +36,6 @@ pub enum PfeToParent {
 }
 
 /// The parent's end.
-pub type ParentSide = ImsgChannel<ParentToPfe, PfeToParent>;
-/// pfe's end.
-pub type PfeSide = ImsgChannel<PfeToParent, ParentToPfe>;
+pub type ParentPfeChannel = ImsgChannel<ToChild<ParentToPfe>, ToParent<PfeToParent>>;
+/// The pfe's end.
+pub type PfeParentChannel = ImsgChannel<ToParent<PfeToParent>, ToChild<ParentToPfe>>;

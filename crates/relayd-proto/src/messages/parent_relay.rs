@@ -1,27 +1,21 @@
 //! parent <-> relay (one channel per relay process).
 
-use super::{BindAnyRequest, BindAnyResult, ListenSocket, PeerChannel, RelayFile};
+use super::{BindAnyRequest, BindAnyResult, ListenSocket, RelayFile, ToChild, ToParent};
 use crate::channel::ImsgChannel;
-use crate::config_sync::ConfigPart;
+use crate::correlate::RequestId;
 use crate::status::{SessionRow, Statistics};
 use relayd_config::ObjectId;
 use serde::{Deserialize, Serialize};
 
-// Messages live only between building and sending, so the size of the
-// `Config` variant costs nothing worth boxing for.
-#[allow(clippy::large_enum_variant)]
+/// parent -> relay, beside the lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ParentToRelay {
-    Reset,
-    Config(ConfigPart),
-    ConfigDone,
-    Start,
     HostEnable(ObjectId),
     HostDisable(ObjectId),
     TableEnable(ObjectId),
     TableDisable(ObjectId),
-    SetVerbose(u32),
-    /// A bound listening socket; the frame's descriptor.
+    /// A bound listening socket of the configuration being rolled out (sent
+    /// before its `ConfigDone`); the frame's descriptor.
     ListenSocket(ListenSocket),
     /// A certificate (never a private key: those go to ca); the frame's
     /// descriptor.
@@ -29,29 +23,26 @@ pub enum ParentToRelay {
     BindAnyResult(BindAnyResult),
     /// Send your sessions as `Session` rows, then `SessionsEnd`.
     ListSessions {
-        request_id: u64,
+        request_id: RequestId,
     },
-    PeerChannel(PeerChannel),
-    Shutdown,
 }
 
+/// relay -> parent, beside the lifecycle answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RelayToParent {
-    Ready,
-    ConfigDone,
     /// Counters of one relay in this process (periodically).
     Statistics(Statistics),
     Session {
-        request_id: u64,
+        request_id: RequestId,
         session: SessionRow,
     },
     SessionsEnd {
-        request_id: u64,
+        request_id: RequestId,
     },
     BindAny(BindAnyRequest),
 }
 
 /// The parent's end.
-pub type ParentSide = ImsgChannel<ParentToRelay, RelayToParent>;
+pub type ParentRelayChannel = ImsgChannel<ToChild<ParentToRelay>, ToParent<RelayToParent>>;
 /// A relay process's end.
-pub type RelaySide = ImsgChannel<RelayToParent, ParentToRelay>;
+pub type RelayParentChannel = ImsgChannel<ToParent<RelayToParent>, ToChild<ParentToRelay>>;

@@ -14,7 +14,7 @@ pub enum CaToRelay {
     KeyOperationResult(KeyOperationResult),
 }
 
-/// A relay process's end.
-pub type RelaySide = ImsgChannel<RelayToCa, CaToRelay>;
-/// ca's end.
-pub type CaSide = ImsgChannel<CaToRelay, RelayToCa>;
+/// A relay process's end (to the ca of the same instance).
+pub type RelayCaChannel = ImsgChannel<RelayToCa, CaToRelay>;
+/// The ca's end.
+pub type CaRelayChannel = ImsgChannel<CaToRelay, RelayToCa>;

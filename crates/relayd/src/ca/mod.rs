@@ -2,129 +2,103 @@
 //! ask their ca instance to sign or decrypt (relayd runs one ca per relay
 //! process, `prefork` of them).
 //!
-//! imsg peers: parent (config, key files), its relay instance (key
-//! operations in, results out).
-//! Sandbox: chroot `/var/empty`, user `_relayd`, no capabilities,
-//! `no_new_privs`.
+//! imsg peers: parent, relay N.
+//! - parent: configuration and key files in, nothing else out.
+//! - relay N (its own instance): key operations in, results out.
+//!
+//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs.
 //!
 //! TLS comes in a later issue: until then it receives its configuration and
-//! answers every key operation with an error instead of a signature.
+//! answers every key operation with an error instead of a signature. Keys
+//! that do not load will be refused at `prepare` (`Refusal::Keypair`), so a
+//! reload with a bad key changes nothing.
 
-use crate::child::{from_parent, peer_socket, terminated};
+use crate::engine::{open_peer, ChildError, ChildStart, Context, Engine, EngineError};
+use crate::proc::ProcId;
 use relayd_config::Config;
-use relayd_proto::messages::parent_ca::{CaSide, CaToParent, ParentToCa};
-use relayd_proto::messages::{relay_ca, KeyOperationResult, PeerChannel};
-use relayd_proto::{ConfigAssembler, ImsgChannel, ProcessKind, Received};
+use relayd_proto::messages::parent_ca::ParentToCa;
+use relayd_proto::messages::relay_ca::{CaRelayChannel, CaToRelay, RelayToCa};
+use relayd_proto::messages::{KeyOperationResult, NoMessage, Refusal};
+use std::convert::Infallible;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
 struct Ca {
-    parent: CaSide,
-    assembler: ConfigAssembler,
     config: Config,
 }
 
-pub async fn run(instance: u32, parent: UnixStream) -> Result<(), String> {
-    let parent: CaSide = ImsgChannel::new(parent).map_err(|e| format!("parent channel: {e}"))?;
-    let mut ca = Ca {
-        parent,
-        assembler: ConfigAssembler::new(),
-        config: Config::default(),
-    };
-    ca.send_parent(&CaToParent::Ready).await?;
-    let stop = terminated();
-    tokio::pin!(stop);
-    loop {
-        let received = tokio::select! {
-            received = ca.parent.recv() => received,
-            _ = &mut stop => {
-                tracing::debug!("terminated by signal");
-                return Ok(());
-            }
-        };
-        {
-            let Some(received) = from_parent(received)? else {
-                return Ok(());
-            };
-            if !ca.handle(instance, received).await? {
-                return Ok(());
-            }
-        }
-    }
+/// The ca's entry in the process table.
+pub fn main(start: ChildStart) -> Result<(), ChildError> {
+    start.run(|_: &Context<Ca>| {
+        Ok(Ca {
+            config: Config::default(),
+        })
+    })
 }
 
-impl Ca {
-    /// Handles one message from the parent; `false` means shut down.
-    async fn handle(
+impl Engine for Ca {
+    type Message = ParentToCa;
+    type Report = NoMessage;
+    type Event = Infallible;
+    type Prepared = Config;
+    type Error = EngineError;
+
+    fn prepare(&mut self, config: Config) -> Result<Config, Refusal> {
+        Ok(config)
+    }
+
+    async fn commit(&mut self, config: Config, _cx: &Context<Self>) -> Result<(), EngineError> {
+        self.config = config;
+        let tls_relays = self
+            .config
+            .relays
+            .iter()
+            .filter(|r| r.listen.iter().any(|l| l.tls))
+            .count();
+        if tls_relays > 0 {
+            tracing::warn!("{tls_relays} TLS relays configured: TLS keys are not implemented yet");
+        }
+        Ok(())
+    }
+
+    async fn on_message(
         &mut self,
-        instance: u32,
-        received: Received<ParentToCa>,
-    ) -> Result<bool, String> {
-        match received.msg {
-            ParentToCa::PeerChannel(peer) => add_peer(instance, peer, received.fd)?,
-            ParentToCa::Reset => self.assembler.reset(),
-            ParentToCa::Config(part) => self.assembler.add(part),
-            ParentToCa::ConfigDone => {
-                self.config = self.assembler.finish();
-                self.send_parent(&CaToParent::ConfigDone).await?;
-            }
-            ParentToCa::Start => {
-                let tls_relays = self
-                    .config
-                    .relays
-                    .iter()
-                    .filter(|r| r.listen.iter().any(|l| l.tls))
-                    .count();
-                if tls_relays > 0 {
-                    tracing::warn!(
-                        "{tls_relays} TLS relays configured: TLS keys are not implemented yet"
-                    );
-                }
-            }
-            ParentToCa::RelayFile(file) => {
-                tracing::debug!(
-                    "{:?} file for relay {}: TLS not implemented yet",
-                    file.kind,
-                    file.relay_id
-                )
-            }
-            ParentToCa::SetVerbose(level) => {
-                crate::log::set_verbosity(u8::try_from(level).unwrap_or(u8::MAX))
-            }
-            ParentToCa::Shutdown => return Ok(false),
+        message: ParentToCa,
+        _fd: Option<OwnedFd>,
+        _cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
+        match message {
+            ParentToCa::RelayFile(file) => tracing::debug!(
+                "{:?} file for relay {}: TLS not implemented yet",
+                file.kind,
+                file.relay_id
+            ),
         }
-        Ok(true)
+        Ok(())
     }
 
-    async fn send_parent(&mut self, msg: &CaToParent) -> Result<(), String> {
-        self.parent
-            .send(msg, None)
-            .await
-            .map_err(|e| format!("parent channel: {e}"))
+    /// Its relay instance: the only peer the table gives the ca.
+    fn on_peer(
+        &mut self,
+        peer: ProcId,
+        socket: UnixStream,
+        cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
+        let channel: CaRelayChannel = open_peer(peer, socket)?;
+        tokio::spawn(answer_key_operations(cx.id(), channel));
+        Ok(())
     }
-}
-
-fn add_peer(instance: u32, peer: PeerChannel, fd: Option<OwnedFd>) -> Result<(), String> {
-    let socket = peer_socket(fd)?;
-    if peer.peer != ProcessKind::Relay {
-        tracing::warn!("unexpected channel to {}, closed", peer.peer);
-        return Ok(());
-    }
-    let channel: relay_ca::CaSide =
-        ImsgChannel::new(socket).map_err(|e| format!("channel to relay: {e}"))?;
-    tokio::spawn(answer_key_operations(instance, channel));
-    Ok(())
 }
 
 /// Refuses every key operation of the relay: no keys are loaded yet.
-async fn answer_key_operations(instance: u32, mut relay: relay_ca::CaSide) {
+async fn answer_key_operations(ca: ProcId, mut relay: CaRelayChannel) {
     loop {
         match relay.recv().await {
             Ok(Some(received)) => {
-                let relay_ca::RelayToCa::KeyOperation(op) = received.msg;
-                let reply = relay_ca::CaToRelay::KeyOperationResult(KeyOperationResult {
+                let RelayToCa::KeyOperation(op) = received.msg;
+                let reply = CaToRelay::KeyOperationResult(KeyOperationResult {
                     request_id: op.request_id,
-                    result: Err(format!("ca {}: no private keys loaded", instance + 1)),
+                    result: Err(format!("{ca}: no private keys loaded")),
                 });
                 if let Err(e) = relay.send(&reply, None).await {
                     tracing::warn!("channel to relay: {e}");

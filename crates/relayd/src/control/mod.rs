@@ -5,18 +5,41 @@
 //! Sandbox: none of its own; it runs in the parent (root). The socket is
 //! mode 0660, owner root, so only root and the socket's group may talk to it.
 //!
-//! Each connection is a task that forwards requests to the parent's main
-//! loop as [`ControlCall`]s and writes back what the loop answers; `monitor`
-//! connections then stream events until the client goes away.
+//! Each connection is a task that first checks the client's protocol
+//! version (`Hello`, see `relayd_proto::control`), then forwards requests to
+//! the parent's main loop as [`ControlCall`]s and writes back what the loop
+//! answers; `monitor` connections then stream events until the client goes
+//! away. A client of another version gets our `Hello` and is closed
+//! without a word more: its messages may not mean what ours do.
 
 use relayd_proto::channel::ImsgChannel;
-use relayd_proto::control::{ControlReply, ControlRequest, MonitorEvent};
+use relayd_proto::control::{
+    check_version, ControlReply, ControlRequest, MonitorEvent, CONTROL_VERSION,
+};
+use relayd_proto::{ImsgReader, ImsgWriter};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::path::{Path, PathBuf};
 use tokio::net::UnixListener;
 use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Why the control socket cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("control socket {} is in use: is another relayd running?", .path.display())]
+    InUse { path: PathBuf },
+    #[error("cannot remove stale {}: {source}", .path.display())]
+    RemoveStale { path: PathBuf, source: io::Error },
+    #[error("cannot bind {}: {source}", .path.display())]
+    Bind { path: PathBuf, source: io::Error },
+    #[error("cannot chmod {}: {source}", .path.display())]
+    Chmod { path: PathBuf, source: io::Error },
+    #[error("control socket already served")]
+    AlreadyServed,
+    #[error("control socket: {0}")]
+    Listener(io::Error),
+}
 
 /// What the main loop answers to one request.
 pub enum Answer {
@@ -41,25 +64,35 @@ pub struct ControlSocket {
 impl ControlSocket {
     /// Binds `path`, refusing if another relayd answers there (the second
     /// instance check). A stale socket file nobody listens on is replaced.
-    pub fn bind(path: &Path) -> Result<ControlSocket, String> {
+    pub fn bind(path: &Path) -> Result<ControlSocket, ControlError> {
+        let path_buf = || path.to_path_buf();
         if StdUnixStream::connect(path).is_ok() {
-            return Err(format!(
-                "control socket {} is in use: is another relayd running?",
-                path.display()
-            ));
+            return Err(ControlError::InUse { path: path_buf() });
         }
         match std::fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot remove stale {}: {e}", path.display())),
+            Err(source) => {
+                return Err(ControlError::RemoveStale {
+                    path: path_buf(),
+                    source,
+                })
+            }
         }
         // Bind with a restrictive umask so the socket is never briefly open.
         let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o117));
         let bound = StdUnixListener::bind(path);
         nix::sys::stat::umask(old_umask);
-        let listener = bound.map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-            .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
+        let listener = bound.map_err(|source| ControlError::Bind {
+            path: path_buf(),
+            source,
+        })?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(
+            |source| ControlError::Chmod {
+                path: path_buf(),
+                source,
+            },
+        )?;
         let _ = nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), None);
         Ok(ControlSocket {
             path: path.to_path_buf(),
@@ -68,16 +101,12 @@ impl ControlSocket {
     }
 
     /// Starts accepting in a task of the current runtime.
-    pub fn serve(&mut self, calls: mpsc::Sender<ControlCall>) -> Result<(), String> {
-        let listener = self
-            .listener
-            .take()
-            .ok_or_else(|| "control socket already served".to_string())?;
+    pub fn serve(&mut self, calls: mpsc::Sender<ControlCall>) -> Result<(), ControlError> {
+        let listener = self.listener.take().ok_or(ControlError::AlreadyServed)?;
         listener
             .set_nonblocking(true)
-            .map_err(|e| format!("control socket: {e}"))?;
-        let listener =
-            UnixListener::from_std(listener).map_err(|e| format!("control socket: {e}"))?;
+            .map_err(ControlError::Listener)?;
+        let listener = UnixListener::from_std(listener).map_err(ControlError::Listener)?;
         tokio::spawn(accept_loop(listener, calls));
         Ok(())
     }
@@ -103,9 +132,47 @@ async fn accept_loop(listener: UnixListener, calls: mpsc::Sender<ControlCall>) {
     }
 }
 
+/// Reads the client's `Hello` and answers with ours; `false` when the
+/// conversation must end here.
+async fn greet(
+    reader: &mut ImsgReader<ControlRequest>,
+    writer: &mut ImsgWriter<ControlReply>,
+) -> bool {
+    let version = match reader.recv().await {
+        Ok(Some(received)) => match received.msg {
+            ControlRequest::Hello { version } => version,
+            other => {
+                tracing::debug!("control client did not say hello first: {other:?}");
+                return false;
+            }
+        },
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::debug!("control client: {e}");
+            return false;
+        }
+    };
+    let hello = ControlReply::Hello {
+        version: CONTROL_VERSION,
+    };
+    if writer.send(&hello, None).await.is_err() {
+        return false;
+    }
+    match check_version(version, CONTROL_VERSION) {
+        Ok(()) => true,
+        Err(mismatch) => {
+            tracing::warn!("control client refused: {mismatch}");
+            false
+        }
+    }
+}
+
 async fn serve_client(stream: tokio::net::UnixStream, calls: mpsc::Sender<ControlCall>) {
     let channel: ImsgChannel<ControlReply, ControlRequest> = ImsgChannel::from_tokio(stream);
     let (mut reader, mut writer) = channel.split();
+    if !greet(&mut reader, &mut writer).await {
+        return;
+    }
     loop {
         let request = match reader.recv().await {
             Ok(Some(received)) => received.msg,

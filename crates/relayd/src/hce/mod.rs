@@ -2,102 +2,100 @@
 //! reports host states to the parent (which mirrors them for relayctl and
 //! `monitor`), the pfe and the relays.
 //!
-//! imsg peers: parent (config, enable/disable, poll, script results; host
-//! states back), pfe and every relay (host states out).
-//! Sandbox: chroot `/var/empty`, user `_relayd`, no capabilities,
-//! `no_new_privs`. Its raw ICMP sockets are opened by the parent (root) and
-//! passed in, so it needs no CAP_NET_RAW; `check script` runs in the parent,
-//! which is not chrooted, at the hce's request.
+//! imsg peers: parent, pfe, relay N.
+//! - parent: configuration, enable/disable, poll, script results in; every
+//!   host status, `Sync` and script requests out.
+//! - pfe, relay N: host state changes and `Sync` out, nothing in.
+//!
+//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs. Its
+//! raw ICMP sockets are opened by the parent (root) and passed in, so it
+//! needs no CAP_NET_RAW; `check script` runs in the parent, which is not
+//! chrooted, at the hce's request (answers matched by request id).
 //!
 //! Layout: [`rounds`] says when each table is due and runs its checks,
 //! [`hosts`] turns results into host states (retry, parent, availability);
-//! this file wires them to the channels. The parent gets every host status
-//! (its counters change at every check); the pfe and the relays only state
-//! changes (and enable/disable resets). All three get `Sync` after a round
-//! or a switch that changed some state.
+//! this file drives them as an [`Engine`]. A new configuration is prepared
+//! as a fresh host book and replaces the running one at `Start`, when the
+//! checks start over. The parent gets every host status (its counters
+//! change at every check); the pfe and the relays only state changes (and
+//! enable/disable resets). All three get `Sync` after a round or a switch
+//! that changed some state.
 
 mod hosts;
 mod rounds;
 
-use crate::child::{from_parent, peer_socket, terminated};
+use crate::engine::{open_peer, ChildError, ChildStart, Context, Engine, EngineError};
+use crate::proc::ProcId;
 use hosts::HostBook;
 use relayd_check::{HostError, IcmpPinger, IcmpSockets, Outcome};
 use relayd_config::{Check, Config, ObjectId};
-use relayd_proto::messages::parent_hce::{HceSide, HceToParent, ParentToHce};
-use relayd_proto::messages::{
-    hce_pfe, hce_relay, IcmpFamily, PeerChannel, ScriptRequest, ScriptResult,
-};
+use relayd_proto::messages::hce_pfe::{HcePfeChannel, HceToPfe};
+use relayd_proto::messages::hce_relay::{HceRelayChannel, HceToRelay};
+use relayd_proto::messages::parent_hce::{HceToParent, ParentToHce};
+use relayd_proto::messages::{IcmpFamily, Refusal, ScriptRequest, ScriptResult};
 use relayd_proto::status::HostStatus;
-use relayd_proto::{ConfigAssembler, ImsgChannel, ProcessKind, Received};
+use relayd_proto::{Correlator, Delivery, ImsgWriter, ProcessKind, WaitError};
 use rounds::{RoundEvent, RoundPlan, Scheduler};
-use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+/// How long after a script's own timeout the parent's answer may still
+/// come; the parent kills scripts at their timeout, so this only covers a
+/// parent that lost the request.
+const SCRIPT_ANSWER_GRACE: Duration = Duration::from_secs(5);
+
+/// What the hce's own tasks tell it.
+pub enum HceEvent {
+    Round(RoundEvent),
+    /// A script request was answered, or will not be.
+    Script(ScriptDone),
+}
+
+pub struct ScriptDone {
+    host_id: ObjectId,
+    elapsed: Duration,
+    answer: Result<ScriptResult, WaitError>,
+}
 
 /// The engine's state between messages.
 struct Hce {
-    parent: HceSide,
-    pfe: Option<hce_pfe::HceSide>,
-    relays: Vec<hce_relay::HceSide>,
-    assembler: ConfigAssembler,
+    pfe: Option<ImsgWriter<HceToPfe>>,
+    relays: Vec<ImsgWriter<HceToRelay>>,
     book: HostBook,
     scheduler: Scheduler,
-    /// Checks run between `Start` and the next configuration.
+    /// Checks run between the first `Start` and the next configuration.
     started: bool,
     /// Raw ICMP sockets from the parent, until the pinger takes them over.
     icmp_sockets: IcmpSockets,
     icmp: Option<Arc<IcmpPinger>>,
-    /// When each host's running script was asked for, to log its duration.
-    scripts_started: HashMap<ObjectId, Instant>,
+    /// `check script` requests the parent has not answered yet.
+    scripts: Correlator<ScriptResult>,
     /// A state changed since the last `Sync`: rounds where nothing changed
     /// send none, so thousands of hosts in many tables cost no messages.
     unsynced: bool,
 }
 
-pub async fn run(parent: UnixStream) -> Result<(), String> {
+/// The hce's entry in the process table.
+pub fn main(start: ChildStart) -> Result<(), ChildError> {
     raise_descriptor_limit();
-    let parent: HceSide = ImsgChannel::new(parent).map_err(|e| format!("parent channel: {e}"))?;
-    let (round_events, mut rounds) = mpsc::unbounded_channel();
-    let mut hce = Hce {
-        parent,
-        pfe: None,
-        relays: Vec::new(),
-        assembler: ConfigAssembler::new(),
-        book: HostBook::default(),
-        scheduler: Scheduler::new(round_events),
-        started: false,
-        icmp_sockets: IcmpSockets::default(),
-        icmp: None,
-        scripts_started: HashMap::new(),
-        unsynced: false,
-    };
-    hce.send_parent(&HceToParent::Ready).await?;
-    let stop = terminated();
-    tokio::pin!(stop);
-    loop {
-        let next_due = hce.scheduler.next_due().filter(|_| hce.started);
-        tokio::select! {
-            received = hce.parent.recv() => {
-                let Some(received) = from_parent(received)? else {
-                    return Ok(());
-                };
-                if !hce.handle(received).await? {
-                    return Ok(());
-                }
-            },
-            Some(event) = rounds.recv() => hce.round_event(event).await?,
-            _ = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)),
-                if next_due.is_some() => hce.launch_due_rounds().await?,
-            _ = &mut stop => {
-                tracing::debug!("terminated by signal");
-                return Ok(());
-            }
-        }
-    }
+    start.run(|cx: &Context<Hce>| {
+        let events = cx.events();
+        let rounds = Arc::new(move |event| events.send(HceEvent::Round(event)).is_ok());
+        Ok(Hce {
+            pfe: None,
+            relays: Vec::new(),
+            book: HostBook::default(),
+            scheduler: Scheduler::new(rounds),
+            started: false,
+            icmp_sockets: IcmpSockets::default(),
+            icmp: None,
+            scripts: Correlator::new(),
+            unsynced: false,
+        })
+    })
 }
 
 /// Each check holds a socket while it runs: with thousands of hosts the
@@ -116,84 +114,116 @@ fn raise_descriptor_limit() {
     }
 }
 
-impl Hce {
-    /// Handles one message from the parent; `false` means shut down.
-    async fn handle(&mut self, received: Received<ParentToHce>) -> Result<bool, String> {
-        match received.msg {
-            ParentToHce::PeerChannel(peer) => self.add_peer(peer, received.fd)?,
-            ParentToHce::Reset => self.assembler.reset(),
-            ParentToHce::Config(part) => self.assembler.add(part),
-            ParentToHce::ConfigDone => {
-                self.apply_config();
-                self.send_parent(&HceToParent::ConfigDone).await?;
-            }
-            ParentToHce::Start => self.start().await?,
+impl Engine for Hce {
+    type Message = ParentToHce;
+    type Report = HceToParent;
+    type Event = HceEvent;
+    type Prepared = HostBook;
+    type Error = EngineError;
+
+    fn prepare(&mut self, config: Config) -> Result<HostBook, Refusal> {
+        Ok(HostBook::new(&config))
+    }
+
+    /// The new hosts replace the old; checks start over with them.
+    async fn commit(&mut self, book: HostBook, cx: &Context<Self>) -> Result<(), EngineError> {
+        self.scheduler.stop_all();
+        self.scripts.cancel_all();
+        self.book = book;
+        tracing::debug!(
+            "configuration applied: {} tables, {} hosts",
+            self.book.tables().count(),
+            self.book.len()
+        );
+        self.start(cx).await
+    }
+
+    async fn on_message(
+        &mut self,
+        message: ParentToHce,
+        fd: Option<OwnedFd>,
+        cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
+        match message {
             ParentToHce::HostEnable(id) => {
                 if let Some(status) = self.book.enable(id) {
-                    self.publish_everywhere(status).await?;
-                    self.sync().await?;
+                    self.publish_everywhere(status, cx).await?;
+                    self.sync(cx).await?;
                 } else {
                     tracing::warn!("no host with id {id}");
                 }
             }
             ParentToHce::HostDisable(id) => {
                 if let Some(status) = self.book.disable(id) {
-                    self.publish_everywhere(status).await?;
-                    self.sync().await?;
+                    self.publish_everywhere(status, cx).await?;
+                    self.sync(cx).await?;
                 } else {
                     tracing::warn!("no host with id {id}");
                 }
             }
-            ParentToHce::TableEnable(id) => self.switch_table(id, true).await?,
-            ParentToHce::TableDisable(id) => self.switch_table(id, false).await?,
+            ParentToHce::TableEnable(id) => self.switch_table(id, true, cx).await?,
+            ParentToHce::TableDisable(id) => self.switch_table(id, false, cx).await?,
             ParentToHce::Poll => {
                 tracing::debug!("poll: checking every table now");
                 self.scheduler.all_due_now();
             }
-            ParentToHce::SetVerbose(level) => {
-                crate::log::set_verbosity(u8::try_from(level).unwrap_or(u8::MAX))
+            ParentToHce::ScriptResult(result) => {
+                let (id, host) = (result.request_id, result.host_id);
+                if self.scripts.answer(id, result) == Delivery::Discarded {
+                    tracing::debug!("script result {id} for host {host} came too late");
+                }
             }
-            ParentToHce::ScriptResult(result) => self.script_result(result).await?,
-            ParentToHce::IcmpSocket(family) => match received.fd {
+            ParentToHce::IcmpSocket(family) => match fd {
                 Some(fd) => match family {
                     IcmpFamily::V4 => self.icmp_sockets.v4 = Some(fd),
                     IcmpFamily::V6 => self.icmp_sockets.v6 = Some(fd),
                 },
                 None => tracing::warn!("{family:?} icmp socket message without a descriptor"),
             },
-            ParentToHce::Shutdown => return Ok(false),
         }
-        Ok(true)
+        Ok(())
     }
 
-    fn add_peer(&mut self, peer: PeerChannel, fd: Option<OwnedFd>) -> Result<(), String> {
-        let socket = peer_socket(fd)?;
-        let channel_error = |e: std::io::Error| format!("channel to {}: {e}", peer.peer);
-        match peer.peer {
-            ProcessKind::Pfe => self.pfe = Some(ImsgChannel::new(socket).map_err(channel_error)?),
-            ProcessKind::Relay => self
-                .relays
-                .push(ImsgChannel::new(socket).map_err(channel_error)?),
+    fn on_peer(
+        &mut self,
+        peer: ProcId,
+        socket: UnixStream,
+        _cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
+        // Nothing flows back from the pfe or a relay: only writers are kept.
+        match peer.kind {
+            ProcessKind::Pfe => {
+                let channel: HcePfeChannel = open_peer(peer, socket)?;
+                self.pfe = Some(channel.split().1);
+            }
+            ProcessKind::Relay => {
+                let channel: HceRelayChannel = open_peer(peer, socket)?;
+                self.relays.push(channel.split().1);
+            }
+            // The runtime hands over only the peers the table allows.
             other => tracing::warn!("unexpected channel to {other}, closed"),
         }
         Ok(())
     }
 
-    /// A new configuration replaces the hosts; checks wait for `Start`.
-    fn apply_config(&mut self) {
-        let config: Config = self.assembler.finish();
-        self.scheduler.stop_all();
-        self.scripts_started.clear();
-        self.started = false;
-        self.book = HostBook::new(&config);
-        tracing::debug!(
-            "configuration applied: {} tables, {} hosts",
-            config.tables.len(),
-            self.book.len()
-        );
+    async fn on_event(&mut self, event: HceEvent, cx: &Context<Self>) -> Result<(), EngineError> {
+        match event {
+            HceEvent::Round(event) => self.round_event(event, cx).await,
+            HceEvent::Script(done) => self.script_done(done, cx).await,
+        }
     }
 
-    async fn start(&mut self) -> Result<(), String> {
+    fn next_timer(&self) -> Option<Instant> {
+        self.scheduler.next_due().filter(|_| self.started)
+    }
+
+    async fn on_timer(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {
+        self.launch_due_rounds(cx).await
+    }
+}
+
+impl Hce {
+    async fn start(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {
         if self.icmp.is_none() {
             let sockets = std::mem::take(&mut self.icmp_sockets);
             if sockets.v4.is_some() || sockets.v6.is_some() {
@@ -224,12 +254,17 @@ impl Hce {
         // Every engine starts from the full picture, changed or not.
         self.unsynced = true;
         for status in self.book.statuses() {
-            self.publish_everywhere(status).await?;
+            self.publish_everywhere(status, cx).await?;
         }
-        self.sync().await
+        self.sync(cx).await
     }
 
-    async fn switch_table(&mut self, id: ObjectId, enable: bool) -> Result<(), String> {
+    async fn switch_table(
+        &mut self,
+        id: ObjectId,
+        enable: bool,
+        cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
         let Some(table) = self.book.table(id) else {
             tracing::warn!("no table with id {id}");
             return Ok(());
@@ -242,13 +277,13 @@ impl Hce {
             self.scheduler.remove_table(id);
         }
         for status in self.book.switch_table(id, enable) {
-            self.publish_everywhere(status).await?;
+            self.publish_everywhere(status, cx).await?;
         }
-        self.sync().await
+        self.sync(cx).await
     }
 
     /// Starts a round of every table that is due.
-    async fn launch_due_rounds(&mut self) -> Result<(), String> {
+    async fn launch_due_rounds(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {
         for table_id in self.scheduler.due(Instant::now()) {
             let Some(round) = self.scheduler.begin_round(table_id) else {
                 continue;
@@ -257,13 +292,11 @@ impl Hce {
                 continue;
             };
             for status in start.timed_out {
-                self.send_parent(&HceToParent::HostStatus(status)).await?;
+                cx.report(HceToParent::HostStatus(status))?;
             }
             if let Check::Script { path } = &start.check {
-                let timeout_ms = u32::try_from(start.timeout.as_millis()).unwrap_or(u32::MAX);
                 for (host_id, _) in &start.targets {
-                    self.request_script(*host_id, table_id, path, timeout_ms)
-                        .await?;
+                    self.request_script(*host_id, table_id, path, start.timeout, cx)?;
                 }
                 continue;
             }
@@ -279,7 +312,11 @@ impl Hce {
         Ok(())
     }
 
-    async fn round_event(&mut self, event: RoundEvent) -> Result<(), String> {
+    async fn round_event(
+        &mut self,
+        event: RoundEvent,
+        cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
         match event {
             RoundEvent::Checked {
                 round,
@@ -288,14 +325,14 @@ impl Hce {
                 outcome,
             } => {
                 if self.scheduler.is_current(table_id, round) {
-                    self.record(host_id, &outcome).await?;
+                    self.record(host_id, &outcome, cx).await?;
                 }
             }
             RoundEvent::Finished { round, table_id } => {
                 if let Some(took) = self.scheduler.finished(table_id, round) {
                     let name = self.book.table(table_id).map_or("?", |t| t.name.as_str());
                     tracing::debug!("table {name}: round done in {}ms", took.as_millis());
-                    self.sync().await?;
+                    self.sync(cx).await?;
                 }
             }
         }
@@ -303,108 +340,126 @@ impl Hce {
     }
 
     /// Applies a result and tells who needs to know.
-    async fn record(&mut self, host_id: ObjectId, outcome: &Outcome) -> Result<(), String> {
+    async fn record(
+        &mut self,
+        host_id: ObjectId,
+        outcome: &Outcome,
+        cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
         for recorded in self.book.record(host_id, outcome) {
             if recorded.transition.changed() {
-                self.publish_everywhere(recorded.status).await?;
+                self.publish_everywhere(recorded.status, cx).await?;
             } else {
-                self.send_parent(&HceToParent::HostStatus(recorded.status))
-                    .await?;
+                cx.report(HceToParent::HostStatus(recorded.status))?;
             }
         }
         Ok(())
     }
 
-    async fn request_script(
+    /// Asks the parent to run a host's script; a task waits for the answer
+    /// and hands it back as an event.
+    fn request_script(
         &mut self,
         host_id: ObjectId,
         table_id: ObjectId,
         path: &str,
-        timeout_ms: u32,
-    ) -> Result<(), String> {
+        timeout: Duration,
+        cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
         let Some(host_name) = self.book.host_name(host_id) else {
             return Ok(());
         };
-        let request = ScriptRequest {
+        let (request_id, pending) = self.scripts.register();
+        cx.report(HceToParent::RunScript(ScriptRequest {
+            request_id,
             host_id,
             table_id,
             path: path.to_string(),
             host_name: host_name.to_string(),
-            timeout_ms,
-        };
-        self.scripts_started.insert(host_id, Instant::now());
-        self.send_parent(&HceToParent::RunScript(request)).await
+            timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+        }))?;
+        let started = std::time::Instant::now();
+        let pending = pending.with_deadline(started + timeout + SCRIPT_ANSWER_GRACE);
+        let events = cx.events();
+        tokio::spawn(async move {
+            let answer = pending.wait().await;
+            let done = ScriptDone {
+                host_id,
+                elapsed: started.elapsed(),
+                answer,
+            };
+            let _ = events.send(HceEvent::Script(done));
+        });
+        Ok(())
     }
 
     /// The parent ran a host's script: a positive exit status means up,
     /// zero down, -1 that it could not run or was killed at the timeout.
-    async fn script_result(&mut self, result: ScriptResult) -> Result<(), String> {
-        if !self.started || !self.book.contains(result.host_id) {
+    async fn script_done(
+        &mut self,
+        done: ScriptDone,
+        cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
+        let outcome = match done.answer {
+            Ok(result) => match result.retval {
+                code if code > 0 => Outcome::up(HostError::ScriptOk, done.elapsed),
+                0 => Outcome::down(HostError::ScriptFail, done.elapsed),
+                _ => Outcome::down(HostError::ScriptTimeout, done.elapsed),
+            },
+            Err(WaitError::Expired) => {
+                tracing::warn!("host {}: no script result from the parent", done.host_id);
+                Outcome::down(HostError::ScriptTimeout, done.elapsed)
+            }
+            // A new configuration replaced the host.
+            Err(WaitError::Cancelled) => return Ok(()),
+        };
+        if !self.started || !self.book.contains(done.host_id) {
             return Ok(());
         }
-        let elapsed = self
-            .scripts_started
-            .remove(&result.host_id)
-            .map(|started| started.elapsed())
-            .unwrap_or_default();
-        let outcome = match result.retval {
-            code if code > 0 => Outcome::up(HostError::ScriptOk, elapsed),
-            0 => Outcome::down(HostError::ScriptFail, elapsed),
-            _ => Outcome::down(HostError::ScriptTimeout, elapsed),
-        };
-        self.record(result.host_id, &outcome).await?;
-        self.sync().await
+        self.record(done.host_id, &outcome, cx).await?;
+        self.sync(cx).await
     }
 
     /// Tells the parent, the pfe and the relays that the states sent since
     /// the last `Sync` are complete (a round is over), if any changed.
-    async fn sync(&mut self) -> Result<(), String> {
+    async fn sync(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {
         if !self.unsynced {
             return Ok(());
         }
         self.unsynced = false;
-        self.send_parent(&HceToParent::Sync).await?;
-        if let Some(pfe) = &mut self.pfe {
-            if let Err(e) = pfe.send(&hce_pfe::HceToPfe::Sync, None).await {
-                tracing::warn!("channel to pfe: {e}");
-            }
-        }
-        for relay in &mut self.relays {
-            if let Err(e) = relay.send(&hce_relay::HceToRelay::Sync, None).await {
-                tracing::warn!("channel to a relay: {e}");
-            }
-        }
+        cx.report(HceToParent::Sync)?;
+        self.tell_peers(HceToPfe::Sync, HceToRelay::Sync).await;
         Ok(())
     }
 
     /// Sends a host state to the parent, the pfe and every relay.
-    async fn publish_everywhere(&mut self, status: HostStatus) -> Result<(), String> {
+    async fn publish_everywhere(
+        &mut self,
+        status: HostStatus,
+        cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
         self.unsynced = true;
-        self.send_parent(&HceToParent::HostStatus(status.clone()))
-            .await?;
+        cx.report(HceToParent::HostStatus(status.clone()))?;
+        self.tell_peers(
+            HceToPfe::HostStatus(status.clone()),
+            HceToRelay::HostStatus(status),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Sends to the pfe and every relay; a peer gone is logged, not fatal
+    /// (the parent notices the lost child).
+    async fn tell_peers(&mut self, to_pfe: HceToPfe, to_relays: HceToRelay) {
         if let Some(pfe) = &mut self.pfe {
-            if let Err(e) = pfe
-                .send(&hce_pfe::HceToPfe::HostStatus(status.clone()), None)
-                .await
-            {
+            if let Err(e) = pfe.send(&to_pfe, None).await {
                 tracing::warn!("channel to pfe: {e}");
             }
         }
         for relay in &mut self.relays {
-            if let Err(e) = relay
-                .send(&hce_relay::HceToRelay::HostStatus(status.clone()), None)
-                .await
-            {
+            if let Err(e) = relay.send(&to_relays, None).await {
                 tracing::warn!("channel to a relay: {e}");
             }
         }
-        Ok(())
-    }
-
-    async fn send_parent(&mut self, msg: &HceToParent) -> Result<(), String> {
-        self.parent
-            .send(msg, None)
-            .await
-            .map_err(|e| format!("parent channel: {e}"))
     }
 }

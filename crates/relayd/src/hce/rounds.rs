@@ -16,7 +16,6 @@ use relayd_config::{Check, ObjectId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
@@ -32,6 +31,9 @@ pub enum RoundEvent {
     /// Every host of the round answered (or timed out).
     Finished { round: u64, table_id: ObjectId },
 }
+
+/// Where running rounds report; `false` once nobody listens any more.
+pub type RoundSink = Arc<dyn Fn(RoundEvent) -> bool + Send + Sync>;
 
 /// The clock and the running round of one table.
 struct Clock {
@@ -50,11 +52,11 @@ pub struct Scheduler {
     /// Round ids are unique across tables and reloads, so a late result of a
     /// replaced configuration can never pass for a current one.
     last_round: u64,
-    events: mpsc::UnboundedSender<RoundEvent>,
+    events: RoundSink,
 }
 
 impl Scheduler {
-    pub fn new(events: mpsc::UnboundedSender<RoundEvent>) -> Scheduler {
+    pub fn new(events: RoundSink) -> Scheduler {
         Scheduler {
             clocks: HashMap::new(),
             last_round: 0,
@@ -185,7 +187,7 @@ pub struct RoundPlan {
     pub icmp: Option<Arc<IcmpPinger>>,
 }
 
-async fn run_round(plan: RoundPlan, events: mpsc::UnboundedSender<RoundEvent>) {
+async fn run_round(plan: RoundPlan, events: RoundSink) {
     let mut checks = JoinSet::new();
     for (host_id, target) in plan.targets {
         let check = plan.check.clone();
@@ -206,12 +208,12 @@ async fn run_round(plan: RoundPlan, events: mpsc::UnboundedSender<RoundEvent>) {
                 host_id,
                 outcome,
             };
-            if events.send(event).is_err() {
+            if !events(event) {
                 return;
             }
         }
     }
-    let _ = events.send(RoundEvent::Finished {
+    events(RoundEvent::Finished {
         round: plan.round,
         table_id: plan.table_id,
     });
@@ -221,6 +223,16 @@ async fn run_round(plan: RoundPlan, events: mpsc::UnboundedSender<RoundEvent>) {
 mod tests {
     use super::*;
     use std::net::{IpAddr, Ipv4Addr};
+    use tokio::sync::mpsc;
+
+    /// A scheduler whose rounds report on a channel the test reads.
+    fn scheduler() -> (Scheduler, mpsc::UnboundedReceiver<RoundEvent>) {
+        let (tx, events) = mpsc::unbounded_channel();
+        (
+            Scheduler::new(Arc::new(move |e| tx.send(e).is_ok())),
+            events,
+        )
+    }
 
     fn target(port: u16) -> Target {
         Target {
@@ -256,8 +268,7 @@ mod tests {
             let spare = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             spare.local_addr().expect("addr").port()
         };
-        let (tx, mut events) = mpsc::unbounded_channel();
-        let mut scheduler = Scheduler::new(tx);
+        let (mut scheduler, mut events) = scheduler();
         scheduler.add_table(1, Duration::from_secs(1));
         assert_eq!(scheduler.due(Instant::now()), vec![1]);
         let round = scheduler.begin_round(1).expect("clock");
@@ -301,8 +312,7 @@ mod tests {
             .await
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let (tx, mut events) = mpsc::unbounded_channel();
-        let mut scheduler = Scheduler::new(tx);
+        let (mut scheduler, mut events) = scheduler();
         scheduler.add_table(1, Duration::from_secs(1));
         let silent = Check::Send {
             send: "PING".into(),

@@ -1,77 +1,25 @@
-//! The parent's side of the process tree: starting every child with its
-//! channel, connecting the children to each other, sending to them, and
-//! noticing when one goes away.
+//! The parent's side of the process tree: starting every child the process
+//! table lists, connecting them as its peer mesh says, and noticing when
+//! one goes away.
 //!
 //! Channels, as relayd has them (each a socketpair; the child-to-child ones
-//! are created here and handed to both ends with `PeerChannel` messages):
-//!
-//! | channel | ends |
-//! | --- | --- |
-//! | parent <-> hce, pfe, relay N, ca N | one per child |
-//! | hce -> pfe | host states |
-//! | hce -> relay N | host states, one per relay process |
-//! | pfe <-> relay N | host states out; statistics, sessions in |
-//! | relay N <-> ca N | key operations, instance to instance |
+//! are created here and handed to both ends with `PeerChannel`):
+//! parent <-> every child, and between children what `procs::peer_mesh`
+//! derives from the table (hce -> pfe, hce -> relay N, relay N <-> ca N).
 
+use super::error::ParentError;
+use super::links::{ChildEvent, Links};
 use crate::proc::{spawn, ChildSpec, ProcId};
-use relayd_proto::messages::parent_ca::{CaToParent, ParentToCa};
-use relayd_proto::messages::parent_hce::{HceToParent, ParentToHce};
-use relayd_proto::messages::parent_pfe::{ParentToPfe, PfeToParent};
-use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
-use relayd_proto::messages::PeerChannel;
-use relayd_proto::ConfigPart;
-use relayd_proto::{ImsgChannel, ImsgReader, ImsgWriter, ProcessKind, Received};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use relayd_proto::messages::Lifecycle;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// Something a child sent, or the end of its channel.
-pub enum ChildEvent {
-    Hce(Received<HceToParent>),
-    Pfe(Received<PfeToParent>),
-    Relay(u32, Received<RelayToParent>),
-    Ca(u32, Received<CaToParent>),
-    /// The channel ended: the child exited, crashed or sent garbage.
-    Closed(ProcId, String),
-}
-
-/// The messages every child understands, whatever its channel's enum.
-#[derive(Debug, Clone)]
-pub enum Common {
-    Reset,
-    Config(Box<ConfigPart>),
-    ConfigDone,
-    Start,
-    SetVerbose(u32),
-    PeerChannel(PeerChannel),
-    Shutdown,
-}
-
-macro_rules! to_channel_enum {
-    ($enum:ident, $common:expr) => {
-        match $common {
-            Common::Reset => $enum::Reset,
-            Common::Config(part) => $enum::Config(*part),
-            Common::ConfigDone => $enum::ConfigDone,
-            Common::Start => $enum::Start,
-            Common::SetVerbose(level) => $enum::SetVerbose(level),
-            Common::PeerChannel(peer) => $enum::PeerChannel(peer),
-            Common::Shutdown => $enum::Shutdown,
-        }
-    };
-}
-
-/// The running children and the parent's writing ends of their channels.
+/// The running children.
 pub struct ProcessTree {
     processes: Vec<(ProcId, Child)>,
-    hce: ImsgWriter<ParentToHce>,
-    pfe: ImsgWriter<ParentToPfe>,
-    relays: Vec<ImsgWriter<ParentToRelay>>,
-    cas: Vec<ImsgWriter<ParentToCa>>,
 }
 
 /// How children are started.
@@ -82,169 +30,39 @@ pub struct TreeOptions {
 }
 
 impl ProcessTree {
-    /// Starts hce, pfe, `prefork` relays and as many cas, each reporting to
-    /// `events`, then connects them to each other. Must run in the runtime.
-    pub async fn start(
+    /// Starts every child of the process table (`prefork` of the numbered
+    /// kinds), each reporting to `events`, then connects them to each other.
+    /// Must run in the runtime.
+    pub fn start(
         options: &TreeOptions,
-        events: UnboundedSender<ChildEvent>,
-    ) -> Result<ProcessTree, String> {
-        let mut processes = Vec::new();
-        let mut start_one = |id: ProcId| -> Result<UnixStream, String> {
-            let (ours, theirs) =
-                UnixStream::pair().map_err(|e| format!("socketpair for {id}: {e}"))?;
+        events: &UnboundedSender<ChildEvent>,
+    ) -> Result<(ProcessTree, Links), ParentError> {
+        let mut tree = ProcessTree {
+            processes: Vec::new(),
+        };
+        let mut links = Links::default();
+        for id in crate::procs::child_ids(options.prefork) {
+            let (ours, theirs) = UnixStream::pair().map_err(|source| ParentError::Socketpair {
+                what: id.to_string(),
+                source,
+            })?;
             let child = spawn(ChildSpec {
                 id,
                 parent_channel: OwnedFd::from(theirs),
                 foreground: options.foreground,
                 verbosity: options.verbosity,
             })
-            .map_err(|e| format!("cannot start {id}: {e}"))?;
+            .map_err(|source| ParentError::Spawn { id, source })?;
             tracing::debug!("started {id}, pid {}", child.id());
-            processes.push((id, child));
-            Ok(ours)
-        };
-        let hce = start_one(ProcId::new(ProcessKind::Hce, 0))?;
-        let pfe = start_one(ProcId::new(ProcessKind::Pfe, 0))?;
-        let mut relays = Vec::new();
-        let mut cas = Vec::new();
-        for instance in 0..options.prefork {
-            relays.push(start_one(ProcId::new(ProcessKind::Relay, instance))?);
+            tree.processes.push((id, child));
+            links.open(id, ours, events)?;
         }
-        for instance in 0..options.prefork {
-            cas.push(start_one(ProcId::new(ProcessKind::Ca, instance))?);
-        }
-        let mut tree = ProcessTree {
-            processes,
-            hce: listen(
-                hce,
-                ProcId::new(ProcessKind::Hce, 0),
-                &events,
-                ChildEvent::Hce,
-            )?,
-            pfe: listen(
-                pfe,
-                ProcId::new(ProcessKind::Pfe, 0),
-                &events,
-                ChildEvent::Pfe,
-            )?,
-            relays: Vec::new(),
-            cas: Vec::new(),
-        };
-        for (instance, socket) in (0u32..).zip(relays) {
-            let id = ProcId::new(ProcessKind::Relay, instance);
-            let writer = listen(socket, id, &events, move |r| ChildEvent::Relay(instance, r))?;
-            tree.relays.push(writer);
-        }
-        for (instance, socket) in (0u32..).zip(cas) {
-            let id = ProcId::new(ProcessKind::Ca, instance);
-            let writer = listen(socket, id, &events, move |r| ChildEvent::Ca(instance, r))?;
-            tree.cas.push(writer);
-        }
-        tree.connect_peers().await?;
-        for (family, socket) in crate::parent::sockets::open_icmp_sockets() {
-            tree.send_hce(&ParentToHce::IcmpSocket(family), Some(socket))
-                .await?;
-        }
-        Ok(tree)
-    }
-
-    /// Every child, in start order.
-    pub fn ids(&self) -> Vec<ProcId> {
-        self.processes.iter().map(|(id, _)| *id).collect()
+        links.connect_peers(&crate::procs::peer_mesh(options.prefork))?;
+        Ok((tree, links))
     }
 
     pub fn pids(&self) -> Vec<(ProcId, u32)> {
         self.processes.iter().map(|(id, c)| (*id, c.id())).collect()
-    }
-
-    pub fn relay_count(&self) -> u32 {
-        u32::try_from(self.relays.len()).unwrap_or(u32::MAX)
-    }
-
-    async fn connect_peers(&mut self) -> Result<(), String> {
-        let hce = ProcId::new(ProcessKind::Hce, 0);
-        let pfe = ProcId::new(ProcessKind::Pfe, 0);
-        let mut pairs = vec![(hce, pfe)];
-        for instance in 0..self.relay_count() {
-            let relay = ProcId::new(ProcessKind::Relay, instance);
-            pairs.push((hce, relay));
-            pairs.push((pfe, relay));
-            pairs.push((relay, ProcId::new(ProcessKind::Ca, instance)));
-        }
-        for (a, b) in pairs {
-            let (a_end, b_end) =
-                UnixStream::pair().map_err(|e| format!("socketpair {a} <-> {b}: {e}"))?;
-            self.send_common(a, Common::PeerChannel(peer_channel(b)), Some(a_end.into()))
-                .await?;
-            self.send_common(b, Common::PeerChannel(peer_channel(a)), Some(b_end.into()))
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Sends one of the messages all children understand.
-    pub async fn send_common(
-        &mut self,
-        to: ProcId,
-        msg: Common,
-        fd: Option<OwnedFd>,
-    ) -> Result<(), String> {
-        let result = match to.kind {
-            ProcessKind::Hce => self.hce.send(&to_channel_enum!(ParentToHce, msg), fd).await,
-            ProcessKind::Pfe => self.pfe.send(&to_channel_enum!(ParentToPfe, msg), fd).await,
-            ProcessKind::Relay => match self.relays.get_mut(to.instance as usize) {
-                Some(w) => w.send(&to_channel_enum!(ParentToRelay, msg), fd).await,
-                None => return Err(format!("no {to}")),
-            },
-            ProcessKind::Ca => match self.cas.get_mut(to.instance as usize) {
-                Some(w) => w.send(&to_channel_enum!(ParentToCa, msg), fd).await,
-                None => return Err(format!("no {to}")),
-            },
-            ProcessKind::Parent => return Err("the parent is not its own child".into()),
-        };
-        result.map_err(|e| format!("channel to {to}: {e}"))
-    }
-
-    /// Sends `msg` to every child; the first failure is returned after all
-    /// were tried.
-    pub async fn broadcast(&mut self, msg: Common) -> Result<(), String> {
-        let mut first_error = None;
-        for id in self.ids() {
-            if let Err(e) = self.send_common(id, msg.clone(), None).await {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    pub async fn send_hce(&mut self, msg: &ParentToHce, fd: Option<OwnedFd>) -> Result<(), String> {
-        self.hce
-            .send(msg, fd)
-            .await
-            .map_err(|e| format!("channel to hce: {e}"))
-    }
-
-    pub async fn send_pfe(&mut self, msg: &ParentToPfe) -> Result<(), String> {
-        self.pfe
-            .send(msg, None)
-            .await
-            .map_err(|e| format!("channel to pfe: {e}"))
-    }
-
-    pub async fn send_relay(
-        &mut self,
-        instance: u32,
-        msg: &ParentToRelay,
-        fd: Option<OwnedFd>,
-    ) -> Result<(), String> {
-        let writer = self
-            .relays
-            .get_mut(instance as usize)
-            .ok_or_else(|| format!("no relay {}", instance + 1))?;
-        writer
-            .send(msg, fd)
-            .await
-            .map_err(|e| format!("channel to relay {}: {e}", instance + 1))
     }
 
     /// Collects children that exited, without waiting.
@@ -262,10 +80,12 @@ impl ProcessTree {
     }
 
     /// Asks every child to leave, waits up to `grace`, then kills the rest.
-    pub async fn shut_down(&mut self, grace: Duration) {
+    pub async fn shut_down(&mut self, links: &Links, grace: Duration) {
         let deadline = Instant::now() + grace;
-        // A child that stopped reading must not hold the shutdown up.
-        let _ = tokio::time::timeout(grace, self.broadcast(Common::Shutdown)).await;
+        // Queued: a child that stopped reading does not hold this up.
+        if let Err(e) = links.broadcast(&Lifecycle::Shutdown) {
+            tracing::debug!("shutdown: {e}");
+        }
         loop {
             for (id, status) in self.reap() {
                 tracing::debug!("{id} exited: {status}");
@@ -284,53 +104,6 @@ impl ProcessTree {
             let _ = child.wait();
         }
         self.processes.clear();
-    }
-}
-
-fn peer_channel(id: ProcId) -> PeerChannel {
-    PeerChannel {
-        peer: id.kind,
-        instance: id.instance,
-    }
-}
-
-/// Wraps the parent's end of a child's channel: a task forwards what the
-/// child sends to `events`; the writer is returned.
-fn listen<Tx, Rx>(
-    socket: UnixStream,
-    id: ProcId,
-    events: &UnboundedSender<ChildEvent>,
-    wrap: impl Fn(Received<Rx>) -> ChildEvent + Send + 'static,
-) -> Result<ImsgWriter<Tx>, String>
-where
-    Tx: Serialize,
-    Rx: DeserializeOwned + Serialize + Send + 'static,
-{
-    let channel: ImsgChannel<Tx, Rx> =
-        ImsgChannel::new(socket).map_err(|e| format!("channel to {id}: {e}"))?;
-    let (reader, writer) = channel.split();
-    tokio::spawn(forward_events(reader, id, events.clone(), wrap));
-    Ok(writer)
-}
-
-async fn forward_events<Rx>(
-    mut reader: ImsgReader<Rx>,
-    id: ProcId,
-    events: UnboundedSender<ChildEvent>,
-    wrap: impl Fn(Received<Rx>) -> ChildEvent,
-) where
-    Rx: DeserializeOwned + Serialize,
-{
-    loop {
-        let event = match reader.recv().await {
-            Ok(Some(received)) => wrap(received),
-            Ok(None) => ChildEvent::Closed(id, "channel closed".into()),
-            Err(e) => ChildEvent::Closed(id, e.to_string()),
-        };
-        let closed = matches!(event, ChildEvent::Closed(..));
-        if events.send(event).is_err() || closed {
-            return;
-        }
     }
 }
 

@@ -1,72 +1,111 @@
-//! Loading the configuration file and sending it to the children: at
+//! Loading the configuration file and rolling it out to the children: at
 //! startup, on SIGHUP and on `relayctl reload|load`. A file that does not
-//! load, or whose addresses cannot be bound, leaves the running
-//! configuration untouched.
+//! load, whose addresses cannot be bound, or that a child refuses, leaves
+//! the running configuration untouched (at startup, the daemon stops).
 
-use super::children::Common;
+use super::error::{ParentError, ReloadError};
+use super::links::EngineMessage;
 use super::mirror::Mirror;
+use super::rollout::{self, Extra, Rollout, Step};
 use super::{sockets, Parent, CONFIG_TIMEOUT};
-use relayd_config::{Config, LoadOptions};
-use relayd_proto::config_parts;
+use crate::control::Answer;
+use crate::pfe::UnsupportedRedirects;
+use crate::proc::ProcId;
+use relayd_config::{Config, ConfigErrors, LoadOptions};
+use relayd_proto::control::ControlReply;
 use relayd_proto::messages::parent_relay::ParentToRelay;
-use relayd_proto::messages::ListenSocket;
-use std::path::Path;
+use relayd_proto::messages::{Generation, ListenSocket, Verdict};
+use relayd_proto::ProcessKind;
+use std::path::{Path, PathBuf};
+use tokio::sync::oneshot;
 
-/// Loads the configuration file; all errors in one text, one per line.
-pub fn load_config(path: &Path, macros: &[(String, String)]) -> Result<Config, String> {
+use super::unsupported::Unsupported;
+
+/// Why a configuration file cannot be used; every error of it, one per
+/// line.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    #[error(transparent)]
+    Redirects(#[from] UnsupportedRedirects),
+    /// What the relays cannot do (the relay data path's words).
+    #[error("{0}")]
+    Relays(String),
+    #[error(transparent)]
+    Unsupported(#[from] Unsupported),
+}
+
+/// Loads the configuration file and refuses what this platform's engines
+/// cannot do.
+pub fn load_config(path: &Path, macros: &[(String, String)]) -> Result<Config, LoadError> {
     let options = LoadOptions {
         macros: macros.to_vec(),
         resolver: None,
     };
-    let config = relayd_config::load_file(path, &options).map_err(|errors| errors.to_string())?;
-    // What the file says that this platform's engines cannot do.
+    let config = relayd_config::load_file(path, &options)?;
     crate::pfe::check_redirects(&config)?;
-    crate::relay::refuse_unsupported(&config)?;
+    crate::relay::refuse_unsupported(&config).map_err(|e| LoadError::Relays(e.to_string()))?;
     super::unsupported::refuse_unsupported(&config)?;
     Ok(config)
 }
 
+/// Why a configuration is being rolled out, and who waits for the end.
+pub enum Purpose {
+    Startup,
+    Reload {
+        config: Box<Config>,
+        path: PathBuf,
+        /// relayctl clients to answer when it ends.
+        callers: Vec<oneshot::Sender<Answer>>,
+    },
+}
+
+/// A rollout in progress.
+pub struct Current {
+    pub rollout: Rollout,
+    pub purpose: Purpose,
+}
+
 impl Parent {
-    /// Sends `config` to every child: `Reset`, its parts, for relays their
-    /// listening sockets, then the `ConfigDone` barrier. Sockets are opened
-    /// first, so a config whose addresses cannot be bound changes nothing.
-    pub(super) async fn distribute(&mut self, config: &Config) -> Result<(), String> {
-        let mut relay_sockets = Vec::new();
-        for _ in 0..self.tree.relay_count() {
-            relay_sockets.push(sockets::open_relay_sockets(config)?);
-        }
-        for id in self.tree.ids() {
-            self.tree.send_common(id, Common::Reset, None).await?;
-            for part in config_parts(config, id.kind) {
-                self.tree
-                    .send_common(id, Common::Config(Box::new(part)), None)
-                    .await?;
-            }
-        }
-        for (instance, sockets) in (0u32..).zip(relay_sockets) {
-            for socket in sockets {
+    /// Sends `config` to every child; the verdicts arrive as events. The
+    /// relays' listening sockets are opened first, so a configuration whose
+    /// addresses cannot be bound changes nothing.
+    pub(super) fn roll_out(
+        &mut self,
+        config: &Config,
+        purpose: Purpose,
+    ) -> Result<(), ParentError> {
+        let mut extras = Vec::new();
+        for relay in self.links.of_kind(ProcessKind::Relay) {
+            for socket in sockets::open_relay_sockets(config)? {
                 let message = ParentToRelay::ListenSocket(ListenSocket {
                     relay_id: socket.relay,
                     index: socket.index,
                     addr: socket.addr,
                     tls: socket.tls,
                 });
-                self.tree
-                    .send_relay(instance, &message, Some(socket.fd))
-                    .await?;
+                extras.push(Extra {
+                    to: relay.id(),
+                    message: EngineMessage::Relay(message),
+                    fd: socket.fd,
+                });
             }
         }
-        for id in self.tree.ids() {
-            self.tree.send_common(id, Common::ConfigDone, None).await?;
-        }
-        self.pending_config = self.tree.ids().into_iter().collect();
-        self.config_deadline = tokio::time::Instant::now() + CONFIG_TIMEOUT;
+        self.generation += 1;
+        let generation = self.generation;
+        rollout::send(&self.links, generation, config, extras)?;
+        self.current = Some(Current {
+            rollout: Rollout::new(generation, self.links.ids(), CONFIG_TIMEOUT),
+            purpose,
+        });
         Ok(())
     }
 
-    pub(super) async fn reload(&mut self, path: &Path) -> Result<(), String> {
-        if !self.pending_config.is_empty() {
-            return Err("a configuration is still being loaded".into());
+    /// Loads `path` and rolls it out; it runs once every child accepted it.
+    pub(super) fn reload(&mut self, path: &Path) -> Result<(), ReloadError> {
+        if self.current.is_some() {
+            return Err(ReloadError::Busy);
         }
         let config = load_config(path, &self.options.macros)?;
         let running = self.mirror.config();
@@ -76,17 +115,121 @@ impl Parent {
         if config.global.socket != running.global.socket {
             tracing::warn!("control socket changed: takes effect when relayd restarts");
         }
-        self.distribute(&config).await?;
-        tracing::info!(
-            "loaded {}: {} tables, {} redirects, {} relays",
-            path.display(),
-            config.tables.len(),
-            config.redirects.len(),
-            config.relays.len()
-        );
-        self.mirror = Mirror::new(config);
-        self.demotion.update(&self.mirror);
-        self.options.config_path = path.to_path_buf();
+        let purpose = Purpose::Reload {
+            config: Box::new(config.clone()),
+            path: path.to_path_buf(),
+            callers: Vec::new(),
+        };
+        self.roll_out(&config, purpose)?;
         Ok(())
+    }
+
+    /// A reload for relayctl: answered when the rollout ends, or now if it
+    /// cannot start.
+    pub(super) fn reload_for(&mut self, path: &Path, caller: oneshot::Sender<Answer>) {
+        match self.reload(path) {
+            Ok(()) => {
+                if let Some(Current {
+                    purpose: Purpose::Reload { callers, .. },
+                    ..
+                }) = &mut self.current
+                {
+                    callers.push(caller);
+                }
+            }
+            Err(e) => {
+                tracing::warn!("control command failed: {e}");
+                let _ = caller.send(Answer::Replies(vec![ControlReply::Failed(e.to_string())]));
+            }
+        }
+    }
+
+    /// A child's verdict on configuration `generation`.
+    pub(super) fn config_answered(
+        &mut self,
+        from: ProcId,
+        generation: Generation,
+        verdict: Verdict,
+    ) -> Result<(), ParentError> {
+        let Some(current) = &mut self.current else {
+            tracing::debug!("{from}: verdict on configuration {generation}, none is rolled out");
+            return Ok(());
+        };
+        let step = current.rollout.answer(from, generation, verdict);
+        current.rollout.conclude(&self.links, &step)?;
+        match step {
+            Step::Wait => Ok(()),
+            Step::Stale => {
+                tracing::debug!("{from}: stale verdict on configuration {generation}");
+                Ok(())
+            }
+            Step::Commit => self.committed(),
+            Step::Abort { by, refusal } => self.aborted(ParentError::Refused { by, refusal }),
+        }
+    }
+
+    /// Every child runs the configuration rolled out.
+    fn committed(&mut self) -> Result<(), ParentError> {
+        let Some(current) = self.current.take() else {
+            return Ok(());
+        };
+        let what = match current.purpose {
+            Purpose::Startup => {
+                if let Some(calls) = self.control_calls.take() {
+                    self.control.serve(calls)?;
+                }
+                if let Some(readiness) = self.readiness.take() {
+                    readiness.ready();
+                }
+                "startup"
+            }
+            Purpose::Reload {
+                config,
+                path,
+                callers,
+            } => {
+                tracing::info!(
+                    "loaded {}: {} tables, {} redirects, {} relays",
+                    path.display(),
+                    config.tables.len(),
+                    config.redirects.len(),
+                    config.relays.len()
+                );
+                self.mirror = Mirror::new(*config);
+                self.demotion.update(&self.mirror);
+                self.options.config_path = path;
+                for caller in callers {
+                    let _ = caller.send(Answer::Replies(vec![ControlReply::Ok]));
+                }
+                "reload"
+            }
+        };
+        let pids: Vec<String> = self
+            .tree
+            .pids()
+            .iter()
+            .map(|(id, pid)| format!("{id} {pid}"))
+            .collect();
+        tracing::info!("{what}: configuration running in {}", pids.join(", "));
+        Ok(())
+    }
+
+    /// A child refused the configuration rolled out: at startup the daemon
+    /// stops with the reason; a reload fails with it.
+    fn aborted(&mut self, why: ParentError) -> Result<(), ParentError> {
+        let Some(current) = self.current.take() else {
+            return Ok(());
+        };
+        match current.purpose {
+            Purpose::Startup => Err(why),
+            Purpose::Reload { callers, .. } => {
+                tracing::error!("reload failed, keeping the running configuration: {why}");
+                for caller in callers {
+                    let failed = ControlReply::Failed(why.to_string());
+                    let _ = caller.send(Answer::Replies(vec![failed]));
+                }
+                Ok(())
+            }
+        }
     }
 }

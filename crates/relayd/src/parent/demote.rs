@@ -18,6 +18,18 @@ use std::path::{Path, PathBuf};
 
 const DEFAULT_DIR: &str = "/var/run/relayd/demote";
 
+/// Why a track file could not be written.
+#[derive(Debug, thiserror::Error)]
+enum DemoteError {
+    #[error("not usable as a file name")]
+    BadName,
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 pub struct Demotion {
     dir: PathBuf,
     /// What each group's file says now.
@@ -89,14 +101,17 @@ fn demoted_groups(mirror: &Mirror) -> BTreeMap<String, bool> {
 }
 
 /// Replaces the file at once, so keepalived never reads half of it.
-fn write_track_file(dir: &Path, group: &str, demoted: bool) -> Result<(), String> {
+fn write_track_file(dir: &Path, group: &str, demoted: bool) -> Result<(), DemoteError> {
     if group.is_empty() || group.contains('/') || group.starts_with('.') {
-        return Err("not usable as a file name".to_string());
+        return Err(DemoteError::BadName);
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| DemoteError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let path = dir.join(group);
     let temporary = dir.join(format!(".{group}.new"));
     std::fs::write(&temporary, if demoted { "1\n" } else { "0\n" })
         .and_then(|()| std::fs::rename(&temporary, &path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|source| DemoteError::Io { path, source })
 }

@@ -1,105 +1,118 @@
-//! What the parent does with the messages its children send: configuration
-//! acknowledgements, host states (mirrored for relayctl and `monitor`),
+//! What the parent does with what its children send: verdicts on
+//! configurations, host states (mirrored for relayctl and `monitor`),
 //! requests only root can serve, and the end of a channel (a lost child).
 
-use super::children::ChildEvent;
+use super::error::ParentError;
+use super::links::{ChildEvent, EngineMessage, Report};
 use super::Parent;
 use crate::proc::ProcId;
 use relayd_proto::control::{IdName, MonitorEvent};
-use relayd_proto::messages::parent_ca::CaToParent;
 use relayd_proto::messages::parent_hce::HceToParent;
 use relayd_proto::messages::parent_pfe::PfeToParent;
 use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
-use relayd_proto::messages::BindAnyResult;
-use relayd_proto::ProcessKind;
+use relayd_proto::messages::{BindAnyResult, LifecycleAnswer};
+use relayd_proto::Delivery;
 
 impl Parent {
-    pub(super) async fn handle_child_event(&mut self, event: ChildEvent) -> Result<(), String> {
+    pub(super) fn handle_child_event(&mut self, event: ChildEvent) -> Result<(), ParentError> {
         match event {
-            ChildEvent::Closed(id, why) => {
-                return Err(format!("lost child: {id} ({why})"));
+            ChildEvent::Closed(id, end) => Err(ParentError::LostChild { id, end }),
+            ChildEvent::Lifecycle(id, LifecycleAnswer::Ready) => {
+                tracing::debug!("{id} ready");
+                Ok(())
             }
-            ChildEvent::Hce(received) => match received.msg {
-                HceToParent::Ready => tracing::debug!("hce ready"),
-                HceToParent::ConfigDone => {
-                    self.config_acknowledged(ProcId::new(ProcessKind::Hce, 0))
-                        .await?
+            ChildEvent::Lifecycle(
+                id,
+                LifecycleAnswer::ConfigDone {
+                    generation,
+                    verdict,
+                },
+            ) => self.config_answered(id, generation, verdict),
+            ChildEvent::Report(_, Report::Hce(report)) => {
+                self.hce_reported(report);
+                Ok(())
+            }
+            ChildEvent::Report(_, Report::Pfe(report)) => {
+                self.pfe_reported(report);
+                Ok(())
+            }
+            ChildEvent::Report(id, Report::Relay(report)) => self.relay_reported(id, report),
+        }
+    }
+
+    fn hce_reported(&mut self, report: HceToParent) {
+        match report {
+            HceToParent::HostStatus(status) => {
+                // Every check updates the counters; `monitor` shows state
+                // changes only, as relayd.
+                let state_changed = self.mirror.host_state(status.host_id) != Some(status.state);
+                if self.mirror.update_host(status.clone()) && state_changed {
+                    let _ = self.monitor.send(MonitorEvent::HostStatus(status));
+                    self.demotion.update(&self.mirror);
                 }
-                HceToParent::HostStatus(status) => {
-                    // Every check updates the counters; `monitor` shows
-                    // state changes only, as relayd.
-                    let state_changed =
-                        self.mirror.host_state(status.host_id) != Some(status.state);
-                    if self.mirror.update_host(status.clone()) && state_changed {
-                        let _ = self.monitor.send(MonitorEvent::HostStatus(status));
-                        self.demotion.update(&self.mirror);
-                    }
+            }
+            HceToParent::Sync => {
+                let _ = self.monitor.send(MonitorEvent::Sync);
+            }
+            HceToParent::RunScript(request) => {
+                match self.links.of_kind(relayd_proto::ProcessKind::Hce).next() {
+                    Some(hce) => self.scripts.start(request, hce.clone()),
+                    None => tracing::warn!("check script {}: no hce to answer", request.path),
                 }
-                HceToParent::Sync => {
-                    let _ = self.monitor.send(MonitorEvent::Sync);
+            }
+        }
+    }
+
+    fn pfe_reported(&mut self, report: PfeToParent) {
+        match report {
+            PfeToParent::Redirect(report) => {
+                tracing::trace!("redirect {} is {:?}", report.redirect_id, report.state);
+                self.mirror.update_redirect_statistics(report.stats);
+            }
+            PfeToParent::TableChanged(id) => {
+                let name = self
+                    .mirror
+                    .config()
+                    .tables
+                    .iter()
+                    .find(|t| t.id == id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default();
+                let _ = self
+                    .monitor
+                    .send(MonitorEvent::TableChanged(IdName { id, name }));
+            }
+            PfeToParent::Error(e) => tracing::error!("pfe: {e}"),
+        }
+    }
+
+    fn relay_reported(&mut self, id: ProcId, report: RelayToParent) -> Result<(), ParentError> {
+        match report {
+            RelayToParent::BindAny(request) => {
+                let (error, fd) = match super::sockets::open_bindany_socket(&request) {
+                    Ok(fd) => (None, Some(fd)),
+                    Err(e) => (Some(e.to_string()), None),
+                };
+                let result = ParentToRelay::BindAnyResult(BindAnyResult {
+                    request_id: request.request_id,
+                    error,
+                });
+                self.links.get(id)?.send(EngineMessage::Relay(result), fd)?;
+            }
+            RelayToParent::Statistics(stats) => self.mirror.update_relay_statistics(stats),
+            RelayToParent::Session {
+                request_id,
+                session,
+            } => {
+                if self.sessions.part(request_id, id, session) == Delivery::Discarded {
+                    tracing::debug!("{id}: session row for an old `show sessions`");
                 }
-                HceToParent::RunScript(request) => self.scripts.start(request),
-            },
-            ChildEvent::Pfe(received) => match received.msg {
-                PfeToParent::Ready => tracing::debug!("pfe ready"),
-                PfeToParent::ConfigDone => {
-                    self.config_acknowledged(ProcId::new(ProcessKind::Pfe, 0))
-                        .await?
+            }
+            RelayToParent::SessionsEnd { request_id } => {
+                if self.sessions.done(request_id, &id) == Delivery::Discarded {
+                    tracing::debug!("{id}: end of an old `show sessions`");
                 }
-                PfeToParent::Redirect(report) => {
-                    tracing::trace!("redirect {} is {:?}", report.redirect_id, report.state);
-                    self.mirror.update_redirect_statistics(report.stats);
-                }
-                PfeToParent::TableChanged(id) => {
-                    let name = self
-                        .mirror
-                        .config()
-                        .tables
-                        .iter()
-                        .find(|t| t.id == id)
-                        .map(|t| t.name.clone())
-                        .unwrap_or_default();
-                    let _ = self
-                        .monitor
-                        .send(MonitorEvent::TableChanged(IdName { id, name }));
-                }
-                PfeToParent::Error(e) => tracing::error!("pfe: {e}"),
-            },
-            ChildEvent::Relay(instance, received) => match received.msg {
-                RelayToParent::Ready => tracing::debug!("relay {} ready", instance + 1),
-                RelayToParent::ConfigDone => {
-                    self.config_acknowledged(ProcId::new(ProcessKind::Relay, instance))
-                        .await?
-                }
-                RelayToParent::BindAny(request) => {
-                    let (error, fd) = match super::sockets::open_bindany_socket(&request) {
-                        Ok(fd) => (None, Some(fd)),
-                        Err(e) => (Some(e), None),
-                    };
-                    let result = ParentToRelay::BindAnyResult(BindAnyResult {
-                        request_id: request.request_id,
-                        error,
-                    });
-                    self.tree.send_relay(instance, &result, fd).await?;
-                }
-                RelayToParent::Statistics(stats) => self.mirror.update_relay_statistics(stats),
-                RelayToParent::Session {
-                    request_id,
-                    session,
-                } => self.session_listed(request_id, session),
-                RelayToParent::SessionsEnd { request_id } => {
-                    self.sessions_listed(instance, request_id)
-                }
-            },
-            ChildEvent::Ca(instance, received) => match received.msg {
-                CaToParent::Ready => {
-                    tracing::debug!("ca {} ready", instance + 1)
-                }
-                CaToParent::ConfigDone => {
-                    self.config_acknowledged(ProcId::new(ProcessKind::Ca, instance))
-                        .await?
-                }
-            },
+            }
         }
         Ok(())
     }

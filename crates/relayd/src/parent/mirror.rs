@@ -28,6 +28,14 @@ pub enum ObjectKind {
     Redirect,
 }
 
+/// An enable/disable that named nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no such {} {target}", .kind.word())]
+pub struct NotFound {
+    pub kind: ObjectKind,
+    pub target: Target,
+}
+
 impl ObjectKind {
     fn word(self) -> &'static str {
         match self {
@@ -148,7 +156,7 @@ impl Mirror {
         kind: ObjectKind,
         target: &Target,
         enable: bool,
-    ) -> Result<Toggled, String> {
+    ) -> Result<Toggled, NotFound> {
         let objects = match kind {
             ObjectKind::Host => self.toggle_hosts(target, enable),
             ObjectKind::Table => {
@@ -173,7 +181,10 @@ impl Mirror {
             }
         };
         if objects.is_empty() {
-            return Err(format!("no such {} {target}", kind.word()));
+            return Err(NotFound {
+                kind,
+                target: target.clone(),
+            });
         }
         Ok(Toggled {
             kind,
@@ -471,7 +482,7 @@ mod tests {
         let error = mirror
             .toggle(ObjectKind::Table, &Target::Name("nope".into()), false)
             .unwrap_err();
-        assert_eq!(error, "no such table nope");
+        assert_eq!(error.to_string(), "no such table nope");
     }
 
     #[test]

@@ -2,21 +2,31 @@
 //! children, opens what needs root (listening sockets, raw sockets, key
 //! files), serves the control socket and reloads.
 //!
-//! imsg peers: every child (hce, pfe, relay N, ca N) and relayctl clients.
-//! Sandbox: none; it stays root for the work listed above, as relayd's
-//! parent does.
+//! imsg peers: hce, pfe, relay N, ca N.
+//! Every child has its channel to the parent; relayctl clients speak to it
+//! on the control socket (`control`).
+//!
+//! Sandbox: none, root. It stays root for the work listed above, as
+//! relayd's parent does.
 //!
 //! Lifecycle: any child that dies takes the whole daemon down with a
 //! non-zero exit status (relayd's rule); SIGTERM and SIGINT shut down
-//! cleanly; SIGHUP reloads. The control socket is unlinked on every exit
+//! cleanly; SIGHUP reloads. A configuration is rolled out in two phases
+//! (`rollout`): every child prepares it and says whether it accepts it,
+//! then all run it or none does; a refusal at startup stops the daemon with
+//! the reason, on reload it keeps the running configuration and the reload
+//! fails with the reason. The control socket is unlinked on every exit
 //! path that runs destructors.
 
 mod children;
 mod commands;
 mod configure;
 mod demote;
+mod error;
 mod events;
+mod links;
 mod mirror;
+mod rollout;
 mod scripts;
 mod sessions;
 mod sockets;
@@ -25,12 +35,18 @@ mod unsupported;
 use crate::control::{Answer, ControlCall, ControlSocket};
 use crate::daemonize::Readiness;
 use crate::proc::ProcId;
-use children::{describe, ChildEvent, Common, ProcessTree, TreeOptions};
+use children::{describe, ProcessTree, TreeOptions};
 pub use configure::load_config;
+use configure::{Current, Purpose};
+pub use error::ParentError;
+use links::{ChildEvent, EngineMessage, Links};
 use mirror::Mirror;
 use relayd_config::Config;
 use relayd_proto::control::{ControlReply, ControlRequest, MonitorEvent};
-use std::collections::HashSet;
+use relayd_proto::messages::parent_hce::ParentToHce;
+use relayd_proto::messages::Generation;
+use relayd_proto::status::SessionRow;
+use relayd_proto::{FanOut, ProcessKind};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -113,10 +129,11 @@ struct Parent {
     options: ParentOptions,
     mirror: Mirror,
     tree: ProcessTree,
-    /// Children that have not acknowledged the configuration being sent.
-    pending_config: HashSet<ProcId>,
-    /// When the children acknowledging the configuration count as lost.
-    config_deadline: tokio::time::Instant,
+    links: Links,
+    /// The configuration being rolled out, until every child answered.
+    current: Option<Current>,
+    /// The generation of the last rollout.
+    generation: Generation,
     /// Daemonized: tells the waiting foreground process startup is done.
     readiness: Option<Readiness>,
     monitor: broadcast::Sender<MonitorEvent>,
@@ -124,12 +141,10 @@ struct Parent {
     /// once every child runs: an answer from relayctl means relayd is up.
     control: ControlSocket,
     control_calls: Option<mpsc::Sender<ControlCall>>,
-    /// relayctl reloads to answer when the configuration barrier passes.
-    waiting_for_config: Vec<tokio::sync::oneshot::Sender<Answer>>,
     /// `check script` runs for the hce.
     scripts: scripts::ScriptRunner,
     /// `show sessions` waiting for the relay processes' lists.
-    sessions: sessions::SessionQueries,
+    sessions: FanOut<ProcId, SessionRow>,
     /// keepalived track files for `demote` groups.
     demotion: demote::Demotion,
 }
@@ -146,8 +161,8 @@ async fn serve(
         foreground: options.foreground,
         verbosity: options.verbosity,
     };
-    let tree = match ProcessTree::start(&tree_options, event_tx).await {
-        Ok(tree) => tree,
+    let (tree, links) = match ProcessTree::start(&tree_options, &event_tx) {
+        Ok(started) => started,
         Err(e) => {
             tracing::error!("{e}");
             return 1;
@@ -159,26 +174,29 @@ async fn serve(
         options,
         mirror: Mirror::new(config.clone()),
         tree,
-        pending_config: HashSet::new(),
-        config_deadline: tokio::time::Instant::now(),
+        links,
+        current: None,
+        generation: 0,
         readiness,
         monitor,
         control,
         control_calls: Some(call_tx),
-        waiting_for_config: Vec::new(),
-        scripts: scripts::ScriptRunner::new(),
-        sessions: sessions::SessionQueries::default(),
+        scripts: scripts::ScriptRunner,
+        sessions: FanOut::new(),
         demotion: demote::Demotion::from_env(),
     };
     parent.demotion.update(&parent.mirror);
-    let exit = match parent.distribute(&config).await {
+    let started = parent
+        .hand_icmp_sockets()
+        .and_then(|()| parent.roll_out(&config, Purpose::Startup));
+    let exit = match started {
         Ok(()) => parent.main_loop(&mut events, &mut calls).await,
         Err(e) => {
             tracing::error!("{e}");
             Exit::Failure
         }
     };
-    parent.tree.shut_down(SHUTDOWN_GRACE).await;
+    parent.tree.shut_down(&parent.links, SHUTDOWN_GRACE).await;
     parent.demotion.shut_down(parent.mirror.config());
     // Dropping the parent unlinks the control socket.
     drop(parent);
@@ -192,6 +210,17 @@ async fn serve(
 }
 
 impl Parent {
+    /// The raw ICMP sockets for the hce's `check icmp`.
+    fn hand_icmp_sockets(&self) -> Result<(), ParentError> {
+        for hce in self.links.of_kind(ProcessKind::Hce) {
+            for (family, socket) in sockets::open_icmp_sockets() {
+                let message = EngineMessage::Hce(ParentToHce::IcmpSocket(family));
+                hce.send(message, Some(socket))?;
+            }
+        }
+        Ok(())
+    }
+
     async fn main_loop(
         &mut self,
         events: &mut mpsc::UnboundedReceiver<ChildEvent>,
@@ -209,24 +238,25 @@ impl Parent {
             return Exit::Failure;
         };
         loop {
+            let deadline = self.current.as_ref().map(|c| c.rollout.deadline());
             tokio::select! {
                 _ = sigterm.recv() => return Exit::Requested,
-                _ = tokio::time::sleep_until(self.config_deadline),
-                    if !self.pending_config.is_empty() =>
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if deadline.is_some() =>
                 {
-                    let stuck: Vec<String> =
-                        self.pending_config.iter().map(ToString::to_string).collect();
-                    tracing::error!(
-                        "lost child: {} did not acknowledge the configuration",
-                        stuck.join(", ")
-                    );
+                    let stuck = self
+                        .current
+                        .as_ref()
+                        .map(|c| c.rollout.waiting())
+                        .unwrap_or_default();
+                    tracing::error!("{}", ParentError::ConfigTimeout(stuck));
                     return Exit::Failure;
                 }
                 _ = sigint.recv() => return Exit::Requested,
                 _ = sighup.recv() => {
                     tracing::info!("reload requested with SIGHUP");
                     let path = self.options.config_path.clone();
-                    if let Err(e) = self.reload(&path).await {
+                    if let Err(e) = self.reload(&path) {
                         tracing::error!("reload failed, keeping the running configuration: {e}");
                     }
                 }
@@ -237,37 +267,13 @@ impl Parent {
                     }
                 }
                 Some(event) = events.recv() => {
-                    if let Err(e) = self.handle_child_event(event).await {
-                        tracing::error!("{e}");
-                        return Exit::Failure;
-                    }
-                }
-                Some(result) = self.scripts.next_result() => {
-                    let result = relayd_proto::messages::parent_hce::ParentToHce::ScriptResult(result);
-                    if let Err(e) = self.tree.send_hce(&result, None).await {
+                    if let Err(e) = self.handle_child_event(event) {
                         tracing::error!("{e}");
                         return Exit::Failure;
                     }
                 }
                 Some(call) = calls.recv() => {
-                    if call.request == ControlRequest::ShowSessions {
-                        // Answered when every relay process has listed its own.
-                        self.start_session_query(call.answer).await;
-                        continue;
-                    }
-                    let stop = call.request == ControlRequest::Shutdown;
-                    let reload =
-                        matches!(call.request, ControlRequest::Reload | ControlRequest::Load(_));
-                    let answer = self.handle_control(call.request).await;
-                    let accepted =
-                        matches!(&answer, Answer::Replies(r) if r == &[ControlReply::Ok]);
-                    if reload && accepted {
-                        // Answered once every child runs the new configuration.
-                        self.waiting_for_config.push(call.answer);
-                    } else {
-                        let _ = call.answer.send(answer);
-                    }
-                    if stop {
+                    if self.control_call(call) {
                         return Exit::Requested;
                     }
                 }
@@ -275,29 +281,30 @@ impl Parent {
         }
     }
 
-    async fn config_acknowledged(&mut self, id: ProcId) -> Result<(), String> {
-        if !self.pending_config.remove(&id) || !self.pending_config.is_empty() {
-            return Ok(());
+    /// Answers one relayctl request, now or when what it started ends;
+    /// `true` when relayd is to stop.
+    fn control_call(&mut self, call: ControlCall) -> bool {
+        match call.request {
+            ControlRequest::ShowSessions => self.start_session_query(call.answer),
+            ControlRequest::Reload => {
+                tracing::info!("reload requested by relayctl");
+                let path = self.options.config_path.clone();
+                self.reload_for(&path, call.answer);
+            }
+            ControlRequest::Load(file) => {
+                tracing::info!("load of {file} requested by relayctl");
+                self.reload_for(Path::new(&file), call.answer);
+            }
+            ControlRequest::Shutdown => {
+                tracing::info!("shutdown requested by relayctl");
+                let _ = call.answer.send(Answer::Replies(vec![ControlReply::Ok]));
+                return true;
+            }
+            request => {
+                let answer = self.handle_control(request);
+                let _ = call.answer.send(answer);
+            }
         }
-        self.tree.broadcast(Common::Start).await?;
-        let first = self.control_calls.is_some();
-        if let Some(calls) = self.control_calls.take() {
-            self.control.serve(calls)?;
-        }
-        if let Some(readiness) = self.readiness.take() {
-            readiness.ready();
-        }
-        for waiting in self.waiting_for_config.drain(..) {
-            let _ = waiting.send(Answer::Replies(vec![ControlReply::Ok]));
-        }
-        let pids: Vec<String> = self
-            .tree
-            .pids()
-            .iter()
-            .map(|(id, pid)| format!("{id} {pid}"))
-            .collect();
-        let what = if first { "startup" } else { "reload" };
-        tracing::info!("{what}: configuration running in {}", pids.join(", "));
-        Ok(())
+        false
     }
 }

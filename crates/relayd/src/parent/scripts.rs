@@ -1,46 +1,33 @@
 //! `check script`: the hce is chrooted and cannot run programs, so it asks
 //! the parent. Each script runs in a task of its own, as the unprivileged
 //! user with the host name as its argument, and is killed after the table's
-//! timeout (see `relayd_check::run_script`); the results come back to the
-//! main loop, which sends them to the hce.
+//! timeout (see `relayd_check::run_script`); the task sends the result
+//! straight to the hce, with the request id the hce matches it by.
 
+use super::links::{ChildLink, EngineMessage};
 use crate::privsep::Sandbox;
 use relayd_check::{run_script, HostError};
+use relayd_proto::messages::parent_hce::ParentToHce;
 use relayd_proto::messages::{ScriptRequest, ScriptResult};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
-pub struct ScriptRunner {
-    results_tx: mpsc::UnboundedSender<ScriptResult>,
-    results: mpsc::UnboundedReceiver<ScriptResult>,
-}
+pub struct ScriptRunner;
 
 impl ScriptRunner {
-    pub fn new() -> ScriptRunner {
-        let (results_tx, results) = mpsc::unbounded_channel();
-        ScriptRunner {
-            results_tx,
-            results,
-        }
-    }
-
-    /// Starts the script of `request`; its result arrives through
-    /// [`ScriptRunner::next_result`].
-    pub fn start(&self, request: ScriptRequest) {
-        let results = self.results_tx.clone();
+    /// Runs the script of `request` and answers `hce`.
+    pub fn start(&self, request: ScriptRequest, hce: ChildLink) {
         tokio::spawn(async move {
             let retval = run(&request).await;
-            let _ = results.send(ScriptResult {
+            let result = ScriptResult {
+                request_id: request.request_id,
                 host_id: request.host_id,
                 table_id: request.table_id,
                 retval,
-            });
+            };
+            if let Err(e) = hce.send(EngineMessage::Hce(ParentToHce::ScriptResult(result)), None) {
+                tracing::warn!("check script {}: {e}", request.path);
+            }
         });
-    }
-
-    /// The next finished script (never `None`: the runner keeps a sender).
-    pub async fn next_result(&mut self) -> Option<ScriptResult> {
-        self.results.recv().await
     }
 }
 

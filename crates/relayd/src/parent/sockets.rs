@@ -9,6 +9,22 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
 
+/// A socket the parent could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    #[error("relay {relay}: cannot listen on {addr}: {source}")]
+    Listen {
+        relay: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("transparent socket on {addr}: {source}")]
+    BindAny {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
 /// One listening socket for one relay process.
 pub struct RelaySocket {
     pub relay: ObjectId,
@@ -21,7 +37,7 @@ pub struct RelaySocket {
 
 /// Opens one listening socket per relay and listen address, for one relay
 /// process; every process gets its own set, bound with SO_REUSEPORT.
-pub fn open_relay_sockets(config: &Config) -> Result<Vec<RelaySocket>, String> {
+pub fn open_relay_sockets(config: &Config) -> Result<Vec<RelaySocket>, SocketError> {
     let mut sockets = Vec::new();
     for relay in &config.relays {
         let backlog = relay
@@ -32,8 +48,11 @@ pub fn open_relay_sockets(config: &Config) -> Result<Vec<RelaySocket>, String> {
             .unwrap_or(DEFAULT_BACKLOG);
         for (index, listen) in (0u32..).zip(&relay.listen) {
             let addr = SocketAddr::new(listen.addr, listen.port);
-            let fd = open_listener(addr, backlog)
-                .map_err(|e| format!("relay {}: cannot listen on {addr}: {e}", relay.name))?;
+            let fd = open_listener(addr, backlog).map_err(|source| SocketError::Listen {
+                relay: relay.name.clone(),
+                addr,
+                source,
+            })?;
             sockets.push(RelaySocket {
                 relay: relay.id,
                 index,
@@ -65,7 +84,7 @@ fn open_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<OwnedFd> {
 /// connects it to the backend, which then sees the client's address.
 pub fn open_bindany_socket(
     request: &relayd_proto::messages::BindAnyRequest,
-) -> Result<OwnedFd, String> {
+) -> Result<OwnedFd, SocketError> {
     let open = || -> std::io::Result<OwnedFd> {
         let kind = match request.proto {
             relayd_config::IpProto::Tcp => (Type::STREAM, Protocol::TCP),
@@ -82,7 +101,10 @@ pub fn open_bindany_socket(
         socket.bind(&SockAddr::from(request.addr))?;
         Ok(socket.into())
     };
-    open().map_err(|e| format!("transparent socket on {}: {e}", request.addr))
+    open().map_err(|source| SocketError::BindAny {
+        addr: request.addr,
+        source,
+    })
 }
 
 /// The hce's raw ICMP sockets (IPv4, IPv6). A family the host lacks (no

@@ -3,27 +3,52 @@
 //! `relayd -n` included, refuses them with their place in the file rather
 //! than ignoring them.
 
+use crate::joined::Joined;
 use relayd_config::Config;
 
-/// Every unsupported feature the configuration uses, one error per line.
-pub fn refuse_unsupported(config: &Config) -> Result<(), String> {
-    let mut errors = Vec::new();
-    for router in &config.routers {
-        errors.push(format!(
-            "{}:{}: router {}: routers (route, rtable, rtlabel) are not supported on Linux",
-            router.origin.file, router.origin.line, router.name
-        ));
-    }
+/// One feature the configuration uses that this relayd does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Feature {
+    #[error(
+        "{file}:{line}: router {name}: routers (route, rtable, rtlabel) are not supported on Linux"
+    )]
+    Router {
+        file: String,
+        line: u32,
+        name: String,
+    },
+    #[error("snmp: SNMP traps are not supported by this relayd")]
+    Snmp,
+    #[error("agentx: AgentX metrics are not supported by this relayd")]
+    Agentx,
+}
+
+/// Every unsupported feature of a configuration, one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", Joined(.0, "\n"))]
+pub struct Unsupported(pub Vec<Feature>);
+
+/// Every unsupported feature the configuration uses.
+pub fn refuse_unsupported(config: &Config) -> Result<(), Unsupported> {
+    let mut features: Vec<Feature> = config
+        .routers
+        .iter()
+        .map(|router| Feature::Router {
+            file: router.origin.file.clone(),
+            line: router.origin.line,
+            name: router.name.clone(),
+        })
+        .collect();
     if config.global.snmp.is_some() {
-        errors.push("snmp: SNMP traps are not supported by this relayd".to_string());
+        features.push(Feature::Snmp);
     }
     if config.global.agentx.is_some() {
-        errors.push("agentx: AgentX metrics are not supported by this relayd".to_string());
+        features.push(Feature::Agentx);
     }
-    if errors.is_empty() {
+    if features.is_empty() {
         Ok(())
     } else {
-        Err(errors.join("\n"))
+        Err(Unsupported(features))
     }
 }
 
@@ -42,7 +67,9 @@ mod tests {
             "snmp trap\nagentx\ntable <gw> { 127.0.0.1 }\n\
              router \"up\" {\n route 0.0.0.0/0\n forward to <gw> check icmp\n}\n",
         );
-        let why = refuse_unsupported(&config).expect_err("refused");
+        let why = refuse_unsupported(&config)
+            .expect_err("refused")
+            .to_string();
         assert!(why.contains("test.conf:4: router up"), "{why}");
         assert!(why.contains("snmp"), "{why}");
         assert!(why.contains("agentx"), "{why}");

@@ -2,50 +2,87 @@
 //! configuration is loaded (`relayd -n`, start, reload) with an error that
 //! says why, rather than silently doing something else at run time.
 
+use crate::joined::Joined;
 use relayd_config::{Config, Mode, Redirect};
+use std::net::IpAddr;
 
-/// Every redirect the Linux pfe cannot set up, one error per line.
-pub fn check_redirects(config: &Config) -> Result<(), String> {
-    let errors: Vec<String> = config
+/// What one redirect asks for that nftables cannot do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error(
+        "route to (direct server return) is not supported on Linux: \
+         nftables has no route-to; use forward to"
+    )]
+    RouteTo,
+    #[error(
+        "mode least-states is not supported on Linux: nftables cannot \
+         pick the host with the fewest connections; use roundrobin, \
+         random or source-hash"
+    )]
+    LeastStates,
+    #[error("mode hash and loadbalance are for relays, not redirections")]
+    RelayMode,
+    #[error(
+        "listen on {listen} needs an {family} host in table <{table}>: \
+         nftables cannot translate between address families"
+    )]
+    FamilyMismatch {
+        listen: IpAddr,
+        family: &'static str,
+        table: String,
+    },
+}
+
+/// A redirect the Linux pfe cannot set up, with its place in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{place}redirection {redirect}: {problem}")]
+pub struct RedirectProblem {
+    /// `file:line: `, or empty for a configuration without positions.
+    place: String,
+    redirect: String,
+    problem: Problem,
+}
+
+/// Every redirect problem of a configuration, one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", Joined(.0, "\n"))]
+pub struct UnsupportedRedirects(pub Vec<RedirectProblem>);
+
+/// Every redirect the Linux pfe cannot set up.
+pub fn check_redirects(config: &Config) -> Result<(), UnsupportedRedirects> {
+    let problems: Vec<RedirectProblem> = config
         .redirects
         .iter()
-        .flat_map(|r| redirect_errors(config, r))
+        .flat_map(|r| redirect_problems(config, r))
         .collect();
-    if errors.is_empty() {
+    if problems.is_empty() {
         Ok(())
     } else {
-        Err(errors.join("\n"))
+        Err(UnsupportedRedirects(problems))
     }
 }
 
-fn redirect_errors(config: &Config, redirect: &Redirect) -> Vec<String> {
-    let mut errors = Vec::new();
-    let mut error = |text: String| {
-        let place = if redirect.origin.file.is_empty() {
-            String::new()
-        } else {
-            format!("{}:{}: ", redirect.origin.file, redirect.origin.line)
-        };
-        errors.push(format!("{place}redirection {}: {text}", redirect.name));
+fn redirect_problems(config: &Config, redirect: &Redirect) -> Vec<RedirectProblem> {
+    let place = if redirect.origin.file.is_empty() {
+        String::new()
+    } else {
+        format!("{}:{}: ", redirect.origin.file, redirect.origin.line)
+    };
+    let mut problems = Vec::new();
+    let mut problem = |problem: Problem| {
+        problems.push(RedirectProblem {
+            place: place.clone(),
+            redirect: redirect.name.clone(),
+            problem,
+        });
     };
     if redirect.route_to {
-        error(
-            "route to (direct server return) is not supported on Linux: \
-             nftables has no route-to; use forward to"
-                .into(),
-        );
+        problem(Problem::RouteTo);
     }
     if let Some(forward) = redirect.forward.first() {
         match forward.mode {
-            Mode::LeastStates => error(
-                "mode least-states is not supported on Linux: nftables cannot \
-                 pick the host with the fewest connections; use roundrobin, \
-                 random or source-hash"
-                    .into(),
-            ),
-            Mode::Hash | Mode::LoadBalance => {
-                error("mode hash and loadbalance are for relays, not redirections".into())
-            }
+            Mode::LeastStates => problem(Problem::LeastStates),
+            Mode::Hash | Mode::LoadBalance => problem(Problem::RelayMode),
             Mode::RoundRobin | Mode::Random | Mode::SourceHash => {}
         }
     }
@@ -54,21 +91,19 @@ fn redirect_errors(config: &Config, redirect: &Redirect) -> Vec<String> {
         .first()
         .and_then(|f| config.table(&f.table))
     else {
-        return errors;
+        return problems;
     };
     for listen in &redirect.listen {
         let v4 = listen.addr.is_ipv4();
         if !main.hosts.iter().any(|h| h.addr.is_ipv4() == v4) {
-            error(format!(
-                "listen on {} needs an {} host in table <{}>: \
-                 nftables cannot translate between address families",
-                listen.addr,
-                if v4 { "IPv4" } else { "IPv6" },
-                main.template
-            ));
+            problem(Problem::FamilyMismatch {
+                listen: listen.addr,
+                family: if v4 { "IPv4" } else { "IPv6" },
+                table: main.template.clone(),
+            });
         }
     }
-    errors
+    problems
 }
 
 #[cfg(test)]
@@ -139,14 +174,20 @@ mod tests {
 
     #[test]
     fn what_nftables_cannot_do_is_refused_with_its_place() {
-        let error = check_redirects(&config(Mode::LeastStates, "10.0.0.1", false)).unwrap_err();
+        let error = check_redirects(&config(Mode::LeastStates, "10.0.0.1", false))
+            .unwrap_err()
+            .to_string();
         assert!(
             error.starts_with("relayd.conf:7: redirection www: mode least-states"),
             "{error}"
         );
-        let error = check_redirects(&config(Mode::RoundRobin, "10.0.0.1", true)).unwrap_err();
+        let error = check_redirects(&config(Mode::RoundRobin, "10.0.0.1", true))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("route to"), "{error}");
-        let error = check_redirects(&config(Mode::RoundRobin, "fd00::1", false)).unwrap_err();
+        let error = check_redirects(&config(Mode::RoundRobin, "fd00::1", false))
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("needs an IPv6 host in table <web>"),
             "{error}"

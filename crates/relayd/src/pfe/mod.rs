@@ -2,18 +2,24 @@
 //! NAT rules that follow the host states of the hce, and keeps their
 //! statistics (relayd's pf engine, on nftables).
 //!
-//! imsg peers: parent (config, enable/disable; redirect states and
-//! statistics back), hce (host states in), every relay (kept for relayd's
-//! split of work; nothing flows there yet).
-//! Sandbox: chroot `/var/empty`, user `_relayd`, `no_new_privs`, and only
-//! CAP_NET_ADMIN. libnftables is loaded before the sandbox (see `nft`): the
-//! pfe edits nftables over netlink itself and never executes anything.
+//! imsg peers: parent, hce.
+//! - parent: configuration, enable/disable in; redirect states,
+//!   statistics, table changes and errors out.
+//! - hce: host states in, nothing out.
+//!
+//! Sandbox: chroot, unprivileged user, only CAP_NET_ADMIN, no_new_privs.
+//! libnftables is loaded before the sandbox (see `nft`): the pfe edits
+//! nftables over netlink itself and never executes anything.
 //!
 //! Lifecycle: at start a stale `table inet relayd` (from a killed relayd) is
-//! deleted; on `Start` the table is built for the configuration; host
-//! states and switches then change one redirect's rules at a time; on
-//! shutdown (parent's `Shutdown`, SIGTERM, parent gone) the table is
-//! deleted. The pfe owns that table and touches nothing else.
+//! deleted; a configuration is prepared into its rules, which the kernel
+//! checks without applying them (`nft -c`: a ruleset it refuses is a
+//! refusal of the configuration, so a reload cannot leave the redirections
+//! down), and built into the table when it is committed (`Start`); host
+//! states and switches then
+//! change one redirect's rules at a time; on shutdown (parent's `Shutdown`,
+//! SIGTERM, parent gone) the table is deleted. The pfe owns that table and
+//! touches nothing else.
 //!
 //! pf -> nftables: see `ruleset` for the layout. `mode roundrobin` is
 //! `numgen inc`, `random` is `numgen random`, `source-hash` and
@@ -30,196 +36,189 @@ mod plan;
 mod ruleset;
 mod stats;
 
-pub use check::check_redirects;
-pub use nft::Nftables;
+pub use check::{check_redirects, UnsupportedRedirects};
+pub use nft::{NftError, Nftables};
 
-use crate::child::{drain_peer, from_parent, peer_socket, terminated};
+use crate::engine::{
+    earliest, open_peer, ChildError, ChildStart, Context, Engine, EngineError, Periodic,
+};
+use crate::proc::ProcId;
 use plan::{plan, Plan, Switches};
 use relayd_config::{Config, ObjectId};
-use relayd_proto::messages::parent_pfe::{ParentToPfe, PfeSide, PfeToParent, RedirectReport};
-use relayd_proto::messages::{hce_pfe, pfe_relay, PeerChannel};
+use relayd_proto::messages::hce_pfe::{HceToPfe, PfeHceChannel};
+use relayd_proto::messages::parent_pfe::{ParentToPfe, PfeToParent, RedirectReport};
+use relayd_proto::messages::Refusal;
 use relayd_proto::status::{HostState, RedirectState};
-use relayd_proto::{
-    ConfigAssembler, ImsgChannel, ImsgError, ImsgReader, ImsgWriter, ProcessKind, Received,
-};
+use relayd_proto::ImsgReader;
 use ruleset::RedirectRules;
 use stats::RedirectStats;
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Host states are applied when the hce says a round is done (`Sync`), or
 /// this long after the first change if it does not.
 const SYNC_DELAY: Duration = Duration::from_millis(200);
 
+/// What the pfe's own tasks tell it.
+pub enum PfeEvent {
+    /// A message from the hce.
+    Hce(HceToPfe),
+}
+
+/// A configuration turned into rules, ready to be built into the table.
+pub struct PreparedRules {
+    config: Config,
+    rules: Vec<RedirectRules>,
+    switches: Switches,
+    stats: BTreeMap<ObjectId, RedirectStats>,
+}
+
 struct Pfe {
-    parent: PfeSide,
-    hce: Option<ImsgReader<hce_pfe::HceToPfe>>,
-    /// Host states will go to relays from here, as relayd does.
-    relays: Vec<ImsgWriter<pfe_relay::PfeToRelay>>,
-    assembler: ConfigAssembler,
     config: Config,
     /// `None` when libnftables could not be loaded: redirects stay down.
     nft: Option<Nftables>,
-    /// Whether this kernel takes ct timeout objects (tried once per build).
+    /// Whether this kernel takes ct timeout objects (until it refused one).
     timeouts: bool,
     /// Whether `table inet relayd` exists and is ours to delete.
     owns_table: bool,
-    /// The table matches `rules` (false between a new config and `Start`).
+    /// The table matches `rules` (false until the first commit).
     installed: bool,
     rules: Vec<RedirectRules>,
     switches: Switches,
     /// What is installed for each redirect.
     plans: BTreeMap<ObjectId, Plan>,
     stats: BTreeMap<ObjectId, RedirectStats>,
+    /// When the redirect counters are read next, once installed.
+    statistics: Option<Periodic>,
     /// Host states changed and are not applied yet, since then.
     changed_since: Option<Instant>,
     random_seed: u32,
 }
 
-/// What woke the main loop.
-enum Event {
-    /// Boxed: a configuration part is much larger than anything else here.
-    Parent(Box<Result<Option<Received<ParentToPfe>>, ImsgError>>),
-    Hce(Result<Option<Received<hce_pfe::HceToPfe>>, ImsgError>),
-    Statistics,
-    SyncDue,
-    Terminated,
+/// The pfe's entry in the process table: libnftables is opened here, before
+/// the sandbox hides it.
+pub fn main(start: ChildStart) -> Result<(), ChildError> {
+    let nft = Nftables::load();
+    start.run(move |_: &Context<Pfe>| {
+        let nft = match nft {
+            Ok(nft) => Some(nft),
+            Err(e) => {
+                tracing::warn!("{e}: redirections will stay down");
+                None
+            }
+        };
+        let mut pfe = Pfe {
+            config: Config::default(),
+            nft,
+            timeouts: true,
+            owns_table: false,
+            installed: false,
+            rules: Vec::new(),
+            switches: Switches::default(),
+            plans: BTreeMap::new(),
+            stats: BTreeMap::new(),
+            statistics: None,
+            changed_since: None,
+            random_seed: random_u32(),
+        };
+        pfe.remove_stale_table();
+        Ok(pfe)
+    })
 }
 
-pub async fn run(parent: UnixStream, nft: Result<Nftables, String>) -> Result<(), String> {
-    let parent: PfeSide = ImsgChannel::new(parent).map_err(|e| format!("parent channel: {e}"))?;
-    let nft = match nft {
-        Ok(nft) => Some(nft),
-        Err(e) => {
-            tracing::warn!("{e}: redirections will stay down");
-            None
-        }
-    };
-    let mut pfe = Pfe {
-        parent,
-        hce: None,
-        relays: Vec::new(),
-        assembler: ConfigAssembler::new(),
-        config: Config::default(),
-        nft,
-        timeouts: true,
-        owns_table: false,
-        installed: false,
-        rules: Vec::new(),
-        switches: Switches::default(),
-        plans: BTreeMap::new(),
-        stats: BTreeMap::new(),
-        changed_since: None,
-        random_seed: random_u32(),
-    };
-    pfe.remove_stale_table();
-    pfe.send_parent(&PfeToParent::Ready).await?;
-    let result = pfe.main_loop().await;
-    pfe.remove_table();
-    result
-}
+impl Engine for Pfe {
+    type Message = ParentToPfe;
+    type Report = PfeToParent;
+    type Event = PfeEvent;
+    type Prepared = PreparedRules;
+    type Error = EngineError;
 
-impl Pfe {
-    async fn main_loop(&mut self) -> Result<(), String> {
-        let stop = terminated();
-        tokio::pin!(stop);
-        let mut next_statistics = Instant::now();
-        loop {
-            let interval = Duration::from_secs(u64::from(self.config.global.interval_secs.max(1)));
-            let sync_at = self.changed_since.map(|t| t + SYNC_DELAY);
-            let event = tokio::select! {
-                received = self.parent.recv() => Event::Parent(Box::new(received)),
-                received = recv_hce(&mut self.hce) => Event::Hce(received),
-                _ = tokio::time::sleep_until(next_statistics), if self.installed => {
-                    next_statistics = Instant::now() + interval;
-                    Event::Statistics
-                }
-                _ = sleep_until_some(sync_at) => Event::SyncDue,
-                _ = &mut stop => Event::Terminated,
-            };
-            match event {
-                Event::Parent(received) => {
-                    let Some(received) = from_parent(*received)? else {
-                        return Ok(());
-                    };
-                    if !self.handle(received).await? {
-                        return Ok(());
-                    }
-                }
-                Event::Hce(Ok(Some(received))) => self.handle_hce(received.msg).await?,
-                Event::Hce(Ok(None)) => {
-                    tracing::debug!("channel from hce closed");
-                    self.hce = None;
-                }
-                Event::Hce(Err(e)) => {
-                    tracing::warn!("channel from hce: {e}");
-                    self.hce = None;
-                }
-                Event::Statistics => self.update_statistics().await?,
-                Event::SyncDue => self.sync().await?,
-                Event::Terminated => {
-                    tracing::debug!("terminated by signal");
-                    return Ok(());
-                }
-            }
+    fn prepare(&mut self, config: Config) -> Result<PreparedRules, Refusal> {
+        let rules: Vec<RedirectRules> = config
+            .redirects
+            .iter()
+            .map(|r| RedirectRules::new(r, &config, self.random_seed))
+            .collect();
+        if let Err(e) = self.check_rules(&rules) {
+            tracing::debug!("nftables check: {e}");
+            return Err(Refusal::Redirections {
+                reason: e.headline(),
+            });
         }
+        let interval = config.global.interval_secs;
+        let stats = rules
+            .iter()
+            .map(|r| (r.id, RedirectStats::new(r.id, interval)))
+            .collect();
+        Ok(PreparedRules {
+            switches: Switches::for_config(&config),
+            rules,
+            stats,
+            config,
+        })
     }
 
-    /// Handles one message from the parent; `false` means shut down.
-    async fn handle(&mut self, received: Received<ParentToPfe>) -> Result<bool, String> {
-        match received.msg {
-            ParentToPfe::PeerChannel(peer) => self.add_peer(peer, received.fd)?,
-            ParentToPfe::Reset => self.assembler.reset(),
-            ParentToPfe::Config(part) => self.assembler.add(part),
-            ParentToPfe::ConfigDone => {
-                self.load_config();
-                self.send_parent(&PfeToParent::ConfigDone).await?;
-            }
-            ParentToPfe::Start => {
-                if !self.config.routers.is_empty() {
-                    tracing::warn!("routers are not implemented yet");
-                }
-                self.install().await?;
-                tracing::debug!("started with {} relays connected", self.relays.len());
-            }
-            ParentToPfe::RedirectEnable(id) => {
-                self.switches.disabled_redirects.remove(&id);
-                self.sync().await?;
-            }
-            ParentToPfe::RedirectDisable(id) => {
-                self.switches.disabled_redirects.insert(id);
-                self.sync().await?;
-            }
-            ParentToPfe::HostEnable(id) => {
-                self.switches.disabled_hosts.remove(&id);
-                self.sync().await?;
-            }
-            ParentToPfe::HostDisable(id) => {
-                self.switches.disabled_hosts.insert(id);
-                self.sync().await?;
-            }
-            ParentToPfe::TableEnable(id) => {
-                self.switches.disabled_tables.remove(&id);
-                self.sync().await?;
-            }
-            ParentToPfe::TableDisable(id) => {
-                self.switches.disabled_tables.insert(id);
-                self.sync().await?;
-            }
-            ParentToPfe::SetVerbose(level) => {
-                crate::log::set_verbosity(u8::try_from(level).unwrap_or(u8::MAX))
-            }
-            ParentToPfe::Shutdown => return Ok(false),
+    /// Takes the prepared rules and builds the table for them. The host
+    /// states heard so far stay: the hce reports every host again when it
+    /// starts the new configuration, maybe before this commit.
+    async fn commit(
+        &mut self,
+        prepared: PreparedRules,
+        cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
+        let host_states = std::mem::take(&mut self.switches.host_states);
+        self.config = prepared.config;
+        self.rules = prepared.rules;
+        self.switches = prepared.switches;
+        self.switches.host_states = host_states;
+        self.stats = prepared.stats;
+        self.plans.clear();
+        if !self.config.routers.is_empty() {
+            tracing::warn!("routers are not implemented yet");
         }
-        Ok(true)
+        self.install(cx).await?;
+        let interval = Duration::from_secs(u64::from(self.config.global.interval_secs.max(1)));
+        self.statistics = Some(Periodic::due_now(interval));
+        Ok(())
     }
 
-    async fn handle_hce(&mut self, msg: hce_pfe::HceToPfe) -> Result<(), String> {
-        match msg {
-            hce_pfe::HceToPfe::HostStatus(status) => {
+    async fn on_message(
+        &mut self,
+        message: ParentToPfe,
+        _fd: Option<OwnedFd>,
+        cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
+        let switches = &mut self.switches;
+        match message {
+            ParentToPfe::RedirectEnable(id) => switches.disabled_redirects.remove(&id),
+            ParentToPfe::RedirectDisable(id) => switches.disabled_redirects.insert(id),
+            ParentToPfe::HostEnable(id) => switches.disabled_hosts.remove(&id),
+            ParentToPfe::HostDisable(id) => switches.disabled_hosts.insert(id),
+            ParentToPfe::TableEnable(id) => switches.disabled_tables.remove(&id),
+            ParentToPfe::TableDisable(id) => switches.disabled_tables.insert(id),
+        };
+        self.sync(cx).await
+    }
+
+    /// The hce: the only peer the table gives the pfe.
+    fn on_peer(
+        &mut self,
+        peer: ProcId,
+        socket: UnixStream,
+        cx: &Context<Self>,
+    ) -> Result<(), EngineError> {
+        let channel: PfeHceChannel = open_peer(peer, socket)?;
+        tokio::spawn(follow_hce(channel.split().0, cx.events()));
+        Ok(())
+    }
+
+    async fn on_event(&mut self, event: PfeEvent, cx: &Context<Self>) -> Result<(), EngineError> {
+        match event {
+            PfeEvent::Hce(HceToPfe::HostStatus(status)) => {
                 let old = self
                     .switches
                     .host_states
@@ -228,38 +227,67 @@ impl Pfe {
                     self.changed_since.get_or_insert_with(Instant::now);
                 }
             }
-            hce_pfe::HceToPfe::Sync => {
+            PfeEvent::Hce(HceToPfe::Sync) => {
                 if self.changed_since.is_some() {
-                    self.sync().await?;
+                    self.sync(cx).await?;
                 }
             }
         }
         Ok(())
     }
 
-    /// Takes the configuration just received; nftables changes on `Start`.
-    fn load_config(&mut self) {
-        self.config = self.assembler.finish();
-        self.rules = self
-            .config
-            .redirects
-            .iter()
-            .map(|r| RedirectRules::new(r, &self.config, self.random_seed))
-            .collect();
-        self.switches = Switches::for_config(&self.config);
-        let interval = self.config.global.interval_secs;
-        self.stats = self
-            .rules
-            .iter()
-            .map(|r| (r.id, RedirectStats::new(r.id, interval)))
-            .collect();
-        self.plans.clear();
-        self.installed = false;
+    fn next_timer(&self) -> Option<Instant> {
+        let statistics = self.statistics.as_ref().map(Periodic::next);
+        earliest([statistics, self.changed_since.map(|t| t + SYNC_DELAY)])
+    }
+
+    async fn on_timer(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {
+        let now = Instant::now();
+        if self.statistics.as_mut().is_some_and(|s| s.tick(now)) {
+            self.update_statistics(cx)?;
+        }
+        if self.changed_since.is_some_and(|t| t + SYNC_DELAY <= now) {
+            self.sync(cx).await?;
+        }
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        self.remove_table();
+    }
+}
+
+impl Pfe {
+    /// Has the kernel check the table `rules` need without applying it:
+    /// the skeleton, and each redirect's rules for every table it may
+    /// forward to, all its hosts up. Without nftables there is nothing to
+    /// check: redirections stay down, as at startup.
+    fn check_rules(&mut self, rules: &[RedirectRules]) -> Result<(), NftError> {
+        let Some(nft) = self.nft.as_mut() else {
+            return Ok(());
+        };
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let script = |timeouts: bool| {
+            let mut script = ruleset::table_script(rules, timeouts);
+            for redirect in rules {
+                for target in ruleset::every_target(redirect) {
+                    script += &ruleset::redirect_script(redirect, Some(&target), timeouts);
+                }
+            }
+            script
+        };
+        match nft.check(&script(self.timeouts)) {
+            // A kernel without ct timeouts takes the rules without them.
+            Err(_) if self.timeouts => nft.check(&script(false)),
+            checked => checked,
+        }
     }
 
     /// Builds relayd's table for the configuration, with the rules the
     /// current host states imply, in one transaction.
-    async fn install(&mut self) -> Result<(), String> {
+    async fn install(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {
         self.changed_since = None;
         if self.rules.is_empty() {
             self.remove_table();
@@ -274,9 +302,7 @@ impl Pfe {
         let Some(nft) = self.nft.as_mut() else {
             self.plans = plans;
             self.installed = true;
-            return self
-                .report_error("nftables is not available: redirections stay down".into())
-                .await;
+            return self.report_error("nftables is not available: redirections stay down", cx);
         };
         let script = |timeouts: bool| {
             let mut script = ruleset::table_script(&self.rules, timeouts);
@@ -286,16 +312,9 @@ impl Pfe {
             }
             script
         };
-        let mut result = nft.run(&script(self.timeouts));
-        if let (Err(e), true) = (&result, self.timeouts) {
-            if e.contains("timeout") {
-                tracing::warn!(
-                    "this kernel refuses conntrack timeouts, session timeouts are not applied: {e}"
-                );
-                self.timeouts = false;
-                result = nft.run(&script(false));
-            }
-        }
+        let with_timeouts = script(self.timeouts);
+        let without_timeouts = script(false);
+        let result = run_with_timeouts(nft, &mut self.timeouts, &with_timeouts, &without_timeouts);
         self.installed = true;
         match result {
             Ok(_) => {
@@ -308,7 +327,7 @@ impl Pfe {
                 for (id, plan) in plans {
                     self.log_plan(id, &plan);
                     self.plans.insert(id, plan);
-                    self.report(id).await?;
+                    self.report(id, cx)?;
                 }
                 Ok(())
             }
@@ -317,15 +336,14 @@ impl Pfe {
                 // previous configuration would now lie, so it goes too and
                 // every redirect stays down.
                 self.remove_table();
-                self.report_error(format!("cannot build table {}: {e}", ruleset::TABLE))
-                    .await
+                self.report_error(&format!("cannot build table {}: {e}", ruleset::TABLE), cx)
             }
         }
     }
 
     /// Applies what changed since the rules were last written: one
     /// transaction rewriting only the redirects whose plan changed.
-    async fn sync(&mut self) -> Result<(), String> {
+    async fn sync(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {
         self.changed_since = None;
         // Without a table of ours (no redirects, or nftables failed and
         // said so) there is nothing to apply: redirects stay down.
@@ -346,26 +364,24 @@ impl Pfe {
         }
         if let Some(nft) = self.nft.as_mut() {
             if let Err(e) = nft.run(&script) {
-                return self
-                    .report_error(format!("cannot update redirections: {e}"))
-                    .await;
+                return self.report_error(&format!("cannot update redirections: {e}"), cx);
             }
         }
         for (id, new) in changed {
             let old = self.plans.insert(id, new.clone());
             self.log_plan(id, &new);
-            self.report(id).await?;
+            self.report(id, cx)?;
             // The table left and the table now in use (once if the same).
             let left = old.and_then(|p| p.table).filter(|t| Some(*t) != new.table);
             for table in [left, new.table].into_iter().flatten() {
-                self.send_parent(&PfeToParent::TableChanged(table)).await?;
+                cx.report(PfeToParent::TableChanged(table))?;
             }
         }
         Ok(())
     }
 
     /// Reads the counters and sends every redirect's statistics.
-    async fn update_statistics(&mut self) -> Result<(), String> {
+    fn update_statistics(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {
         let counters = match (&mut self.nft, self.owns_table) {
             (Some(nft), true) => match nft.run(&ruleset::list_counters_script()) {
                 Ok(text) => ruleset::parse_counters(&text),
@@ -385,12 +401,12 @@ impl Pfe {
             if let Some(stats) = self.stats.get_mut(&id) {
                 stats.tick(total);
             }
-            self.report(id).await?;
+            self.report(id, cx)?;
         }
         Ok(())
     }
 
-    async fn report(&mut self, id: ObjectId) -> Result<(), String> {
+    fn report(&mut self, id: ObjectId, cx: &Context<Self>) -> Result<(), EngineError> {
         let state = self.plans.get(&id).map_or(RedirectState::Down, |p| p.state);
         let Some(stats) = self.stats.get(&id) else {
             return Ok(());
@@ -400,7 +416,7 @@ impl Pfe {
             state,
             stats: stats.current().clone(),
         };
-        self.send_parent(&PfeToParent::Redirect(report)).await
+        Ok(cx.report(PfeToParent::Redirect(report))?)
     }
 
     fn log_plan(&self, id: ObjectId, plan: &Plan) {
@@ -425,9 +441,9 @@ impl Pfe {
         );
     }
 
-    async fn report_error(&mut self, error: String) -> Result<(), String> {
+    fn report_error(&mut self, error: &str, cx: &Context<Self>) -> Result<(), EngineError> {
         tracing::error!("{error}");
-        self.send_parent(&PfeToParent::Error(error)).await
+        Ok(cx.report(PfeToParent::Error(error.to_string()))?)
     }
 
     /// A table left by a relayd that was killed holds rules for hosts that
@@ -457,50 +473,43 @@ impl Pfe {
         }
         self.owns_table = false;
     }
+}
 
-    fn add_peer(&mut self, peer: PeerChannel, fd: Option<OwnedFd>) -> Result<(), String> {
-        let socket = peer_socket(fd)?;
-        let channel_error = |e: std::io::Error| format!("channel to {}: {e}", peer.peer);
-        match peer.peer {
-            ProcessKind::Hce => {
-                let channel: hce_pfe::PfeSide = ImsgChannel::new(socket).map_err(channel_error)?;
-                let (reader, _) = channel.split();
-                self.hce = Some(reader);
+/// Runs `script`, which uses ct timeout objects while `timeouts` says this
+/// kernel takes them. If the kernel refuses it but takes the same rules
+/// without timeouts (`fallback`), it lacks them: say so and clear
+/// `timeouts` for good.
+fn run_with_timeouts(
+    nft: &mut Nftables,
+    timeouts: &mut bool,
+    script: &str,
+    fallback: &str,
+) -> Result<String, NftError> {
+    let refused = match nft.run(script) {
+        Ok(output) => return Ok(output),
+        Err(e) if !*timeouts => return Err(e),
+        Err(e) => e,
+    };
+    let output = nft.run(fallback).map_err(|_| refused.clone())?;
+    tracing::warn!(
+        "this kernel refuses conntrack timeouts, session timeouts are not applied: {refused}"
+    );
+    *timeouts = false;
+    Ok(output)
+}
+
+/// Host states from the hce, handed to the engine in order.
+async fn follow_hce(mut reader: ImsgReader<HceToPfe>, events: mpsc::UnboundedSender<PfeEvent>) {
+    loop {
+        match reader.recv().await {
+            Ok(Some(received)) => {
+                if events.send(PfeEvent::Hce(received.msg)).is_err() {
+                    return;
+                }
             }
-            ProcessKind::Relay => {
-                let channel: pfe_relay::PfeSide =
-                    ImsgChannel::new(socket).map_err(channel_error)?;
-                let (reader, writer) = channel.split();
-                drain_peer(reader, format!("relay {}", peer.instance + 1));
-                self.relays.push(writer);
-            }
-            other => tracing::warn!("unexpected channel to {other}, closed"),
+            Ok(None) => return tracing::debug!("channel from hce closed"),
+            Err(e) => return tracing::warn!("channel from hce: {e}"),
         }
-        Ok(())
-    }
-
-    async fn send_parent(&mut self, msg: &PfeToParent) -> Result<(), String> {
-        self.parent
-            .send(msg, None)
-            .await
-            .map_err(|e| format!("parent channel: {e}"))
-    }
-}
-
-/// The next message from the hce, or never if there is no hce channel.
-async fn recv_hce(
-    hce: &mut Option<ImsgReader<hce_pfe::HceToPfe>>,
-) -> Result<Option<Received<hce_pfe::HceToPfe>>, ImsgError> {
-    match hce {
-        Some(reader) => reader.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until_some(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -15,11 +15,36 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 /// The library's soname (Debian: package libnftables1, pulled in by nftables).
 const LIBRARY: &str = "libnftables.so.1";
 
+/// Why libnftables cannot be used, or why it did not run a script.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NftError {
+    #[error("cannot load {LIBRARY} ({reason}): install nftables")]
+    Load { reason: String },
+    #[error("{LIBRARY} has no {symbol}: {reason}")]
+    Symbol {
+        symbol: &'static str,
+        reason: String,
+    },
+    #[error("nft_ctx_new failed")]
+    Context,
+    #[error("cannot buffer libnftables output")]
+    Buffering,
+    #[error("nft script with a NUL byte")]
+    NulByte,
+    /// nft failed and said nothing.
+    #[error("nft failed (status {status})")]
+    Status { status: c_int },
+    /// nft (or the kernel) refused the script; its own words.
+    #[error("{message}")]
+    Refused { message: String },
+}
+
 type NewContext = unsafe extern "C" fn(flags: u32) -> *mut c_void;
 type FreeContext = unsafe extern "C" fn(ctx: *mut c_void);
 type BufferOn = unsafe extern "C" fn(ctx: *mut c_void) -> c_int;
 type GetBuffer = unsafe extern "C" fn(ctx: *mut c_void) -> *const c_char;
 type RunBuffer = unsafe extern "C" fn(ctx: *mut c_void, buf: *const c_char) -> c_int;
+type SetDryRun = unsafe extern "C" fn(ctx: *mut c_void, dry: bool);
 
 /// An open libnftables context. Not `Send`: it belongs to the pfe's single
 /// thread.
@@ -29,21 +54,21 @@ pub struct Nftables {
     run_buffer: RunBuffer,
     output: GetBuffer,
     error: GetBuffer,
+    /// `nft -c`: the kernel checks a script and applies nothing. Older
+    /// libraries lack it; scripts are then not checked ahead.
+    set_dry_run: Option<SetDryRun>,
 }
 
 impl Nftables {
     /// Loads libnftables and opens a context. Call before entering the
     /// sandbox: the library and the files it reads at start are outside it.
-    pub fn load() -> Result<Nftables, String> {
-        let name = CString::new(LIBRARY).map_err(|e| e.to_string())?;
+    pub fn load() -> Result<Nftables, NftError> {
+        let name = CString::new(LIBRARY).map_err(|_| NftError::NulByte)?;
         // SAFETY: dlopen with a valid C string; the handle is never closed,
         // so the symbols stay valid for the life of the process.
         let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if handle.is_null() {
-            return Err(format!(
-                "cannot load {LIBRARY} ({}): install nftables",
-                dl_error()
-            ));
+            return Err(NftError::Load { reason: dl_error() });
         }
         // SAFETY: each symbol is looked up by its documented name and cast to
         // its documented signature (libnftables(3)).
@@ -59,15 +84,18 @@ impl Nftables {
             let error: GetBuffer = std::mem::transmute(symbol(handle, "nft_ctx_get_error_buffer")?);
             let run_buffer: RunBuffer =
                 std::mem::transmute(symbol(handle, "nft_run_cmd_from_buffer")?);
+            let set_dry_run: Option<SetDryRun> = symbol(handle, "nft_ctx_set_dry_run")
+                .ok()
+                .map(|address| std::mem::transmute::<*mut c_void, SetDryRun>(address));
             // NFT_CTX_DEFAULT
             let ctx = new_context(0);
             if ctx.is_null() {
-                return Err("nft_ctx_new failed".into());
+                return Err(NftError::Context);
             }
             // Output and errors go to memory, not to our stdout and stderr.
             if buffer_output(ctx) != 0 || buffer_error(ctx) != 0 {
                 free_context(ctx);
-                return Err("cannot buffer libnftables output".into());
+                return Err(NftError::Buffering);
             }
             Ok(Nftables {
                 ctx,
@@ -75,14 +103,15 @@ impl Nftables {
                 run_buffer,
                 output,
                 error,
+                set_dry_run,
             })
         }
     }
 
     /// Runs an nft script as one transaction: all of it or nothing. Returns
     /// what it printed (for `list` commands), or nft's error messages.
-    pub fn run(&mut self, script: &str) -> Result<String, String> {
-        let script = CString::new(script).map_err(|_| "nft script with a NUL byte".to_string())?;
+    pub fn run(&mut self, script: &str) -> Result<String, NftError> {
+        let script = CString::new(script).map_err(|_| NftError::NulByte)?;
         // SAFETY: ctx is a live context; the buffers returned are valid until
         // the next call on it and are copied at once.
         unsafe {
@@ -92,11 +121,40 @@ impl Nftables {
             if rc == 0 {
                 Ok(output)
             } else if error.trim().is_empty() {
-                Err(format!("nft failed (status {rc})"))
+                Err(NftError::Status { status: rc })
             } else {
-                Err(error.trim_end().to_string())
+                Err(NftError::Refused {
+                    message: error.trim_end().to_string(),
+                })
             }
         }
+    }
+}
+
+impl NftError {
+    /// The first line: nft follows its error with the script line it blames
+    /// and carets, which say little outside the script.
+    pub fn headline(&self) -> String {
+        let text = self.to_string();
+        text.lines().next().unwrap_or_default().to_string()
+    }
+}
+
+impl Nftables {
+    /// Has the kernel check `script` as one transaction that is then
+    /// thrown away (`nft -c`): `Ok` when it would apply. `Ok` too when this
+    /// libnftables cannot check.
+    pub fn check(&mut self, script: &str) -> Result<(), NftError> {
+        let Some(set_dry_run) = self.set_dry_run else {
+            return Ok(());
+        };
+        // SAFETY: ctx is a live context; the flag only changes how the next
+        // commands are committed.
+        unsafe { set_dry_run(self.ctx, true) };
+        let checked = self.run(script).map(drop);
+        // SAFETY: as above.
+        unsafe { set_dry_run(self.ctx, false) };
+        checked
     }
 }
 
@@ -109,11 +167,14 @@ impl Drop for Nftables {
 
 /// # Safety
 /// `handle` must be a live dlopen handle.
-unsafe fn symbol(handle: *mut c_void, name: &str) -> Result<*mut c_void, String> {
-    let c_name = CString::new(name).map_err(|e| e.to_string())?;
+unsafe fn symbol(handle: *mut c_void, name: &'static str) -> Result<*mut c_void, NftError> {
+    let c_name = CString::new(name).map_err(|_| NftError::NulByte)?;
     let address = libc::dlsym(handle, c_name.as_ptr());
     if address.is_null() {
-        Err(format!("{LIBRARY} has no {name}: {}", dl_error()))
+        Err(NftError::Symbol {
+            symbol: name,
+            reason: dl_error(),
+        })
     } else {
         Ok(address)
     }
@@ -182,8 +243,31 @@ pub mod tests {
             return;
         };
         assert!(listed.contains("counter c"), "{listed}");
-        let error = failed.unwrap_err();
+        let error = failed.unwrap_err().to_string();
         assert!(error.contains("No such file or directory"), "{error}");
         assert!(!after.contains("counter d"), "{after}");
+    }
+
+    #[test]
+    fn a_check_names_what_the_kernel_refuses_and_applies_nothing() {
+        let Some((good, bad, after)) = in_own_netns(|mut nft| {
+            let good = nft.check("add table inet relayd\nadd counter inet relayd c\n");
+            let bad = nft.check(
+                "add table inet relayd\nadd chain inet relayd pre { type nat hook prerouting \
+                 priority -100; }\nadd rule inet relayd pre iifname \"averyveryverylongname0\" \
+                 counter\n",
+            );
+            let after = nft.run("list tables").expect("list");
+            (good, bad, after)
+        }) else {
+            return;
+        };
+        assert_eq!(good, Ok(()));
+        let error = bad.unwrap_err().to_string();
+        assert!(error.contains("exceeds maximum length"), "{error}");
+        assert!(
+            !after.contains("relayd"),
+            "a check creates nothing: {after}"
+        );
     }
 }

@@ -18,9 +18,8 @@ pub struct Switches {
 }
 
 impl Switches {
-    /// The switches of a freshly loaded `config`: disabled as written,
-    /// every host unknown (the hce starts over too and reports each host
-    /// once it has checked it).
+    /// The switches of a freshly loaded `config`: disabled as written, no
+    /// host state (the pfe keeps those it has, see `commit`).
     pub fn for_config(config: &Config) -> Switches {
         Switches {
             host_states: BTreeMap::new(),

@@ -68,6 +68,18 @@ pub struct Target {
     pub hosts: Vec<IpAddr>,
 }
 
+/// Every target `rules` can have: each of its tables with all hosts up.
+pub fn every_target(rules: &RedirectRules) -> impl Iterator<Item = Target> + '_ {
+    rules
+        .tables
+        .iter()
+        .filter(|table| !table.hosts.is_empty())
+        .map(|table| Target {
+            port: table.port,
+            hosts: table.hosts.iter().map(|(_, addr)| *addr).collect(),
+        })
+}
+
 impl RedirectRules {
     /// The rules of `redirect`. `random_seed` is the hash seed when the
     /// configuration gives no key. Modes nftables cannot express were

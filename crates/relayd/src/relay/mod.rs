@@ -1,12 +1,17 @@
 //! relay, the layer 7 engine; relayd runs `prefork` of them, each accepting
 //! on its own SO_REUSEPORT copy of every relay's listening sockets.
 //!
-//! imsg peers: parent (config, listening sockets, enable/disable, session
-//! lists; statistics out), hce and pfe (host states in), its own ca
-//! instance (private key operations, once TLS exists).
-//! Sandbox: chroot `/var/empty`, user `_relayd`, no capabilities,
-//! `no_new_privs`. It never binds: the parent (root) opens the sockets and
-//! passes them with SCM_RIGHTS.
+//! imsg peers: parent, hce, ca N.
+//! - parent: configuration, listening sockets, enable/disable, bind-any
+//!   sockets, session list requests in; statistics, session lists and
+//!   bind-any requests out.
+//! - hce: host states in, nothing out.
+//! - ca N (its own instance): private key operations, once TLS exists.
+//!
+//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs. It
+//! never binds: the parent (root) opens the sockets and passes them with
+//! SCM_RIGHTS, those of a new configuration before its `ConfigDone`; the
+//! relay accepts on them from `Start` on and keeps the old ones until then.
 //!
 //! Module map: `core` (what every relay has: plans, listeners, sessions,
 //! parking, backend choice and connection, the state the sessions share),
@@ -19,107 +24,107 @@ mod tcp;
 
 pub use plan::refuse_unsupported;
 
+use self::core::accept::ListenerError;
 use self::core::shared::{BindAnyCall, BindAnyError, Shared};
 use self::core::{accept, park, plan, sockopt};
-use crate::child::{drain_peer, from_parent, peer_socket, terminated};
+use crate::engine::{
+    drain, open_peer, ChildError, ChildStart, Context, Engine, EngineError, LinkError, PeerError,
+    Periodic,
+};
+use crate::proc::ProcId;
 use plan::RelayPlan;
 use relayd_config::{Config, IpProto};
-use relayd_proto::messages::parent_relay::{ParentToRelay, RelaySide, RelayToParent};
-use relayd_proto::messages::{
-    hce_relay, pfe_relay, relay_ca, BindAnyRequest, ListenSocket, PeerChannel,
-};
+use relayd_proto::messages::hce_relay::{HceToRelay, RelayHceChannel};
+use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
+use relayd_proto::messages::relay_ca::{RelayCaChannel, RelayToCa};
+use relayd_proto::messages::{BindAnyRequest, ListenSocket, Refusal};
 use relayd_proto::status::HostStatus;
-use relayd_proto::{ConfigAssembler, ImsgChannel, ImsgReader, ImsgWriter, ProcessKind, Received};
-use std::collections::HashMap;
+use relayd_proto::{Correlator, Delivery, ImsgReader, ImsgWriter, ProcessKind};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
+use tokio::time::Instant;
 
 /// How often parked sessions are checked for their timeout.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a session waits for the parent's bind-any socket.
+const BIND_ANY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a relay process stops.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot create the parking lot: {0}")]
+    ParkingLot(std::io::Error),
+    /// Accepting on a listening socket of the configuration failed.
+    #[error(transparent)]
+    Listener(#[from] ListenerError),
+}
+
+impl From<LinkError> for RelayError {
+    fn from(e: LinkError) -> Self {
+        RelayError::Engine(e.into())
+    }
+}
+
+impl From<PeerError> for RelayError {
+    fn from(e: PeerError) -> Self {
+        RelayError::Engine(e.into())
+    }
+}
+
+/// What a bind-any request gets: the socket, or why not.
+type BindAnyAnswer = Result<OwnedFd, BindAnyError>;
+
+/// A configuration checked and planned, with its listening sockets.
+struct PreparedRelays {
+    config: Config,
+    plans: Vec<Arc<RelayPlan>>,
+    listeners: Vec<(ListenSocket, OwnedFd)>,
+}
 
 struct Relay {
     instance: u32,
-    parent: RelaySide,
-    /// To the pfe: kept open for relayd's split of work (unused so far).
-    pfe: Option<ImsgWriter<pfe_relay::RelayToPfe>>,
     /// To this instance's ca: key operations, once TLS exists.
-    ca: Option<ImsgWriter<relay_ca::RelayToCa>>,
-    assembler: ConfigAssembler,
+    ca: Option<ImsgWriter<RelayToCa>>,
     config: Config,
     plans: Vec<Arc<RelayPlan>>,
-    engine: Arc<Shared>,
-    /// Sockets of the running configuration, accepted on after `Start`.
-    listeners: Vec<(ListenSocket, OwnedFd)>,
-    /// Sockets received since the last `Reset`; they replace `listeners`
-    /// when the new configuration is done.
+    shared: Arc<Shared>,
+    /// Sockets of the configuration being sent, until it is prepared.
     incoming: Vec<(ListenSocket, OwnedFd)>,
+    /// A socket message of that configuration came without its socket.
+    missing_descriptor: Option<String>,
     accepting: Vec<JoinHandle<()>>,
-    statistics: Interval,
-    /// Bind-any requests sent to the parent, by request id.
-    bind_any_pending: HashMap<u64, oneshot::Sender<Result<OwnedFd, BindAnyError>>>,
-    next_bind_any: u64,
+    statistics: Periodic,
+    sweep: Periodic,
+    /// Bind-any requests the parent has not answered yet.
+    bind_any: Correlator<BindAnyAnswer>,
 }
 
-pub async fn run(instance: u32, parent: UnixStream) -> Result<(), String> {
+/// The relay's entry in the process table.
+pub fn main(start: ChildStart) -> Result<(), ChildError> {
     raise_descriptor_limit();
-    let parent: RelaySide = ImsgChannel::new(parent).map_err(|e| format!("parent channel: {e}"))?;
-    let (bind_any_tx, mut bind_any_calls) = mpsc::unbounded_channel();
-    let mut relay = Relay {
-        instance,
-        parent,
-        pfe: None,
-        ca: None,
-        assembler: ConfigAssembler::new(),
-        config: Config::default(),
-        plans: Vec::new(),
-        engine: Arc::new(
-            Shared::new(instance, bind_any_tx)
-                .map_err(|e| format!("cannot create the parking lot: {e}"))?,
-        ),
-        listeners: Vec::new(),
-        incoming: Vec::new(),
-        accepting: Vec::new(),
-        statistics: statistics_timer(&Config::default()),
-        bind_any_pending: HashMap::new(),
-        next_bind_any: 0,
-    };
-    tokio::spawn(park::watch(relay.engine.clone()));
-    let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
-    relay.send_parent(&RelayToParent::Ready).await?;
-    let stop = terminated();
-    tokio::pin!(stop);
-    loop {
-        let received = tokio::select! {
-            received = relay.parent.recv() => received,
-            Some(call) = bind_any_calls.recv() => {
-                relay.request_bind_any(call).await?;
-                continue;
-            }
-            _ = sweep.tick() => {
-                relay.engine.sweep();
-                continue;
-            }
-            _ = relay.statistics.tick() => {
-                relay.publish_statistics().await?;
-                continue;
-            }
-            _ = &mut stop => {
-                tracing::debug!("terminated by signal");
-                return Ok(());
-            }
-        };
-        let Some(received) = from_parent(received)? else {
-            return Ok(());
-        };
-        if !relay.handle(received).await? {
-            return Ok(());
-        }
-    }
+    start.run(|cx: &Context<Relay>| {
+        let instance = cx.id().instance();
+        let shared = Arc::new(Shared::new(instance, cx.events()).map_err(RelayError::ParkingLot)?);
+        tokio::spawn(park::watch(shared.clone()));
+        Ok(Relay {
+            instance,
+            ca: None,
+            config: Config::default(),
+            plans: Vec::new(),
+            shared,
+            incoming: Vec::new(),
+            missing_descriptor: None,
+            accepting: Vec::new(),
+            statistics: statistics_timer(&Config::default()),
+            sweep: Periodic::due_now(SWEEP_INTERVAL),
+            bind_any: Correlator::new(),
+        })
+    })
 }
 
 /// Every session holds two sockets (and pipes while data moves): use the
@@ -135,41 +140,84 @@ fn raise_descriptor_limit() {
     }
 }
 
-fn statistics_timer(config: &Config) -> Interval {
-    let period = Duration::from_secs(u64::from(config.global.interval_secs.max(1)));
-    let mut timer = interval_at(Instant::now() + period, period);
-    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    timer
+fn statistics_timer(config: &Config) -> Periodic {
+    Periodic::new(Duration::from_secs(u64::from(
+        config.global.interval_secs.max(1),
+    )))
 }
 
-impl Relay {
-    /// Handles one message from the parent; `false` means shut down.
-    async fn handle(&mut self, received: Received<ParentToRelay>) -> Result<bool, String> {
-        match received.msg {
-            ParentToRelay::PeerChannel(peer) => self.add_peer(peer, received.fd)?,
-            ParentToRelay::Reset => {
-                self.assembler.reset();
-                self.incoming.clear();
+impl Engine for Relay {
+    type Message = ParentToRelay;
+    type Report = RelayToParent;
+    type Event = BindAnyCall;
+    type Prepared = PreparedRelays;
+    type Error = RelayError;
+
+    fn reset(&mut self) {
+        self.incoming.clear();
+        self.missing_descriptor = None;
+    }
+
+    /// Plans the relays; nothing runs differently until the commit.
+    fn prepare(&mut self, config: Config) -> Result<PreparedRelays, Refusal> {
+        if let Some(what) = self.missing_descriptor.take() {
+            return Err(Refusal::MissingDescriptor { what });
+        }
+        let refused = |e: &dyn std::fmt::Display| Refusal::Relays {
+            reason: e.to_string(),
+        };
+        refuse_unsupported(&config).map_err(|e| refused(&e))?;
+        let plans = plan::plans(&config).map_err(|e| refused(&e))?;
+        for plan in &plans {
+            if let Some(why) = sockopt::unsupported(&plan.tcp) {
+                if self.instance == 0 {
+                    tracing::warn!("relay {}: {why}", plan.name);
+                }
             }
-            ParentToRelay::Config(part) => self.assembler.add(part),
-            ParentToRelay::ListenSocket(socket) => match received.fd {
+        }
+        Ok(PreparedRelays {
+            config,
+            plans,
+            listeners: std::mem::take(&mut self.incoming),
+        })
+    }
+
+    /// The new plans and listeners replace the old: the old sockets close
+    /// now, running sessions go on with their old plan.
+    async fn commit(
+        &mut self,
+        prepared: PreparedRelays,
+        _cx: &Context<Self>,
+    ) -> Result<(), RelayError> {
+        for task in self.accepting.drain(..) {
+            task.abort();
+        }
+        let config = prepared.config;
+        self.shared.reconfigure(config.global.log.connection);
+        self.statistics = statistics_timer(&config);
+        self.plans = prepared.plans;
+        self.config = config;
+        self.start_accepting(prepared.listeners)
+    }
+
+    async fn on_message(
+        &mut self,
+        message: ParentToRelay,
+        fd: Option<OwnedFd>,
+        cx: &Context<Self>,
+    ) -> Result<(), RelayError> {
+        match message {
+            ParentToRelay::ListenSocket(socket) => match fd {
                 Some(fd) => self.incoming.push((socket, fd)),
                 None => {
-                    return Err(format!(
-                        "listening socket {} without a descriptor",
-                        socket.addr
-                    ))
+                    let what = format!("listening socket {}", socket.addr);
+                    self.missing_descriptor.get_or_insert(what);
                 }
             },
-            ParentToRelay::ConfigDone => {
-                self.apply_config()?;
-                self.send_parent(&RelayToParent::ConfigDone).await?;
-            }
-            ParentToRelay::Start => self.start_accepting()?,
-            ParentToRelay::HostEnable(id) => self.engine.set_host_enabled(id, true),
-            ParentToRelay::HostDisable(id) => self.engine.set_host_enabled(id, false),
-            ParentToRelay::TableEnable(id) => self.engine.set_table_enabled(id, true),
-            ParentToRelay::TableDisable(id) => self.engine.set_table_enabled(id, false),
+            ParentToRelay::HostEnable(id) => self.shared.set_host_enabled(id, true),
+            ParentToRelay::HostDisable(id) => self.shared.set_host_enabled(id, false),
+            ParentToRelay::TableEnable(id) => self.shared.set_table_enabled(id, true),
+            ParentToRelay::TableDisable(id) => self.shared.set_table_enabled(id, false),
             ParentToRelay::RelayFile(file) => {
                 tracing::debug!(
                     "{:?} file for relay {}: TLS not implemented yet",
@@ -178,60 +226,93 @@ impl Relay {
                 )
             }
             ParentToRelay::BindAnyResult(result) => {
-                if let Some(reply) = self.bind_any_pending.remove(&result.request_id) {
-                    let answer = match (result.error, received.fd) {
-                        (None, Some(fd)) => Ok(fd),
-                        (Some(e), _) => Err(BindAnyError::Refused(e)),
-                        (None, None) => Err(BindAnyError::NoSocket),
-                    };
-                    let _ = reply.send(answer);
+                let answer = match (result.error, fd) {
+                    (None, Some(fd)) => Ok(fd),
+                    (Some(e), _) => Err(BindAnyError::Refused(e)),
+                    (None, None) => Err(BindAnyError::NoSocket),
+                };
+                if self.bind_any.answer(result.request_id, answer) == Delivery::Discarded {
+                    tracing::debug!("bind-any answer {} came too late", result.request_id);
                 }
             }
             ParentToRelay::ListSessions { request_id } => {
-                for session in self.engine.session_rows() {
-                    self.send_parent(&RelayToParent::Session {
+                for session in self.shared.session_rows() {
+                    cx.report(RelayToParent::Session {
                         request_id,
                         session,
-                    })
-                    .await?;
+                    })?;
                 }
-                self.send_parent(&RelayToParent::SessionsEnd { request_id })
-                    .await?
-            }
-            ParentToRelay::SetVerbose(level) => {
-                crate::log::set_verbosity(u8::try_from(level).unwrap_or(u8::MAX))
-            }
-            ParentToRelay::Shutdown => return Ok(false),
-        }
-        Ok(true)
-    }
-
-    /// Takes the assembled configuration: new plans, new listeners (the
-    /// old ones close now; running sessions go on with their old plan).
-    fn apply_config(&mut self) -> Result<(), String> {
-        let config = self.assembler.finish();
-        refuse_unsupported(&config)?;
-        let plans = plan::plans(&config)?;
-        for plan in &plans {
-            if let Some(why) = sockopt::unsupported(&plan.tcp) {
-                if self.instance == 0 {
-                    tracing::warn!("relay {}: {why}", plan.name);
-                }
+                cx.report(RelayToParent::SessionsEnd { request_id })?;
             }
         }
-        for task in self.accepting.drain(..) {
-            task.abort();
-        }
-        self.engine.reconfigure(config.global.log.connection);
-        self.statistics = statistics_timer(&config);
-        self.plans = plans;
-        self.config = config;
-        self.listeners = std::mem::take(&mut self.incoming);
         Ok(())
     }
 
-    fn start_accepting(&mut self) -> Result<(), String> {
-        for (socket, fd) in self.listeners.drain(..) {
+    fn on_peer(
+        &mut self,
+        peer: ProcId,
+        socket: UnixStream,
+        _cx: &Context<Self>,
+    ) -> Result<(), RelayError> {
+        match peer.kind {
+            ProcessKind::Hce => {
+                let channel: RelayHceChannel = open_peer(peer, socket)?;
+                // Nothing flows from relay to hce: only the reader is kept.
+                tokio::spawn(follow_hce(channel.split().0, self.shared.clone()));
+            }
+            ProcessKind::Ca => {
+                let channel: RelayCaChannel = open_peer(peer, socket)?;
+                let (reader, writer) = channel.split();
+                drain(reader, peer);
+                self.ca = Some(writer);
+            }
+            other => tracing::warn!("unexpected channel to {other}, closed"),
+        }
+        Ok(())
+    }
+
+    /// A session needs a socket only the parent may open.
+    async fn on_event(&mut self, call: BindAnyCall, cx: &Context<Self>) -> Result<(), RelayError> {
+        let (request_id, pending) = self.bind_any.register();
+        cx.report(RelayToParent::BindAny(BindAnyRequest {
+            request_id,
+            relay_id: call.relay,
+            proto: IpProto::Tcp,
+            addr: call.addr,
+        }))?;
+        let pending = pending.with_deadline(std::time::Instant::now() + BIND_ANY_TIMEOUT);
+        tokio::spawn(async move {
+            let answer = pending.wait().await.unwrap_or_else(|e| {
+                tracing::debug!("bind-any request {request_id}: {e}");
+                Err(BindAnyError::Unanswered)
+            });
+            let _ = call.reply.send(answer);
+        });
+        Ok(())
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        Some(self.sweep.next().min(self.statistics.next()))
+    }
+
+    async fn on_timer(&mut self, cx: &Context<Self>) -> Result<(), RelayError> {
+        let now = Instant::now();
+        if self.sweep.tick(now) {
+            self.shared.sweep();
+        }
+        if self.statistics.tick(now) {
+            self.publish_statistics(cx)?;
+        }
+        Ok(())
+    }
+}
+
+impl Relay {
+    fn start_accepting(
+        &mut self,
+        listeners: Vec<(ListenSocket, OwnedFd)>,
+    ) -> Result<(), RelayError> {
+        for (socket, fd) in listeners {
             let Some(plan) = self.plans.iter().find(|p| p.id == socket.relay_id) else {
                 tracing::warn!("listening socket {} for an unknown relay", socket.addr);
                 continue;
@@ -242,107 +323,42 @@ impl Relay {
                 socket.addr,
                 Shared::describe_target(plan)
             );
-            let task = accept::start(self.engine.clone(), plan.clone(), socket.addr, fd)?;
+            let task = accept::start(self.shared.clone(), plan.clone(), socket.addr, fd)?;
             self.accepting.push(task);
         }
         tracing::debug!(
-            "instance {} started, pfe {}, ca {}",
+            "instance {} started, ca {}",
             self.instance,
-            self.pfe.is_some(),
             self.ca.is_some()
         );
         Ok(())
     }
 
-    async fn request_bind_any(&mut self, call: BindAnyCall) -> Result<(), String> {
-        self.next_bind_any += 1;
-        let request_id = self.next_bind_any;
-        self.bind_any_pending.insert(request_id, call.reply);
-        let request = BindAnyRequest {
-            request_id,
-            relay_id: call.relay,
-            proto: IpProto::Tcp,
-            addr: call.addr,
-        };
-        self.send_parent(&RelayToParent::BindAny(request)).await
-    }
-
-    async fn publish_statistics(&mut self) -> Result<(), String> {
+    fn publish_statistics(&mut self, cx: &Context<Self>) -> Result<(), RelayError> {
         let relays: Vec<_> = self.plans.iter().map(|p| p.id).collect();
         let interval = u64::from(self.config.global.interval_secs.max(1));
-        for stats in self.engine.tick_statistics(&relays, interval) {
-            self.send_parent(&RelayToParent::Statistics(stats)).await?;
+        for stats in self.shared.tick_statistics(&relays, interval) {
+            cx.report(RelayToParent::Statistics(stats))?;
         }
         Ok(())
-    }
-
-    fn add_peer(&mut self, peer: PeerChannel, fd: Option<OwnedFd>) -> Result<(), String> {
-        let socket = peer_socket(fd)?;
-        let channel_error = |e: std::io::Error| format!("channel to {}: {e}", peer.peer);
-        match peer.peer {
-            ProcessKind::Hce => {
-                let channel: hce_relay::RelaySide =
-                    ImsgChannel::new(socket).map_err(channel_error)?;
-                // Nothing flows from relay to hce: only the reader is kept.
-                let (reader, _) = channel.split();
-                tokio::spawn(follow_hce(reader, self.engine.clone()));
-            }
-            ProcessKind::Pfe => {
-                let channel: pfe_relay::RelaySide =
-                    ImsgChannel::new(socket).map_err(channel_error)?;
-                let (reader, writer) = channel.split();
-                tokio::spawn(follow_pfe(reader, self.engine.clone()));
-                self.pfe = Some(writer);
-            }
-            ProcessKind::Ca => {
-                let channel: relay_ca::RelaySide =
-                    ImsgChannel::new(socket).map_err(channel_error)?;
-                let (reader, writer) = channel.split();
-                drain_peer(reader, format!("ca {}", peer.instance + 1));
-                self.ca = Some(writer);
-            }
-            other => tracing::warn!("unexpected channel to {other}, closed"),
-        }
-        Ok(())
-    }
-
-    async fn send_parent(&mut self, msg: &RelayToParent) -> Result<(), String> {
-        self.parent
-            .send(msg, None)
-            .await
-            .map_err(|e| format!("parent channel: {e}"))
     }
 }
 
-fn apply_host_status(engine: &Shared, status: HostStatus) {
+fn apply_host_status(shared: &Shared, status: HostStatus) {
     tracing::trace!("host {} is {}", status.host_id, status.state.as_str());
-    engine.set_host_state(status.host_id, status.state);
+    shared.set_host_state(status.host_id, status.state);
 }
 
 /// Host states from the hce, for the scheduler.
-async fn follow_hce(mut reader: ImsgReader<hce_relay::HceToRelay>, engine: Arc<Shared>) {
+async fn follow_hce(mut reader: ImsgReader<HceToRelay>, shared: Arc<Shared>) {
     loop {
         match reader.recv().await {
             Ok(Some(received)) => match received.msg {
-                hce_relay::HceToRelay::HostStatus(status) => apply_host_status(&engine, status),
-                hce_relay::HceToRelay::Sync => {}
+                HceToRelay::HostStatus(status) => apply_host_status(&shared, status),
+                HceToRelay::Sync => {}
             },
             Ok(None) => return tracing::debug!("channel from hce closed"),
             Err(e) => return tracing::warn!("channel from hce: {e}"),
-        }
-    }
-}
-
-/// The pfe may pass host states on too (relayd's path); same handling.
-async fn follow_pfe(mut reader: ImsgReader<pfe_relay::PfeToRelay>, engine: Arc<Shared>) {
-    loop {
-        match reader.recv().await {
-            Ok(Some(received)) => match received.msg {
-                pfe_relay::PfeToRelay::HostStatus(status) => apply_host_status(&engine, status),
-                pfe_relay::PfeToRelay::Sync => {}
-            },
-            Ok(None) => return tracing::debug!("channel from pfe closed"),
-            Err(e) => return tracing::warn!("channel from pfe: {e}"),
         }
     }
 }

@@ -1,0 +1,217 @@
+//! End-to-end: a configuration one child refuses. The pfe has the kernel
+//! check its nftables rules before it accepts a configuration; an
+//! interface name longer than the kernel takes passes relayd.conf(5) but
+//! not nftables. On reload the refusal reaches relayctl and the log, every
+//! child keeps the running configuration, and a later good reload works;
+//! at startup relayd stops with the reason. relayd runs in a network
+//! namespace of the test's own. Needs root, iproute2 and nf_tables; skips
+//! otherwise.
+
+use e2e::{
+    bin, daemon_can_run, free_port, stdout_text, summary_rows, wait_until, Daemon, ScratchDir,
+};
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// An interface name nftables refuses (more than 15 bytes).
+const LONG_INTERFACE: &str = "averyveryverylongname0";
+
+/// A network namespace with its loopback up, removed on drop.
+struct Namespace {
+    name: String,
+}
+
+impl Namespace {
+    fn new(tag: &str) -> Result<Namespace, String> {
+        let namespace = Namespace {
+            name: format!("rdab-{tag}-{}", std::process::id()),
+        };
+        run("ip", &["netns", "add", &namespace.name])?;
+        run("ip", &["-n", &namespace.name, "link", "set", "lo", "up"])?;
+        // nf_tables must work in it.
+        namespace.exec(&["nft", "add", "table", "inet", "relayd_probe"])?;
+        namespace.exec(&["nft", "delete", "table", "inet", "relayd_probe"])?;
+        Ok(namespace)
+    }
+
+    fn exec(&self, command: &[&str]) -> Result<String, String> {
+        let mut args = vec!["netns", "exec", &self.name];
+        args.extend_from_slice(command);
+        run("ip", &args)
+    }
+
+    /// `nft list table inet relayd` in the namespace, if it exists.
+    fn relayd_table(&self) -> Option<String> {
+        self.exec(&["nft", "list", "table", "inet", "relayd"]).ok()
+    }
+
+    fn prefix(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.name]
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = run("ip", &["netns", "del", &self.name]);
+    }
+}
+
+/// Runs a command; its stdout, or why it failed.
+fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if out.status.success() {
+        Ok(stdout_text(&out))
+    } else {
+        Err(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn namespace_or_skip(test: &str, tag: &str) -> Option<Namespace> {
+    if !daemon_can_run(test) {
+        return None;
+    }
+    match Namespace::new(tag) {
+        Ok(namespace) => Some(namespace),
+        Err(e) => {
+            eprintln!("SKIPPED {test}: {e}");
+            None
+        }
+    }
+}
+
+/// A redirect (on `interface`, if any) and one relay per port.
+fn config(redirect_port: u16, interface: Option<&str>, relay_ports: &[u16]) -> String {
+    let interface = interface.map_or(String::new(), |name| format!(" interface \"{name}\""));
+    let mut text = format!(
+        "prefork 1\n\
+         table <web> {{ 127.0.0.1 }}\n\
+         redirect www {{\n\
+         \tlisten on 127.0.0.1 port {redirect_port}{interface}\n\
+         \tforward to <web> port 80 check tcp\n\
+         }}\n"
+    );
+    for port in relay_ports {
+        text += &format!(
+            "relay r{port} {{\n\
+             \tlisten on 127.0.0.1 port {port}\n\
+             \tforward to <web> port 80 check tcp\n\
+             }}\n"
+        );
+    }
+    text
+}
+
+/// The (type, name) of every object `show summary` lists.
+fn objects(daemon: &Daemon) -> BTreeSet<(String, String)> {
+    let out = daemon.relayctl(&["show", "summary"]);
+    assert!(out.status.success(), "show summary: {}", daemon.log_text());
+    summary_rows(&stdout_text(&out))
+        .into_iter()
+        .map(|row| (row.kind, row.name))
+        .collect()
+}
+
+#[test]
+fn a_reload_one_child_refuses_changes_nothing_and_says_why() {
+    let test = "a_reload_one_child_refuses_changes_nothing_and_says_why";
+    let Some(namespace) = namespace_or_skip(test, "reload") else {
+        return;
+    };
+    let (redirect, kept, added) = (free_port(), free_port(), free_port());
+    let daemon = Daemon::start_with_prefix(
+        "abort-reload",
+        &config(redirect, None, &[kept]),
+        &[],
+        &namespace.prefix(),
+    );
+    let before = objects(&daemon);
+    let table_before = namespace.relayd_table().expect("the pfe built its table");
+
+    daemon.rewrite_config(&config(redirect, Some(LONG_INTERFACE), &[kept, added]));
+    let out = daemon.relayctl(&["reload"]);
+    let said = stdout_text(&out);
+    assert!(!out.status.success(), "the reload must fail: {said}");
+    assert!(
+        said.contains(
+            "command failed: pfe refused the configuration: nftables refuses the redirections"
+        ),
+        "{said}"
+    );
+    assert!(said.contains("exceeds maximum length"), "{said}");
+    assert!(
+        daemon
+            .log_text()
+            .contains("reload failed, keeping the running configuration: pfe refused"),
+        "{}",
+        daemon.log_text()
+    );
+    // Nobody runs the refused configuration: no new relay, same rules.
+    assert_eq!(objects(&daemon), before);
+    assert_eq!(
+        namespace.relayd_table().as_deref(),
+        Some(table_before.as_str())
+    );
+
+    // The children dropped it: a good configuration goes through.
+    daemon.rewrite_config(&config(redirect, None, &[kept, added]));
+    let out = daemon.relayctl(&["reload"]);
+    assert!(out.status.success(), "reload: {}", daemon.log_text());
+    let after = objects(&daemon);
+    assert!(
+        after.contains(&("relay".to_string(), format!("r{added}"))),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn a_configuration_one_child_refuses_at_startup_stops_relayd_with_the_reason() {
+    let test = "a_configuration_one_child_refuses_at_startup_stops_relayd_with_the_reason";
+    let Some(namespace) = namespace_or_skip(test, "start") else {
+        return;
+    };
+    let dir = ScratchDir::new("abort-start");
+    let socket = dir.join("relayd.sock");
+    let file = dir.join("relayd.conf");
+    let body = config(free_port(), Some(LONG_INTERFACE), &[free_port()]);
+    std::fs::write(&file, Daemon::config_text(&socket, &body)).expect("write config");
+    let log = dir.join("relayd.log");
+    let log_file = std::fs::File::create(&log).expect("create log");
+    let mut relayd = Command::new("ip")
+        .args(["netns", "exec", &namespace.name])
+        .arg(bin("relayd"))
+        .args(["-d", "-f"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("dup log"))
+        .stderr(log_file)
+        .spawn()
+        .expect("start relayd");
+    let exited = wait_until(Duration::from_secs(10), || {
+        matches!(relayd.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = relayd.kill();
+    }
+    let status = relayd.wait().expect("wait relayd");
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        exited,
+        "relayd kept running on a refused configuration:\n{logged}"
+    );
+    assert_eq!(status.code(), Some(1), "{logged}");
+    assert!(
+        logged.contains("pfe refused the configuration: nftables refuses the redirections"),
+        "{logged}"
+    );
+    assert!(!socket.exists(), "the control socket is gone");
+    assert_eq!(namespace.relayd_table(), None, "no table left behind");
+}
