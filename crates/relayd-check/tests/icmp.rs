@@ -1,24 +1,16 @@
 //! `check icmp` with real raw sockets: up against the loopback addresses,
 //! down against a neighbour that does not exist, inside a network namespace
-//! this test creates (so nothing leaves the machine's loopback). Needs root;
-//! without it every test prints "skipped: needs root" and passes.
+//! this test creates (so nothing leaves the machine's loopback). Needs root
+//! and ip(8); without them every test skips (`e2e::skip_or_fail`), or fails
+//! under RELAYD_E2E_REQUIRED=1.
 
-use std::fs::File;
-use std::process::Command;
 use std::time::Duration;
 
+use e2e::Namespace;
 use relayd_check::{check_host, HostError, IcmpPinger, IcmpSockets, Target};
 use relayd_config::Check;
 
 const TIMEOUT: Duration = Duration::from_millis(500);
-
-fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    println!("skipped: needs root");
-    false
-}
 
 fn target(addr: &str) -> Target {
     Target {
@@ -30,7 +22,7 @@ fn target(addr: &str) -> Target {
 
 #[tokio::test]
 async fn loopback_answers_on_v4_and_v6() {
-    if !is_root() {
+    if !e2e::running_as_root() {
         return;
     }
     let pinger = IcmpPinger::new(IcmpSockets::open().unwrap()).unwrap();
@@ -49,7 +41,7 @@ async fn loopback_answers_on_v4_and_v6() {
 
 #[tokio::test]
 async fn many_hosts_share_one_socket_per_family() {
-    if !is_root() {
+    if !e2e::running_as_root() {
         return;
     }
     let pinger = IcmpPinger::new(IcmpSockets::open().unwrap()).unwrap();
@@ -81,7 +73,7 @@ async fn without_sockets_the_host_is_down() {
     assert_eq!(outcome.error, HostError::IcmpWriteTimeout);
 
     // A pinger lacking the family of the target.
-    if !is_root() {
+    if !e2e::running_as_root() {
         return;
     }
     let mut sockets = IcmpSockets::open().unwrap();
@@ -93,17 +85,15 @@ async fn without_sockets_the_host_is_down() {
 
 #[tokio::test]
 async fn missing_neighbour_times_out() {
-    if !is_root() {
+    if !e2e::running_as_root() {
         return;
     }
-    let namespace = match TestNamespace::create() {
-        Ok(namespace) => namespace,
-        Err(why) => {
-            println!("skipped: cannot create a network namespace: {why}");
-            return;
-        }
+    let Some(namespace) = e2e::or_skip(namespace_with_a_silent_link()) else {
+        return;
     };
-    let sockets = namespace.open_icmp_sockets();
+    // Sockets belong to the namespace they are created in, so open them
+    // from a thread inside it; they keep working from any thread.
+    let sockets = namespace.run(|| IcmpSockets::open().unwrap());
     let pinger = IcmpPinger::new(sockets).unwrap();
 
     // Control: the namespace's own address answers, so the pinger works
@@ -126,73 +116,30 @@ async fn missing_neighbour_times_out() {
 /// A network namespace with a veth pair whose near end has 192.0.2.1/24 and
 /// 2001:db8::1/64 (documentation prefixes) and whose far end has no address:
 /// neighbours on that link never answer. Removed on drop.
-struct TestNamespace {
-    name: String,
-}
-
-impl TestNamespace {
-    fn create() -> Result<TestNamespace, String> {
-        let name = format!("relaydchk-{}", std::process::id());
-        ip(&["netns", "add", &name])?;
-        let namespace = TestNamespace { name };
-        for args in [
-            &["link", "set", "lo", "up"][..],
-            &[
-                "link", "add", "chk0", "type", "veth", "peer", "name", "chk1",
-            ],
-            &["link", "set", "chk0", "up"],
-            &["link", "set", "chk1", "up"],
-            &["addr", "add", "192.0.2.1/24", "dev", "chk0"],
-            &[
-                "-6",
-                "addr",
-                "add",
-                "2001:db8::1/64",
-                "dev",
-                "chk0",
-                "nodad",
-            ],
-        ] {
-            let mut full = vec!["-n", &namespace.name];
-            full.extend_from_slice(args);
-            ip(&full)?;
-        }
-        Ok(namespace)
+fn namespace_with_a_silent_link() -> Result<Namespace, String> {
+    let namespace = Namespace::create("relaydchk")?;
+    for args in [
+        &[
+            "link", "add", "chk0", "type", "veth", "peer", "name", "chk1",
+        ][..],
+        &["link", "set", "chk0", "up"],
+        &["link", "set", "chk1", "up"],
+        &["addr", "add", "192.0.2.1/24", "dev", "chk0"],
+        &[
+            "-6",
+            "addr",
+            "add",
+            "2001:db8::1/64",
+            "dev",
+            "chk0",
+            "nodad",
+        ],
+    ] {
+        let mut full = vec!["-n", &namespace.name];
+        full.extend_from_slice(args);
+        e2e::ip(&full)?;
     }
-
-    /// Sockets belong to the namespace they are created in, so open them
-    /// from a thread that entered it; they keep working from any thread.
-    fn open_icmp_sockets(&self) -> IcmpSockets {
-        let path = format!("/var/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let namespace = File::open(&path).unwrap();
-            nix::sched::setns(namespace, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            IcmpSockets::open().unwrap()
-        })
-        .join()
-        .unwrap()
-    }
-}
-
-impl Drop for TestNamespace {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.name]);
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|err| format!("ip {args:?}: {err}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+    Ok(namespace)
 }
 
 /// Runs futures concurrently on the current task and collects their

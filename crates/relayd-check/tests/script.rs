@@ -132,8 +132,7 @@ fn wait_gone(pid: i32) -> bool {
 
 #[tokio::test]
 async fn runs_as_the_given_user() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("skipped: needs root");
+    if !e2e::running_as_root() {
         return;
     }
     let scripts = Scripts::new("user");

@@ -208,25 +208,17 @@ pub mod tests {
 
     /// Runs `body` on a new thread moved into a network namespace of its own
     /// (namespaces are per thread), so the test sees a real kernel without
-    /// touching the host's ruleset. `None` when that is not possible here.
+    /// touching the host's ruleset. `None` when that is not possible here
+    /// (a skip, or a failure under RELAYD_E2E_REQUIRED=1).
     pub fn in_own_netns<T: Send + 'static>(
         body: impl FnOnce(Nftables) -> T + Send + 'static,
     ) -> Option<T> {
-        std::thread::spawn(move || {
-            if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
-                eprintln!("SKIPPED: cannot create a network namespace (not root?)");
-                return None;
-            }
-            match Nftables::load() {
-                Ok(nft) => Some(body(nft)),
-                Err(e) => {
-                    eprintln!("SKIPPED: {e}");
-                    None
-                }
-            }
-        })
-        .join()
-        .expect("netns test thread")
+        let outcome = e2e::in_private_network(move || {
+            Nftables::load()
+                .map(body)
+                .map_err(|e| format!("libnftables: {e}"))
+        });
+        e2e::or_skip(outcome.and_then(|loaded| loaded))
     }
 
     #[test]

@@ -1,0 +1,520 @@
+//! End-to-end: redirections on nftables, across network namespaces the
+//! test creates and removes. relayd runs in a "router" namespace with
+//! forwarding on; a client namespace and backend namespaces hang off it
+//! over veth pairs, with addresses of the test's own (10.77.0.0/16 inside
+//! those namespaces only). Backends are small TCP servers on threads moved
+//! into their namespaces; each answers its name.
+//!
+//! Shown here: traffic reaches the backends per the mode, a stopped backend
+//! gets no new connections once the hce saw it down, all down -> backup
+//! table, `relayctl redirect disable|enable`, statistics from the nftables
+//! counter, `nft list table inet relayd` with the rules and maps, a clean
+//! table after shutdown, a stale table removed at start, and least-states
+//! refused; UDP too. Needs root, iproute2 and nf_tables.
+
+use e2e::{
+    bin, daemon_can_run, ip, or_skip, send_signal, stdout_text, summary_rows, tools_installed,
+    wait_until, Daemon, Namespace, ScratchDir,
+};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Where clients connect (the router's address on the client side).
+const ROUTER: &str = "10.77.0.1";
+const BACKEND_PORT: u16 = 8080;
+
+// ---------------------------------------------------------------------------
+// Namespaces
+// ---------------------------------------------------------------------------
+
+/// `nft list table inet relayd` inside the router: the table, or `None`.
+fn relayd_table(router: &Namespace) -> Option<String> {
+    router
+        .exec(&["nft", "list", "table", "inet", "relayd"])
+        .ok()
+}
+
+/// A backend host of the lab: a TCP and UDP server on BACKEND_PORT, on a
+/// thread inside its namespace, answering its name to every connection and
+/// datagram until stopped.
+struct LabBackend {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LabBackend {
+    fn start(ns: &Namespace, name: &str) -> LabBackend {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let name = name.to_string();
+        let stopped = Arc::clone(&stop);
+        let thread = ns.spawn(move || {
+            let listener = TcpListener::bind(("0.0.0.0", BACKEND_PORT)).expect("bind backend");
+            listener.set_nonblocking(true).expect("nonblocking");
+            let udp = UdpSocket::bind(("0.0.0.0", BACKEND_PORT)).expect("bind udp backend");
+            udp.set_nonblocking(true).expect("nonblocking");
+            let _ = ready_tx.send(());
+            let mut datagram = [0u8; 512];
+            while !stopped.load(Ordering::Relaxed) {
+                let mut idle = true;
+                if let Ok((mut stream, _)) = listener.accept() {
+                    idle = false;
+                    let _ = stream.set_nonblocking(false);
+                    // Health checks hang up at once: a failed write is fine.
+                    let _ = stream.write_all(format!("{name}\n").as_bytes());
+                }
+                if let Ok((_, from)) = udp.recv_from(&mut datagram) {
+                    idle = false;
+                    let _ = udp.send_to(name.as_bytes(), from);
+                }
+                if idle {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("backend ready");
+        LabBackend {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Closes the listening socket: new connections are refused.
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for LabBackend {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The namespaces of one test: router, client, backends 1..=n with
+/// addresses 10.77.I.2 (router side 10.77.I.1). Removed on drop.
+struct Lab {
+    router: Namespace,
+    client: Namespace,
+    backends: Vec<Namespace>,
+}
+
+impl Lab {
+    /// Builds the lab, or says why it cannot be built here (`Err`).
+    fn new(backends: u8) -> Result<Lab, String> {
+        let lab = Lab {
+            router: Namespace::create("router")?,
+            client: Namespace::create("client")?,
+            backends: (1..=backends)
+                .map(|i| Namespace::create(&format!("b{i}")))
+                .collect::<Result<_, _>>()?,
+        };
+        lab.router
+            .exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            .map_err(|e| format!("cannot turn forwarding on in the router namespace: {e}"))?;
+        lab.link(0, &lab.client)?;
+        for (i, backend) in (1..).zip(&lab.backends) {
+            lab.link(i, backend)?;
+        }
+        // nf_tables must work in the router namespace.
+        lab.router
+            .exec(&["nft", "add", "table", "inet", "relayd_probe"])
+            .map_err(|e| format!("nftables unusable: {e}"))?;
+        let _ = lab
+            .router
+            .exec(&["nft", "delete", "table", "inet", "relayd_probe"]);
+        Ok(lab)
+    }
+
+    /// A veth pair router <-> `ns`, subnet 10.77.`i`.0/24, default route
+    /// of `ns` via the router.
+    fn link(&self, i: u8, ns: &Namespace) -> Result<(), String> {
+        let router_end = format!("r{i}");
+        let router_addr = format!("10.77.{i}.1/24");
+        let peer_addr = format!("10.77.{i}.2/24");
+        let gateway = format!("10.77.{i}.1");
+        let (r, ns) = (self.router.name.as_str(), ns.name.as_str());
+        ip(&[
+            "-n",
+            r,
+            "link",
+            "add",
+            &router_end,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            ns,
+        ])?;
+        ip(&["-n", r, "addr", "add", &router_addr, "dev", &router_end])?;
+        ip(&["-n", r, "link", "set", &router_end, "up"])?;
+        ip(&["-n", ns, "addr", "add", &peer_addr, "dev", "eth0"])?;
+        ip(&["-n", ns, "link", "set", "eth0", "up"])?;
+        ip(&["-n", ns, "route", "add", "default", "via", &gateway])
+    }
+
+    /// The namespace of backend host `i` (1..=n).
+    fn backend(&self, i: usize) -> &Namespace {
+        &self.backends[i - 1]
+    }
+
+    /// relayd -d inside the router namespace.
+    fn start_relayd(&self, label: &str, config: &str) -> Daemon {
+        Daemon::start_in(&self.router, label, config)
+    }
+
+    /// `n` connections from the client to ROUTER:`port`: what each read.
+    fn connect(&self, port: u16, n: usize) -> Vec<Result<String, String>> {
+        let addr: SocketAddr = format!("{ROUTER}:{port}").parse().unwrap();
+        self.client.run(move || {
+            (0..n)
+                .map(|_| {
+                    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+                        .map_err(|e| e.to_string())?;
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(2)))
+                        .map_err(|e| e.to_string())?;
+                    let mut answer = String::new();
+                    stream
+                        .read_to_string(&mut answer)
+                        .map_err(|e| e.to_string())?;
+                    Ok(answer.trim().to_string())
+                })
+                .collect()
+        })
+    }
+
+    /// One datagram from the client to ROUTER:`port` (from a new source
+    /// port each time): the answer.
+    fn ask_udp(&self, port: u16) -> Result<String, String> {
+        let addr: SocketAddr = format!("{ROUTER}:{port}").parse().unwrap();
+        self.client.run(move || {
+            let socket = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+            socket
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .map_err(|e| e.to_string())?;
+            socket.send_to(b"who?", addr).map_err(|e| e.to_string())?;
+            let mut answer = [0u8; 64];
+            let (n, _) = socket.recv_from(&mut answer).map_err(|e| e.to_string())?;
+            Ok(String::from_utf8_lossy(&answer[..n]).into_owned())
+        })
+    }
+
+    /// Names answered by `n` connections; panics on a failed connection.
+    fn names(&self, port: u16, n: usize) -> Vec<String> {
+        self.connect(port, n)
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|e| panic!("connection to {ROUTER}:{port}: {e}")))
+            .collect()
+    }
+}
+
+/// The lab, or `None` after skipping (or failing) for what is missing.
+fn lab_or_skip(backends: u8) -> Option<Lab> {
+    if !daemon_can_run() || !tools_installed(&["ip", "nft", "sysctl"]) {
+        return None;
+    }
+    or_skip(Lab::new(backends))
+}
+
+fn count(names: &[String], name: &str) -> usize {
+    names.iter().filter(|n| *n == name).count()
+}
+
+/// The status column of the redirect in `relayctl show redirects`.
+fn redirect_status(daemon: &Daemon, name: &str) -> String {
+    let text = stdout_text(&daemon.relayctl(&["show", "redirects"]));
+    summary_rows(&text)
+        .into_iter()
+        .find(|r| r.kind == "redirect" && r.name == name)
+        .map(|r| r.status)
+        .unwrap_or_default()
+}
+
+fn wait_for_status(daemon: &Daemon, name: &str, status: &str) {
+    let reached = wait_until(Duration::from_secs(15), || {
+        redirect_status(daemon, name) == status
+    });
+    assert!(
+        reached,
+        "redirect {name} never became {status:?} (is {:?}); log:\n{}",
+        redirect_status(daemon, name),
+        daemon.log_text()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+fn failover_config() -> String {
+    format!(
+        "interval 1\n\
+         table <web> {{ 10.77.1.2 10.77.2.2 }}\n\
+         table <spare> {{ 10.77.3.2 }}\n\
+         redirect www {{\n\
+         \tlisten on {ROUTER} tcp port 80\n\
+         \tforward to <web> port {BACKEND_PORT} mode roundrobin check tcp\n\
+         \tforward to <spare> port {BACKEND_PORT} mode roundrobin check tcp\n\
+         \tpftag web\n\
+         }}\n"
+    )
+}
+
+#[test]
+fn redirect_follows_hosts_falls_back_to_backup_and_cleans_up() {
+    let Some(lab) = lab_or_skip(3) else {
+        return;
+    };
+    let mut b1 = LabBackend::start(lab.backend(1), "b1");
+    let mut b2 = LabBackend::start(lab.backend(2), "b2");
+    let _b3 = LabBackend::start(lab.backend(3), "b3");
+    let mut daemon = lab.start_relayd("pfe-failover", &failover_config());
+    wait_for_status(&daemon, "www", "active");
+
+    // The rules and the map the redirect implies.
+    let table = relayd_table(&lab.router).expect("table inet relayd exists");
+    eprintln!(
+        "nft list table inet relayd, in {}:\n{table}",
+        lab.router.name
+    );
+    for part in [
+        "ip daddr 10.77.0.1 tcp dport 80 counter name \"rdr_1\"",
+        "dnat ip to numgen inc mod 2 map @rdr_1_v4:8080",
+        "elements = { 0 : 10.77.1.2, 1 : 10.77.2.2 }",
+        "comment \"redirect www tag web\"",
+        "ct timeout set \"rdr_1_tcp\"",
+    ] {
+        assert!(table.contains(part), "missing {part:?} in\n{table}");
+    }
+
+    // Round robin: strictly alternating.
+    let names = lab.names(80, 10);
+    assert_eq!(count(&names, "b1"), 5, "{names:?}");
+    assert_eq!(count(&names, "b2"), 5, "{names:?}");
+
+    // b1 stops: once the hce saw it (one interval), nothing goes there.
+    b1.stop();
+    let gone = wait_until(Duration::from_secs(10), || {
+        relayd_table(&lab.router).is_some_and(|t| !t.contains("10.77.1.2"))
+    });
+    assert!(gone, "b1 still in the map; log:\n{}", daemon.log_text());
+    let names = lab.names(80, 6);
+    assert_eq!(count(&names, "b2"), 6, "{names:?}");
+
+    // Both down: the backup table takes over.
+    b2.stop();
+    wait_for_status(&daemon, "www", "active (using backup table)");
+    let names = lab.names(80, 4);
+    assert_eq!(count(&names, "b3"), 4, "{names:?}");
+
+    // Disabled: no rules, connections reach the router itself and fail.
+    let out = daemon.relayctl(&["redirect", "disable", "www"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_status(&daemon, "www", "disabled");
+    let flushed = wait_until(Duration::from_secs(5), || {
+        relayd_table(&lab.router).is_some_and(|t| !t.contains("dnat"))
+    });
+    assert!(flushed, "{:?}", relayd_table(&lab.router));
+    assert!(lab.connect(80, 1)[0].is_err());
+    let out = daemon.relayctl(&["redirect", "enable", "www"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_status(&daemon, "www", "active (using backup table)");
+    assert_eq!(lab.names(80, 2), ["b3", "b3"]);
+
+    // Statistics: the counter saw every redirected connection (22 so far).
+    let counted = wait_until(Duration::from_secs(5), || {
+        let text = stdout_text(&daemon.relayctl(&["show", "redirects"]));
+        text.contains("total: 22 sessions")
+    });
+    assert!(
+        counted,
+        "{}",
+        stdout_text(&daemon.relayctl(&["show", "redirects"]))
+    );
+
+    // Shutdown deletes the table.
+    send_signal(daemon.pid, "TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    assert_eq!(relayd_table(&lab.router), None);
+}
+
+#[test]
+fn source_hash_keeps_a_client_on_one_host_and_random_spreads() {
+    let Some(lab) = lab_or_skip(2) else {
+        return;
+    };
+    let _b1 = LabBackend::start(lab.backend(1), "b1");
+    let _b2 = LabBackend::start(lab.backend(2), "b2");
+    let hashed = format!(
+        "interval 1\n\
+         table <hashed> {{ 10.77.1.2 10.77.2.2 }}\n\
+         redirect hashed {{\n\
+         \tlisten on {ROUTER} port 81\n\
+         \tforward to <hashed> port {BACKEND_PORT} mode source-hash check tcp\n\
+         }}\n"
+    );
+    let daemon = lab.start_relayd("pfe-modes", &hashed);
+    wait_for_status(&daemon, "hashed", "active");
+    assert!(!relayd_table(&lab.router).unwrap().contains("rdr_2"));
+    // A reload rebuilds the table for the new configuration.
+    let both = format!(
+        "{hashed}\
+         table <spread> {{ 10.77.1.2 10.77.2.2 }}\n\
+         redirect spread {{\n\
+         \tlisten on {ROUTER} port 82\n\
+         \tforward to <spread> port {BACKEND_PORT} mode random check tcp\n\
+         }}\n"
+    );
+    daemon.rewrite_config(&both);
+    let out = daemon.relayctl(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_status(&daemon, "hashed", "active");
+    wait_for_status(&daemon, "spread", "active");
+    let both_up = wait_until(Duration::from_secs(10), || {
+        relayd_table(&lab.router).is_some_and(|t| t.matches("mod 2").count() >= 4)
+    });
+    assert!(both_up, "{:?}", relayd_table(&lab.router));
+    let table = relayd_table(&lab.router).unwrap();
+    assert!(table.contains("jhash ip saddr mod 2 seed"), "{table}");
+    assert!(table.contains("numgen random mod 2"), "{table}");
+
+    let hashed = lab.names(81, 10);
+    assert!(
+        hashed.iter().all(|n| n == &hashed[0]),
+        "one client, one host: {hashed:?}"
+    );
+    // 2^-29 odds of a false failure.
+    let spread = lab.names(82, 30);
+    assert!(
+        count(&spread, "b1") > 0 && count(&spread, "b2") > 0,
+        "{spread:?}"
+    );
+}
+
+#[test]
+fn a_stale_table_from_a_killed_relayd_is_replaced_at_start() {
+    let Some(lab) = lab_or_skip(1) else {
+        return;
+    };
+    let _b1 = LabBackend::start(lab.backend(1), "b1");
+    let config = format!(
+        "interval 1\n\
+         table <one> {{ 10.77.1.2 }}\n\
+         redirect one {{\n\
+         \tlisten on {ROUTER} port 80\n\
+         \tforward to <one> port {BACKEND_PORT} check tcp\n\
+         }}\n"
+    );
+    // A table as a crashed relayd would leave it, with a rule of its own.
+    let stale = "add table inet relayd\n\
+                 add chain inet relayd prerouting { type nat hook prerouting priority -100; }\n\
+                 add rule inet relayd prerouting tcp dport 9999 dnat ip to 10.77.1.99\n";
+    let dir = ScratchDir::new("pfe-stale-rules");
+    let rules = dir.write("stale.nft", stale);
+    lab.router
+        .exec(&["nft", "-f", &rules.to_string_lossy()])
+        .expect("load the stale table");
+
+    let mut daemon = lab.start_relayd("pfe-stale", &config);
+    wait_for_status(&daemon, "one", "active");
+    let table = relayd_table(&lab.router).unwrap();
+    assert!(!table.contains("10.77.1.99"), "{table}");
+    assert!(table.contains("map @rdr_1_v4"), "{table}");
+    assert!(daemon.log_text().contains("removed stale table"));
+    assert_eq!(lab.names(80, 1), ["b1"]);
+
+    // The pfe killed outright: relayd goes down (a lost child), the table
+    // stays behind...
+    let pfe = daemon.child_titled("relayd: pfe");
+    send_signal(pfe, "KILL");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(1));
+    assert!(relayd_table(&lab.router).is_some());
+    // ... and the next relayd starts from a clean table.
+    let mut again = lab.start_relayd("pfe-stale-again", &config);
+    wait_for_status(&again, "one", "active");
+    assert_eq!(lab.names(80, 1), ["b1"]);
+    send_signal(again.pid, "TERM");
+    assert_eq!(again.wait_exit(Duration::from_secs(10)), Some(0));
+    assert_eq!(relayd_table(&lab.router), None);
+}
+
+#[test]
+fn udp_redirects_reach_the_backend_on_the_table_port() {
+    let Some(lab) = lab_or_skip(1) else {
+        return;
+    };
+    let _b1 = LabBackend::start(lab.backend(1), "b1");
+    let config = format!(
+        "interval 1\n\
+         table <dns> {{ 10.77.1.2 }}\n\
+         redirect dns {{\n\
+         \tlisten on {ROUTER} udp port 53\n\
+         \tforward to <dns> port {BACKEND_PORT} check tcp\n\
+         \tsession timeout 30\n\
+         }}\n"
+    );
+    let daemon = lab.start_relayd("pfe-udp", &config);
+    wait_for_status(&daemon, "dns", "active");
+    let table = relayd_table(&lab.router).unwrap();
+    assert!(
+        table.contains("ip daddr 10.77.0.1 udp dport 53 counter name \"rdr_1\""),
+        "{table}"
+    );
+    // UDP gets no conntrack timeout object (relayd sets TCP's only).
+    assert!(!table.contains("rdr_1_tcp"), "{table}");
+    for _ in 0..3 {
+        assert_eq!(lab.ask_udp(53).as_deref(), Ok("b1"));
+    }
+}
+
+#[test]
+fn modes_nftables_cannot_express_are_refused_at_load() {
+    let dir = ScratchDir::new("pfe-refused");
+    let config = dir.join("relayd.conf");
+    std::fs::write(
+        &config,
+        "table <web> { 10.77.1.2 }\n\
+         redirect www {\n\
+         \tlisten on 10.77.0.1 port 80\n\
+         \tforward to <web> port 8080 mode least-states check tcp\n\
+         }\n",
+    )
+    .unwrap();
+    let out = Command::new(bin("relayd"))
+        .arg("-n")
+        .arg("-f")
+        .arg(&config)
+        .output()
+        .expect("relayd -n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("redirection www: mode least-states is not supported on Linux"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,29 @@
+//! relayd.conf snippets that tests of several areas write.
+
+use crate::ports::free_port;
+
+/// A relay listening on a free port and forwarding to `<table>` on
+/// `port` with `check`: relayd checks tables that something uses.
+pub fn relay_using(name: &str, table: &str, port: u16, check: &str) -> String {
+    format!(
+        "relay {name} {{\n\
+         \tlisten on 127.0.0.1 port {}\n\
+         \tforward to <{table}> port {port} {check}\n\
+         }}\n",
+        free_port()
+    )
+}
+
+/// One relay process with a relay on `port` using
+/// `http protocol p { PROTOCOL }` and forwarding to 127.0.0.1:`backend`.
+pub fn http_relay_config(port: u16, backend: u16, protocol: &str) -> String {
+    format!(
+        "prefork 1\n\
+         http protocol p {{\n{protocol}\n}}\n\
+         relay web {{\n\
+         \tlisten on 127.0.0.1 port {port}\n\
+         \tprotocol p\n\
+         \tforward to 127.0.0.1 port {backend}\n\
+         }}\n"
+    )
+}

@@ -1,0 +1,51 @@
+//! Test data: bytes that are not all alike, and a checksum to compare
+//! what one end sent with what the other received.
+
+/// `len` deterministic bytes (xorshift): the same `len` and `seed` give
+/// the same bytes, different seeds different bytes.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// An order-sensitive checksum of a byte stream (FNV-1a), independent of
+/// how reads split the stream.
+pub struct Checksum {
+    state: u64,
+    pub len: u64,
+}
+
+impl Default for Checksum {
+    fn default() -> Self {
+        Checksum {
+            state: 0xcbf2_9ce4_8422_2325,
+            len: 0,
+        }
+    }
+}
+
+impl Checksum {
+    pub fn add(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.state = (self.state ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+        }
+        self.len += bytes.len() as u64;
+    }
+
+    pub fn value(&self) -> u64 {
+        self.state
+    }
+
+    pub fn of(bytes: &[u8]) -> u64 {
+        let mut sum = Checksum::default();
+        sum.add(bytes);
+        sum.value()
+    }
+}
