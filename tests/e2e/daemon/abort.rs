@@ -4,11 +4,11 @@
 //! not nftables. On reload the refusal reaches relayctl and the log, every
 //! child keeps the running configuration, and a later good reload works;
 //! at startup relayd stops with the reason. relayd runs in a network
-//! namespace of the test's own. Needs root, iproute2 and nf_tables; skips
-//! otherwise.
+//! namespace of the test's own. Needs root, iproute2 and nf_tables.
 
 use e2e::{
-    bin, daemon_can_run, free_port, stdout_text, summary_rows, wait_until, Daemon, ScratchDir,
+    bin, daemon_can_run, free_port, or_skip, stdout_text, summary_rows, wait_until, Daemon,
+    Namespace, ScratchDir,
 };
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
@@ -17,75 +17,25 @@ use std::time::Duration;
 /// An interface name nftables refuses (more than 15 bytes).
 const LONG_INTERFACE: &str = "averyveryverylongname0";
 
-/// A network namespace with its loopback up, removed on drop.
-struct Namespace {
-    name: String,
-}
-
-impl Namespace {
-    fn new(tag: &str) -> Result<Namespace, String> {
-        let namespace = Namespace {
-            name: format!("rdab-{tag}-{}", std::process::id()),
-        };
-        run("ip", &["netns", "add", &namespace.name])?;
-        run("ip", &["-n", &namespace.name, "link", "set", "lo", "up"])?;
-        // nf_tables must work in it.
-        namespace.exec(&["nft", "add", "table", "inet", "relayd_probe"])?;
-        namespace.exec(&["nft", "delete", "table", "inet", "relayd_probe"])?;
-        Ok(namespace)
-    }
-
-    fn exec(&self, command: &[&str]) -> Result<String, String> {
-        let mut args = vec!["netns", "exec", &self.name];
-        args.extend_from_slice(command);
-        run("ip", &args)
-    }
-
-    /// `nft list table inet relayd` in the namespace, if it exists.
-    fn relayd_table(&self) -> Option<String> {
-        self.exec(&["nft", "list", "table", "inet", "relayd"]).ok()
-    }
-
-    fn prefix(&self) -> [&str; 4] {
-        ["ip", "netns", "exec", &self.name]
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = run("ip", &["netns", "del", &self.name]);
-    }
-}
-
-/// Runs a command; its stdout, or why it failed.
-fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(stdout_text(&out))
-    } else {
-        Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn namespace_or_skip(test: &str, tag: &str) -> Option<Namespace> {
-    if !daemon_can_run(test) {
+/// A namespace of the test's own where nf_tables works.
+fn nft_namespace(label: &str) -> Option<Namespace> {
+    if !daemon_can_run() {
         return None;
     }
-    match Namespace::new(tag) {
-        Ok(namespace) => Some(namespace),
-        Err(e) => {
-            eprintln!("SKIPPED {test}: {e}");
-            None
-        }
-    }
+    let namespace = or_skip(Namespace::create(label))?;
+    or_skip(
+        namespace
+            .exec(&["nft", "add", "table", "inet", "relayd_probe"])
+            .and_then(|_| namespace.exec(&["nft", "delete", "table", "inet", "relayd_probe"])),
+    )?;
+    Some(namespace)
+}
+
+/// `nft list table inet relayd` in the namespace, if it exists.
+fn relayd_table(namespace: &Namespace) -> Option<String> {
+    namespace
+        .exec(&["nft", "list", "table", "inet", "relayd"])
+        .ok()
 }
 
 /// A redirect (on `interface`, if any) and one relay per port.
@@ -122,19 +72,13 @@ fn objects(daemon: &Daemon) -> BTreeSet<(String, String)> {
 
 #[test]
 fn a_reload_one_child_refuses_changes_nothing_and_says_why() {
-    let test = "a_reload_one_child_refuses_changes_nothing_and_says_why";
-    let Some(namespace) = namespace_or_skip(test, "reload") else {
+    let Some(namespace) = nft_namespace("abort-reload") else {
         return;
     };
     let (redirect, kept, added) = (free_port(), free_port(), free_port());
-    let daemon = Daemon::start_with_prefix(
-        "abort-reload",
-        &config(redirect, None, &[kept]),
-        &[],
-        &namespace.prefix(),
-    );
+    let daemon = Daemon::start_in(&namespace, "abort-reload", &config(redirect, None, &[kept]));
     let before = objects(&daemon);
-    let table_before = namespace.relayd_table().expect("the pfe built its table");
+    let table_before = relayd_table(&namespace).expect("the pfe built its table");
 
     daemon.rewrite_config(&config(redirect, Some(LONG_INTERFACE), &[kept, added]));
     let out = daemon.relayctl(&["reload"]);
@@ -157,7 +101,7 @@ fn a_reload_one_child_refuses_changes_nothing_and_says_why() {
     // Nobody runs the refused configuration: no new relay, same rules.
     assert_eq!(objects(&daemon), before);
     assert_eq!(
-        namespace.relayd_table().as_deref(),
+        relayd_table(&namespace).as_deref(),
         Some(table_before.as_str())
     );
 
@@ -174,8 +118,7 @@ fn a_reload_one_child_refuses_changes_nothing_and_says_why() {
 
 #[test]
 fn a_configuration_one_child_refuses_at_startup_stops_relayd_with_the_reason() {
-    let test = "a_configuration_one_child_refuses_at_startup_stops_relayd_with_the_reason";
-    let Some(namespace) = namespace_or_skip(test, "start") else {
+    let Some(namespace) = nft_namespace("abort-start") else {
         return;
     };
     let dir = ScratchDir::new("abort-start");
@@ -213,5 +156,5 @@ fn a_configuration_one_child_refuses_at_startup_stops_relayd_with_the_reason() {
         "{logged}"
     );
     assert!(!socket.exists(), "the control socket is gone");
-    assert_eq!(namespace.relayd_table(), None, "no table left behind");
+    assert_eq!(relayd_table(&namespace), None, "no table left behind");
 }
