@@ -10,7 +10,7 @@ use crate::realms::{LabelError, Realms};
 use crate::route::{
     Destination, InvalidPrefix, RouteKey, IPV6_DEFAULT_METRIC, LOCAL_TABLE, MAIN_TABLE,
 };
-use relayd_config::{Config, ObjectId, Origin, Router};
+use relayd_config::{Check, Config, ObjectId, Origin, Router};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
@@ -39,6 +39,8 @@ pub struct PlannedRouter {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedGateway {
     pub host: ObjectId,
+    /// The table the host is in (the router's copy of it).
+    pub table: ObjectId,
     pub addr: IpAddr,
     pub metric: u32,
 }
@@ -55,6 +57,8 @@ pub struct PlanError {
 pub enum Problem {
     #[error("its table {0} is not in the configuration")]
     MissingTable(String),
+    #[error("forward to <{0}> has no check: its hosts would never be gateways")]
+    NoCheck(String),
     #[error("rtable {LOCAL_TABLE} is Linux's local table, where only the kernel puts routes")]
     LocalTable,
     #[error(transparent)]
@@ -245,6 +249,9 @@ fn plan_router(
     match config.table(&router.forward.table) {
         None => problems.push(Problem::MissingTable(router.forward.table.clone())),
         Some(table) => {
+            if table.check == Check::None {
+                problems.push(Problem::NoCheck(table.template.clone()));
+            }
             for host in &table.hosts {
                 if host.addr.is_ipv4() != ipv4 {
                     problems.push(Problem::GatewayFamily { gateway: host.addr });
@@ -253,6 +260,7 @@ fn plan_router(
                 } else {
                     gateways.push(PlannedGateway {
                         host: host.id,
+                        table: table.id,
                         addr: host.addr,
                         metric: metric(host.priority, ipv4),
                     });
@@ -352,6 +360,15 @@ mod tests {
             gateways,
             [("10.0.1.2".to_string(), 0), ("10.0.2.2".to_string(), 52)]
         );
+        // The router's copy of the table, as the hce checks it.
+        let config = load(UPLINKS);
+        let checked = config.table("gw:65535").expect("the router's table");
+        assert!(router.gateways.iter().all(|g| g.table == checked.id));
+        let hosts: Vec<ObjectId> = checked.hosts.iter().map(|h| h.id).collect();
+        assert_eq!(
+            router.gateways.iter().map(|g| g.host).collect::<Vec<_>>(),
+            hosts
+        );
     }
 
     #[test]
@@ -395,6 +412,20 @@ mod tests {
         assert!(
             lines[3].starts_with("test.conf:13: router six: gateway fe80::1 is link-local"),
             "{errors}"
+        );
+    }
+
+    #[test]
+    fn a_router_whose_table_is_not_checked_is_refused() {
+        // relayd's hce stops on such a table; its hosts would stay unknown.
+        let errors = plan(
+            "table <gw> { 10.0.1.2 }\n\
+             router \"r\" {\n route 10.9.0.0/16\n forward to <gw>\n}\n",
+        )
+        .expect_err("refused");
+        assert_eq!(
+            errors.to_string(),
+            "test.conf:2: router r: forward to <gw> has no check: its hosts would never be gateways"
         );
     }
 
