@@ -196,6 +196,42 @@ fn routes_of_other_protocols_survive_every_flush() {
 }
 
 #[test]
+fn an_ipv6_route_of_another_program_is_never_joined() {
+    let Some(lab) = lab_or_skip("an_ipv6_route_of_another_program", 2) else {
+        return;
+    };
+    // Linux joins IPv6 routes of equal destination and metric into one
+    // multipath route unless the add is exclusive.
+    lab.router_ip(&[
+        "-6",
+        "route",
+        "add",
+        "2001:db8:99::/48",
+        "via",
+        "fd78:2::2",
+        "proto",
+        "static",
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan(
+        "table <gw> { fd78:1::2 }\n\
+         router \"six\" {\n route 2001:db8:99::/48\n forward to <gw> check icmp\n}\n",
+    );
+    let mut installer = open_installer(&lab);
+    let applied = installer.apply(&with_up(&plan, &hosts(&plan)));
+    assert!(
+        matches!(&applied.failed[..], [refusal] if matches!(refusal.error, KernelError::Occupied { .. })),
+        "{:?}",
+        applied.failed
+    );
+    assert_eq!(
+        lab.routes("-6", "static"),
+        ["2001:db8:99::/48 table main metric 1024 via fd78:2::2"]
+    );
+    assert_eq!(lab.routes("-6", PROTO), Vec::<String>::new());
+}
+
+#[test]
 fn a_restart_flushes_what_the_configuration_no_longer_wants() {
     let Some(lab) = lab_or_skip("a_restart_flushes", 3) else {
         return;
