@@ -41,7 +41,7 @@ const DUMP_ATTEMPTS: usize = 3;
 
 /// Offset of `rtm_protocol` in a route message (netlink header, then
 /// family, dst_len, src_len, tos, table).
-const PROTOCOL_OFFSET: usize = 16 + 5;
+const PROTOCOL_OFFSET: usize = HEADER_LEN + 5;
 
 /// `recv` flags that peek at the next datagram and return its full size.
 const PEEK_FULL_SIZE: i32 = nix::libc::MSG_PEEK | nix::libc::MSG_TRUNC;
@@ -209,34 +209,17 @@ impl RouteSocket {
         let mut interrupted = false;
         loop {
             self.receive()?;
-            let mut offset = 0;
-            while offset + 16 <= self.buffer.len() {
-                let bytes = &self.buffer[offset..];
-                let length = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-                if length < 16 || length > bytes.len() {
-                    return Err(KernelError::Malformed(format!(
-                        "message length {length} in a datagram of {}",
-                        self.buffer.len()
-                    )));
-                }
-                offset += (length + 3) & !3;
-                let message =
-                    match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes[..length]) {
-                        Ok(message) => message,
-                        // A route of another protocol this crate cannot read
-                        // (some encapsulation) is none of relayd's business.
-                        Err(_)
-                            if bytes
-                                .get(PROTOCOL_OFFSET)
-                                .is_some_and(|&p| p != crate::RTPROT_RELAYD) =>
-                        {
-                            continue
-                        }
-                        Err(e) => return Err(KernelError::Malformed(e.to_string())),
-                    };
-                if message.header.sequence_number != self.sequence {
+            for raw in split_datagram(&self.buffer)? {
+                if raw.sequence != self.sequence {
                     continue; // the late answer to an earlier request
                 }
+                let message = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(raw.bytes) {
+                    Ok(message) => message,
+                    // A route of another protocol that this crate cannot
+                    // read (some encapsulation) is none of relayd's business.
+                    Err(_) if raw.is_foreign_route() => continue,
+                    Err(e) => return Err(KernelError::Malformed(e.to_string())),
+                };
                 interrupted |= message.header.flags & NLM_F_DUMP_INTR != 0;
                 match message.payload {
                     NetlinkPayload::Done(done) if done.code < 0 => {
@@ -281,5 +264,108 @@ impl RouteSocket {
             .recv(&mut self.buffer, 0)
             .map_err(error::receive)?;
         Ok(())
+    }
+}
+
+/// Length of a netlink message header.
+const HEADER_LEN: usize = 16;
+/// `RTM_NEWROUTE`, the type of the routes of a dump.
+const RTM_NEWROUTE: u16 = 24;
+
+/// One netlink message of a datagram, before it is parsed.
+struct RawMessage<'a> {
+    kind: u16,
+    sequence: u32,
+    bytes: &'a [u8],
+}
+
+impl RawMessage<'_> {
+    /// A route whose protocol is not relayd's.
+    fn is_foreign_route(&self) -> bool {
+        self.kind == RTM_NEWROUTE
+            && self
+                .bytes
+                .get(PROTOCOL_OFFSET)
+                .is_some_and(|&protocol| protocol != crate::RTPROT_RELAYD)
+    }
+}
+
+/// The messages of a datagram, by their header's length field.
+fn split_datagram(datagram: &[u8]) -> Result<Vec<RawMessage<'_>>, KernelError> {
+    let mut messages = Vec::new();
+    let mut rest = datagram;
+    while let Some(header) = rest.get(..HEADER_LEN) {
+        let field = |at: usize| [header[at], header[at + 1], header[at + 2], header[at + 3]];
+        let length = u32::from_ne_bytes(field(0)) as usize;
+        if length < HEADER_LEN || length > rest.len() {
+            return Err(KernelError::Malformed(format!(
+                "message length {length} with {} bytes left in the datagram",
+                rest.len()
+            )));
+        }
+        messages.push(RawMessage {
+            kind: u16::from_ne_bytes([header[4], header[5]]),
+            sequence: u32::from_ne_bytes(field(8)),
+            bytes: &rest[..length],
+        });
+        rest = rest.get((length + 3) & !3..).unwrap_or_default();
+    }
+    Ok(messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A netlink message of `length` bytes (header included), zero-padded
+    /// to 4 bytes as in a datagram.
+    fn message(kind: u16, sequence: u32, length: usize) -> Vec<u8> {
+        let mut bytes = vec![0; (length + 3) & !3];
+        bytes[..4].copy_from_slice(&(length as u32).to_ne_bytes());
+        bytes[4..6].copy_from_slice(&kind.to_ne_bytes());
+        bytes[8..12].copy_from_slice(&sequence.to_ne_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_datagram_splits_into_its_padded_messages() {
+        let mut datagram = message(RTM_NEWROUTE, 7, 30);
+        datagram.extend(message(3, 7, 20));
+        let messages = split_datagram(&datagram).expect("well formed");
+        let seen: Vec<(u16, u32, usize)> = messages
+            .iter()
+            .map(|m| (m.kind, m.sequence, m.bytes.len()))
+            .collect();
+        assert_eq!(seen, [(RTM_NEWROUTE, 7, 30), (3, 7, 20)]);
+    }
+
+    #[test]
+    fn a_length_past_the_datagram_is_malformed_not_a_panic() {
+        let mut datagram = message(RTM_NEWROUTE, 1, 40);
+        datagram.truncate(24);
+        assert!(matches!(
+            split_datagram(&datagram),
+            Err(KernelError::Malformed(_))
+        ));
+        let mut short = message(RTM_NEWROUTE, 1, 16);
+        short[..4].copy_from_slice(&8u32.to_ne_bytes());
+        assert!(matches!(
+            split_datagram(&short),
+            Err(KernelError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn only_routes_of_another_protocol_are_foreign() {
+        let mut route = message(RTM_NEWROUTE, 1, 28);
+        route[PROTOCOL_OFFSET] = 4; // static
+        let mut ours = route.clone();
+        ours[PROTOCOL_OFFSET] = crate::RTPROT_RELAYD;
+        let mut error = route.clone();
+        error[4..6].copy_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR
+        let foreign = |bytes: &[u8]| split_datagram(bytes).expect("split")[0].is_foreign_route();
+        assert!(foreign(&route));
+        assert!(!foreign(&ours));
+        assert!(!foreign(&error));
     }
 }
