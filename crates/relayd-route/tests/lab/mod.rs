@@ -1,90 +1,62 @@
 //! Network namespaces for the kernel tests: a router namespace (where the
 //! routes go) joined over veth pairs to gateway namespaces 1..=n. Router
 //! side 10.78.I.1/24 and fd78:I::1/64, gateway I at 10.78.I.2 and
-//! fd78:I::2, each with 198.51.100.I/32 and 2001:db8:99::I/128 on its
-//! loopback and its default routes back through the router. Addresses
-//! exist inside these namespaces only. Everything is removed on drop.
+//! fd78:I::2, with 198.51.100.I/32 on its loopback, a TCP listener there,
+//! and its default routes back through the router. Addresses exist inside
+//! these namespaces only; everything goes on drop.
 //!
-//! The tests need root and iproute2. Without them they print why and pass,
-//! unless `RELAYD_E2E_REQUIRED=1` (the suite's switch) makes that a
-//! failure.
+//! The tests need root and iproute2: without them they skip, or fail under
+//! `RELAYD_E2E_REQUIRED=1` (e2e::skip_or_fail).
 
-use std::os::fd::AsFd;
-use std::process::{Command, Output, Stdio};
+use e2e::{ip, Namespace};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+/// The port each gateway listens on at 198.51.100.I.
+const LISTEN_PORT: u16 = 7;
 
 pub struct Lab {
-    pub router: String,
-    pub gateways: Vec<String>,
+    pub router: Namespace,
+    /// Each gateway's namespace, with its listener (kept open: the kernel
+    /// completes connections into its queue without an accept).
+    gateways: Vec<(Namespace, TcpListener)>,
 }
 
-fn run(program: &str, args: &[&str]) -> Result<Output, String> {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{program}: {e}"))
-}
-
-/// Runs `ip ARGS`; its stdout, or why it failed.
-pub fn ip(args: &[&str]) -> Result<String, String> {
-    let out = run("ip", args)?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+/// The lab, or `None` when it cannot be built here (skipped, or failed
+/// under `RELAYD_E2E_REQUIRED=1`).
+pub fn lab_or_skip(gateways: u8) -> Option<Lab> {
+    if !e2e::running_as_root() || !e2e::tools_installed(&["ip"]) {
+        return None;
     }
-}
-
-/// The lab for `test`, or `None` after saying why it cannot be built
-/// here; with `RELAYD_E2E_REQUIRED=1` that is a failure instead.
-pub fn lab_or_skip(test: &str, gateways: u8) -> Option<Lab> {
-    let built = if nix::unistd::geteuid().is_root() {
-        Lab::new(test, gateways)
-    } else {
-        Err("not running as root".to_string())
-    };
-    match built {
+    match Lab::new(gateways) {
         Ok(lab) => Some(lab),
-        Err(why) if std::env::var("RELAYD_E2E_REQUIRED").as_deref() == Ok("1") => {
-            panic!("{test}: {why} (RELAYD_E2E_REQUIRED=1)")
-        }
         Err(why) => {
-            eprintln!("SKIPPED {test}: {why}");
+            e2e::skip_or_fail(&why);
             None
         }
     }
 }
 
 impl Lab {
-    fn new(test: &str, gateways: u8) -> Result<Lab, String> {
-        let pid = std::process::id();
-        let tag: String = test
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(8)
-            .collect();
-        let name = |role: &str| format!("rdrt{role}-{tag}-{pid}");
+    fn new(gateways: u8) -> Result<Lab, String> {
         let mut lab = Lab {
-            router: name("r"),
+            router: Namespace::create("route")?,
             gateways: Vec::new(),
         };
-        ip(&["netns", "add", &lab.router])?;
-        ip(&["-n", &lab.router, "link", "set", "lo", "up"])?;
         for i in 1..=gateways {
-            let ns = name(&format!("g{i}"));
-            ip(&["netns", "add", &ns])?;
-            lab.gateways.push(ns.clone());
-            lab.link(i, &ns)?;
+            let ns = Namespace::create(&format!("gw{i}"))?;
+            lab.link(i, &ns.name)?;
+            let address = SocketAddr::from(([198, 51, 100, i], LISTEN_PORT));
+            let listener = ns
+                .run(move || TcpListener::bind(address))
+                .map_err(|e| format!("listen on {address}: {e}"))?;
+            lab.gateways.push((ns, listener));
         }
         Ok(lab)
     }
 
     fn link(&self, i: u8, ns: &str) -> Result<(), String> {
-        let r = &self.router;
+        let r = &self.router.name;
         for command in [
             format!("-n {r} link add g{i} type veth peer name eth0 netns {ns}"),
             format!("-n {r} addr add 10.78.{i}.1/24 dev g{i}"),
@@ -93,9 +65,7 @@ impl Lab {
             format!("-n {ns} addr add 10.78.{i}.2/24 dev eth0"),
             format!("-n {ns} addr add fd78:{i}::2/64 dev eth0 nodad"),
             format!("-n {ns} link set eth0 up"),
-            format!("-n {ns} link set lo up"),
             format!("-n {ns} addr add 198.51.100.{i}/32 dev lo"),
-            format!("-n {ns} addr add 2001:db8:99::{i}/128 dev lo"),
             format!("-n {ns} route add default via 10.78.{i}.1"),
             format!("-n {ns} -6 route add default via fd78:{i}::1"),
         ] {
@@ -104,24 +74,17 @@ impl Lab {
         Ok(())
     }
 
-    /// Runs `body` on a thread that moved into the router namespace (a
-    /// socket it opens belongs there for good).
+    /// Runs `body` on a thread in the router namespace (a socket it opens
+    /// belongs there for good).
     pub fn in_router<T: Send + 'static>(&self, body: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.router);
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("open netns");
-            nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            body()
-        })
-        .join()
-        .expect("thread in the router namespace")
+        self.router.run(body)
     }
 
-    /// `ip ARGS` in the router namespace.
+    /// `ip ARGS` in the router namespace: its stdout.
     pub fn router_ip(&self, args: &[&str]) -> Result<String, String> {
-        let mut all = vec!["-n", self.router.as_str()];
-        all.extend_from_slice(args);
-        ip(&all)
+        let mut command = vec!["ip"];
+        command.extend_from_slice(args);
+        self.router.exec(&command)
     }
 
     /// The routes of protocol `protocol` in every table of the router, as
@@ -144,22 +107,13 @@ impl Lab {
         lines
     }
 
-    /// Whether one ping from the router reaches `address`.
-    pub fn ping(&self, address: &str) -> bool {
-        let mut args = vec![
-            "netns",
-            "exec",
-            self.router.as_str(),
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "1",
-        ];
-        args.push(address);
-        run("ip", &args)
-            .map(|out| out.status.success())
-            .unwrap_or(false)
+    /// Whether a TCP connection from the router reaches gateway `i`'s
+    /// listener at 198.51.100.`i`.
+    pub fn reaches(&self, i: u8) -> bool {
+        let address = SocketAddr::from(([198, 51, 100, i], LISTEN_PORT));
+        self.in_router(move || {
+            TcpStream::connect_timeout(&address, Duration::from_millis(500)).is_ok()
+        })
     }
 }
 
@@ -199,12 +153,4 @@ fn describe(route: &serde_json::Value) -> String {
         line.push_str(&format!(" realm {realm}"));
     }
     line
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in self.gateways.iter().chain(std::iter::once(&self.router)) {
-            let _ = ip(&["netns", "del", ns]);
-        }
-    }
 }
