@@ -21,6 +21,8 @@ want sysctl procps
 want mandoc mandoc
 want systemd-analyze systemd
 want openssl openssl
+want unbound unbound
+want dig bind9-dnsutils
 want python3 python3
 want unshare util-linux
 want mount mount
