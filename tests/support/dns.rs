@@ -37,7 +37,7 @@ impl Unbound {
              \tlogfile: \"\"\n\
              \tverbosity: 1\n\
              \tdo-ip6: no\n\
-             \taccess-control: 127.0.0.0/8 allow\n\
+             \taccess-control: 0.0.0.0/0 allow\n\
              \tmodule-config: \"iterator\"\n\
              \tlocal-zone: \"test.\" static\n\
              \tlocal-data: '{WHO}. 60 IN TXT \"{name}\"'\n\
@@ -108,18 +108,33 @@ pub fn dig(
     name: &str,
     id: u16,
 ) -> Result<DigAnswer, String> {
-    let output = ns.exec(&[
+    dig_with(ns, server, port, name, id, &[])
+}
+
+/// [`dig`] with more options (`+tcp`).
+pub fn dig_with(
+    ns: &Namespace,
+    server: &str,
+    port: u16,
+    name: &str,
+    id: u16,
+    options: &[&str],
+) -> Result<DigAnswer, String> {
+    let (server, port, id) = (format!("@{server}"), port.to_string(), format!("+qid={id}"));
+    let mut command = vec![
         "dig",
-        &format!("@{server}"),
+        &server,
         "-p",
-        &port.to_string(),
+        &port,
         name,
         "TXT",
-        &format!("+qid={id}"),
+        &id,
         "+tries=1",
         "+time=2",
         "+nocookie",
-    ])?;
+    ];
+    command.extend_from_slice(options);
+    let output = ns.exec(&command)?;
     parse_dig(&output).ok_or_else(|| format!("no answer in dig's output:\n{output}"))
 }
 
