@@ -64,8 +64,8 @@ pub enum ListenProblem {
     )]
     FamilyMissingIn { family: &'static str, table: String },
     #[error(
-        "interface name {name} is longer than {MAX_INTERFACE_NAME} bytes: \
-         no interface has it, this line redirects nothing"
+        "interface name \"{name}\" is empty or longer than {MAX_INTERFACE_NAME} \
+         bytes: no interface has it, this line redirects nothing"
     )]
     InterfaceName { name: String },
 }
@@ -91,12 +91,13 @@ fn place(origin: &Origin) -> String {
 }
 
 /// Whether nftables can match `listen` at all: the listen lines that
-/// cannot are left out of the ruleset (and warned about at load).
+/// cannot (an interface name no interface can have: empty, or too long)
+/// are left out of the ruleset, and warned about at load.
 pub fn listen_usable(listen: &RedirectListen) -> bool {
     listen
         .interface
         .as_ref()
-        .is_none_or(|name| name.len() <= MAX_INTERFACE_NAME)
+        .is_none_or(|name| (1..=MAX_INTERFACE_NAME).contains(&name.len()))
 }
 
 /// Every redirect the Linux pfe cannot set up (`Err`), else the warnings
@@ -279,7 +280,7 @@ mod tests {
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].starts_with("relayd.conf:4: "), "{warnings:?}");
         assert!(
-            warnings[0].contains("averyveryverylongname is longer than 15"),
+            warnings[0].contains("\"averyveryverylongname\" is empty or longer than 15"),
             "{warnings:?}"
         );
         let usable: Vec<bool> = config.redirects[0]
