@@ -21,7 +21,10 @@ want sysctl procps
 want mandoc mandoc
 want systemd-analyze systemd
 want openssl openssl
+want unbound unbound
+want dig bind9-dnsutils
 want python3 python3
+want sha1sum coreutils
 want unshare util-linux
 want mount mount
 want useradd passwd

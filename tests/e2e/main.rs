@@ -23,5 +23,6 @@ mod hce;
 mod man_pages;
 mod packaging;
 mod pfe;
+mod relay_dns;
 mod relay_http;
 mod relay_tcp;

@@ -10,11 +10,16 @@
 //! table, `relayctl redirect disable|enable`, statistics from the nftables
 //! counter, `nft list table inet relayd` with the rules and maps, a clean
 //! table after shutdown, a stale table removed at start, and least-states
-//! refused; UDP too. Needs root, iproute2 and nf_tables.
+//! refused; UDP too. relayd.conf(5)'s example redirections, their names
+//! translated to the lab's addresses: `relayd -n` accepts them, warning
+//! about the IPv6 listen line no host can serve, the "sorry page" one
+//! serves HTTP through interface trunk0, and the dns one carries dig's UDP
+//! and TCP queries to two unbound servers. Needs root, iproute2 and
+//! nf_tables (python3, unbound and dig for the examples).
 
 use e2e::{
-    bin, daemon_can_run, ip, or_skip, send_signal, stdout_text, summary_rows, tools_installed,
-    wait_until, Daemon, Namespace, ScratchDir,
+    bin, daemon_can_run, dig_with, ip, or_skip, read_text, repo_root, send_signal, stdout_text,
+    summary_rows, tools_installed, wait_until, Daemon, Namespace, ScratchDir, Unbound, WHO,
 };
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -517,4 +522,240 @@ fn modes_nftables_cannot_express_are_refused_at_load() {
         stderr.contains("redirection www: mode least-states is not supported on Linux"),
         "{stderr}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// relayd.conf(5) EXAMPLES, their names translated to the lab's addresses
+// ---------------------------------------------------------------------------
+
+/// The IPv6 address `www6.example.com` becomes; no table has an IPv6 host.
+const WWW6: &str = "fd00:77::1";
+
+/// An example of relayd.conf(5) (a file of crates/relayd-config's tests)
+/// with each name of `names` replaced by its address.
+fn manual_example(file: &str, names: &[(&str, &str)]) -> String {
+    let path = repo_root()
+        .join("crates/relayd-config/tests/configs")
+        .join(file);
+    names.iter().fold(read_text(&path), |text, (name, addr)| {
+        text.replace(name, addr)
+    })
+}
+
+/// The "sorry page" example: www1-2 are lab backends, www3-4 and the
+/// sorry host hosts that never answer, and the page's digest the SHA-1 of
+/// `page` (the manual's digest is a placeholder).
+fn sorry_page_example(page: &str) -> String {
+    let digest = sha1_hex(page);
+    manual_example(
+        "man-sorry-page.conf",
+        &[
+            ("front-www1.private.example.com", "10.77.1.2"),
+            ("front-www2.private.example.com", "10.77.2.2"),
+            ("front-www3.private.example.com", "10.77.3.2"),
+            ("front-www4.private.example.com", "10.77.4.2"),
+            ("sorryhost.private.example.com", "10.77.5.2"),
+            ("www6.example.com", WWW6),
+            ("www.example.com", ROUTER),
+            ("630aa3c2f7d1f0c5e9a1b2c3d4e5f60718293a4b", &digest),
+        ],
+    )
+}
+
+fn dns_example() -> String {
+    manual_example(
+        "man-dns.conf",
+        &[
+            ("dns.example.com", ROUTER),
+            ("10.0.53.1", "10.77.1.2"),
+            ("10.0.53.2", "10.77.2.2"),
+        ],
+    )
+}
+
+fn sha1_hex(text: &str) -> String {
+    let dir = ScratchDir::new("sha1");
+    let path = dir.write("page", text);
+    let out = Command::new("sha1sum")
+        .arg(&path)
+        .output()
+        .expect("sha1sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The line of the example's `listen on www6.example.com`.
+fn www6_line() -> usize {
+    let text = manual_example("man-sorry-page.conf", &[]);
+    1 + text
+        .lines()
+        .position(|l| l.contains("listen on www6.example.com"))
+        .expect("the example listens on www6")
+}
+
+#[test]
+fn the_manual_example_redirections_pass_relayd_n_with_a_warning_per_listen_line() {
+    let dir = ScratchDir::new("pfe-examples");
+    for (name, text) in [
+        ("sorry-page.conf", sorry_page_example("page\n")),
+        ("dns.conf", dns_example()),
+    ] {
+        let path = dir.write(name, &text);
+        let out = Command::new(bin("relayd"))
+            .arg("-nf")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {stderr}");
+        assert!(stderr.contains("configuration OK"), "{name}: {stderr}");
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("redirects")).collect();
+        if name == "dns.conf" {
+            assert!(warnings.is_empty(), "{stderr}");
+        } else {
+            let place = format!(
+                "{}:{}: redirection www: listen on {WWW6}: ",
+                path.display(),
+                www6_line()
+            );
+            assert_eq!(warnings.len(), 1, "{stderr}");
+            assert!(warnings[0].starts_with(&place), "{stderr}");
+            assert!(
+                warnings[0].contains("no IPv6 host in <phphosts> or <sorryhost>"),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+/// `python3 -m http.server` on ADDR:BACKEND_PORT inside a namespace,
+/// serving `page` as `/`; killed on drop.
+struct PageServer {
+    child: std::process::Child,
+    _dir: ScratchDir,
+}
+
+impl PageServer {
+    fn start(ns: &Namespace, addr: &str, page: &str) -> PageServer {
+        let dir = ScratchDir::new("page");
+        dir.write("index.html", page);
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "python3", "-m", "http.server"])
+            .args([&BACKEND_PORT.to_string(), "--bind", addr, "--directory"])
+            .arg(dir.join(""))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        let target: SocketAddr = format!("{addr}:{BACKEND_PORT}").parse().unwrap();
+        let up = wait_until(Duration::from_secs(10), || {
+            ns.run(move || TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok())
+        });
+        assert!(up, "http.server on {target} did not start");
+        PageServer { child, _dir: dir }
+    }
+}
+
+impl Drop for PageServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_manual_sorry_page_redirection_starts_and_its_ipv6_listen_is_warned_about() {
+    if !tools_installed(&["python3", "sha1sum"]) {
+        return;
+    }
+    let Some(lab) = lab_or_skip(2) else {
+        return;
+    };
+    // The example listens on interface trunk0: the client's side is that.
+    let r = lab.router.name.as_str();
+    for step in [
+        &["link", "set", "r0", "down"][..],
+        &["link", "set", "r0", "name", "trunk0"],
+        &["link", "set", "trunk0", "up"],
+    ] {
+        assert_eq!(ip(&[&["-n", r][..], step].concat()), Ok(()), "{step:?}");
+    }
+    let page = "no apologies needed\n";
+    let _b1 = PageServer::start(lab.backend(1), "10.77.1.2", page);
+    let _b2 = PageServer::start(lab.backend(2), "10.77.2.2", page);
+    let daemon = lab.start_relayd("pfe-sorry-page", &sorry_page_example(page));
+    wait_for_status(&daemon, "www", "active");
+    let log = daemon.log_text();
+    assert!(
+        log.contains(&format!(
+            "listen on {WWW6}: no IPv6 host in <phphosts> or <sorryhost>"
+        )),
+        "{log}"
+    );
+    let table = relayd_table(&lab.router).unwrap();
+    assert!(
+        table.contains(&format!(
+            "iifname \"trunk0\" ip daddr {ROUTER} tcp dport 8080"
+        )),
+        "{table}"
+    );
+    assert!(
+        !table.contains(&format!("ip6 daddr {WWW6}")),
+        "the IPv6 listen got a rule:\n{table}"
+    );
+    let addr: SocketAddr = format!("{ROUTER}:8080").parse().unwrap();
+    let answers: Vec<String> = lab.client.run(move || {
+        (0..4)
+            .map(|_| {
+                let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                    .expect("connect through the redirection");
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                stream.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+                let mut answer = String::new();
+                let _ = stream.read_to_string(&mut answer);
+                answer
+            })
+            .collect()
+    });
+    for answer in answers {
+        assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+        assert!(answer.ends_with(page), "{answer}");
+    }
+}
+
+#[test]
+fn the_manual_dns_redirection_carries_udp_and_tcp_to_unbound() {
+    if !tools_installed(&["unbound", "dig"]) {
+        return;
+    }
+    let Some(lab) = lab_or_skip(2) else {
+        return;
+    };
+    let Some(_one) = or_skip(Unbound::start(lab.backend(1), "10.77.1.2", 53, "one")) else {
+        return;
+    };
+    let Some(_two) = or_skip(Unbound::start(lab.backend(2), "10.77.2.2", 53, "two")) else {
+        return;
+    };
+    let daemon = lab.start_relayd("pfe-dns", &dns_example());
+    wait_for_status(&daemon, "dns", "active");
+    for transport in [&[][..], &["+tcp"]] {
+        let names: Vec<String> = (0..4)
+            .map(|_| {
+                let answer = dig_with(&lab.client, ROUTER, 53, WHO, 77, transport)
+                    .unwrap_or_else(|e| panic!("{transport:?}: {e}\n{}", daemon.log_text()));
+                answer.txt.join(" ")
+            })
+            .collect();
+        assert_eq!(count(&names, "one") + count(&names, "two"), 4, "{names:?}");
+        assert!(
+            count(&names, "one") > 0 && count(&names, "two") > 0,
+            "round robin: {names:?}"
+        );
+    }
 }

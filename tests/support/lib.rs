@@ -16,6 +16,7 @@
 //! | `hosts.rs` | host states as `show hosts` prints them |
 //! | `config.rs` | relayd.conf snippets several areas write |
 //! | `netns.rs` | network namespaces and threads inside them |
+//! | `dns.rs` | an unbound server and the dig client |
 //! | `data.rs` | test data and checksums |
 //! | `tcp.rs` | the TCP backend and TCP clients |
 //! | `http.rs` | HTTP/1.1 on the wire: heads, messages, a client |
@@ -31,6 +32,7 @@
 mod config;
 mod daemon;
 mod data;
+mod dns;
 mod hosts;
 mod http;
 mod http_backend;
@@ -47,6 +49,7 @@ mod tls_server;
 pub use config::{http_relay_config, relay_using};
 pub use daemon::Daemon;
 pub use data::{pattern, Checksum};
+pub use dns::{dig, dig_with, DigAnswer, Unbound, WHO};
 pub use hosts::{
     expect_state, first_table, host_detail, host_name_is, host_rows, host_state, show_hosts,
     wait_hosts_up, TWO_INTERVALS,

@@ -5,7 +5,8 @@
 use relayd_proto::control::{IdName, MonitorEvent};
 use relayd_proto::frame::Header;
 use relayd_proto::status::{
-    HostRow, HostStatus, RedirectRow, RelayRow, RouterRow, SessionRow, Statistics, TableRow,
+    DnsDrops, HostRow, HostStatus, RedirectRow, RelayRow, RouterRow, SessionRow, Statistics,
+    TableRow,
 };
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -142,8 +143,31 @@ pub fn relay(view: View, relay: &RelayRow) -> String {
     );
     if view == View::Relays {
         out += &statistics(&relay.stats);
+        out += &dns_drops(&relay.stats);
     }
     out
+}
+
+/// What a dns relay dropped, summed over the relay processes; nothing for
+/// other relays.
+pub fn dns_drops(stats: &[Statistics]) -> String {
+    let mut reported = stats.iter().filter_map(|s| s.dns).peekable();
+    if reported.peek().is_none() {
+        return String::new();
+    }
+    let sum = reported.fold(DnsDrops::default(), |sum, d| DnsDrops {
+        malformed: sum.malformed + d.malformed,
+        unknown_id: sum.unknown_id + d.unknown_id,
+        wrong_source: sum.wrong_source + d.wrong_source,
+        evicted: sum.evicted + d.evicted,
+        no_backend: sum.no_backend + d.no_backend,
+        timeouts: sum.timeouts + d.timeouts,
+    });
+    detail(&format!(
+        "dropped: {} malformed, {} unknown id, {} wrong source, {} table full, \
+         {} no backend, {} timeout",
+        sum.malformed, sum.unknown_id, sum.wrong_source, sum.evicted, sum.no_backend, sum.timeouts
+    ))
 }
 
 pub fn router(view: View, router: &RouterRow) -> String {
@@ -310,6 +334,7 @@ mod tests {
             avg_hour: 90,
             last_day: 2000,
             avg_day: 1800,
+            dns: None,
         }
     }
 
@@ -436,6 +461,25 @@ mod tests {
             ..relay.clone()
         };
         assert_eq!(super::relay(View::Relays, &idle).lines().count(), 1);
+        let mut dns = relay.clone();
+        for (process, stats) in dns.stats.iter_mut().enumerate() {
+            stats.dns = Some(DnsDrops {
+                malformed: 1,
+                unknown_id: 2,
+                evicted: process as u64,
+                timeouts: 4,
+                ..DnsDrops::default()
+            });
+        }
+        let text = super::relay(View::Relays, &dns);
+        assert!(
+            text.contains(
+                "\tdropped: 2 malformed, 4 unknown id, 0 wrong source, 1 table full, \
+                 0 no backend, 8 timeout\n"
+            ),
+            "{text}"
+        );
+        assert!(!super::relay(View::Relays, &relay).contains("dropped"));
         let disabled = RelayRow {
             disabled: true,
             ..relay

@@ -178,6 +178,7 @@ impl Builder<'_> {
     }
 
     fn redirect_listen(&mut self, pair: Pair<'_, Rule>, redirect: &mut Redirect) {
+        let origin = self.origin(&pair);
         let mut address = None;
         let mut proto = IpProto::Tcp;
         let mut port = None;
@@ -216,6 +217,7 @@ impl Builder<'_> {
                         proto,
                         port,
                         interface: interface.clone(),
+                        origin: origin.clone(),
                     });
                 }
             }

@@ -245,6 +245,9 @@ pub struct RedirectListen {
     pub proto: IpProto,
     pub port: PortRange,
     pub interface: Option<String>,
+    /// The `listen on` line, for the warnings about one listen address.
+    #[serde(default)]
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

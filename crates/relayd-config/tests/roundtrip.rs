@@ -40,6 +40,9 @@ fn options() -> LoadOptions<'static> {
 fn without_origins(mut config: Config) -> Config {
     for redirect in &mut config.redirects {
         redirect.origin = Default::default();
+        for listen in &mut redirect.listen {
+            listen.origin = Default::default();
+        }
     }
     for relay in &mut config.relays {
         relay.origin = Default::default();

@@ -28,7 +28,7 @@ use std::fmt;
 
 /// The version of the messages in this module and in `status`. Bump it with
 /// every change to them (the `control_version` test notices a change).
-pub const CONTROL_VERSION: u32 = 1;
+pub const CONTROL_VERSION: u32 = 2;
 
 /// relayctl and relayd were built with different control messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

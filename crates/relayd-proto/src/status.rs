@@ -75,6 +75,28 @@ pub struct Statistics {
     pub avg_hour: u32,
     pub last_day: u32,
     pub avg_day: u32,
+    /// A dns relay's drops since its configuration started; `None` for
+    /// other relays and redirects.
+    pub dns: Option<DnsDrops>,
+}
+
+/// What one dns relay in one relay process dropped, by reason. Nothing
+/// dropped reaches a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DnsDrops {
+    /// Datagrams without a DNS header, answers sent to the listener,
+    /// queries coming back on a query socket.
+    pub malformed: u64,
+    /// Answers with another ID than their query went out with.
+    pub unknown_id: u64,
+    /// Answers from another address or port than the backend asked.
+    pub wrong_source: u64,
+    /// Pending queries pushed out by new ones while the table was full.
+    pub evicted: u64,
+    /// Queries with no usable backend, or whose sending failed.
+    pub no_backend: u64,
+    /// Queries unanswered within the session timeout.
+    pub timeouts: u64,
 }
 
 /// `show` row of a table.

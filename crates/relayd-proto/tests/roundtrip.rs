@@ -49,6 +49,11 @@ fn statistics() -> Statistics {
         avg_hour: 250,
         last_day: 9000,
         avg_day: 8000,
+        dns: Some(DnsDrops {
+            malformed: 3,
+            timeouts: 2,
+            ..DnsDrops::default()
+        }),
     }
 }
 

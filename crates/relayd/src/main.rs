@@ -77,8 +77,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    let config = match parent::load_config(&args.file, &args.defines) {
-        Ok(config) => config,
+    let loaded = match parent::load_config(&args.file, &args.defines) {
+        Ok(loaded) => loaded,
         Err(errors) => {
             eprintln!("{errors}");
             eprintln!("relayd: no valid configuration in {}", args.file.display());
@@ -86,8 +86,11 @@ fn main() -> ExitCode {
         }
     };
     if args.check_only {
+        for warning in &loaded.warnings {
+            eprintln!("{warning}");
+        }
         if args.verbose > 0 {
-            print!("{}", relayd_config::print_config(&config));
+            print!("{}", relayd_config::print_config(&loaded.config));
         }
         eprintln!("configuration OK");
         return ExitCode::SUCCESS;
@@ -105,5 +108,5 @@ fn main() -> ExitCode {
         foreground: args.foreground,
         verbosity: args.verbose,
     };
-    parent::run(options, config)
+    parent::run(options, loaded)
 }

@@ -1,6 +1,7 @@
 //! End-to-end: a configuration one child refuses. The pfe has the kernel
-//! check its nftables rules before it accepts a configuration; an
-//! interface name longer than the kernel takes passes relayd.conf(5) but
+//! check its nftables rules before it accepts a configuration; a redirect
+//! whose name and tag (each of the 63 characters relayd.conf(5) allows)
+//! make a rule comment longer than nftables' 128 passes relayd.conf(5) but
 //! not nftables. On reload the refusal reaches relayctl and the log, every
 //! child keeps the running configuration, and a later good reload works;
 //! at startup relayd stops with the reason. relayd runs in a network
@@ -14,8 +15,11 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// An interface name nftables refuses (more than 15 bytes).
-const LONG_INTERFACE: &str = "averyveryverylongname0";
+/// The longest redirect name and tag relayd.conf(5) takes: together they
+/// make a rule comment nftables refuses.
+fn longest_name(letter: char) -> String {
+    std::iter::repeat_n(letter, 63).collect()
+}
 
 /// A namespace of the test's own where nf_tables works.
 fn nft_namespace(label: &str) -> Option<Namespace> {
@@ -38,15 +42,24 @@ fn relayd_table(namespace: &Namespace) -> Option<String> {
         .ok()
 }
 
-/// A redirect (on `interface`, if any) and one relay per port.
-fn config(redirect_port: u16, interface: Option<&str>, relay_ports: &[u16]) -> String {
-    let interface = interface.map_or(String::new(), |name| format!(" interface \"{name}\""));
+/// A redirect (`refused`: with the name and tag nftables refuses) and one
+/// relay per port.
+fn config(redirect_port: u16, refused: bool, relay_ports: &[u16]) -> String {
+    let (name, tag) = if refused {
+        (
+            longest_name('w'),
+            format!("\tpftag {}\n", longest_name('t')),
+        )
+    } else {
+        ("www".to_string(), String::new())
+    };
     let mut text = format!(
         "prefork 1\n\
          table <web> {{ 127.0.0.1 }}\n\
-         redirect www {{\n\
-         \tlisten on 127.0.0.1 port {redirect_port}{interface}\n\
+         redirect {name} {{\n\
+         \tlisten on 127.0.0.1 port {redirect_port}\n\
          \tforward to <web> port 80 check tcp\n\
+         {tag}\
          }}\n"
     );
     for port in relay_ports {
@@ -76,11 +89,15 @@ fn a_reload_one_child_refuses_changes_nothing_and_says_why() {
         return;
     };
     let (redirect, kept, added) = (free_port(), free_port(), free_port());
-    let daemon = Daemon::start_in(&namespace, "abort-reload", &config(redirect, None, &[kept]));
+    let daemon = Daemon::start_in(
+        &namespace,
+        "abort-reload",
+        &config(redirect, false, &[kept]),
+    );
     let before = objects(&daemon);
     let table_before = relayd_table(&namespace).expect("the pfe built its table");
 
-    daemon.rewrite_config(&config(redirect, Some(LONG_INTERFACE), &[kept, added]));
+    daemon.rewrite_config(&config(redirect, true, &[kept, added]));
     let out = daemon.relayctl(&["reload"]);
     let said = stdout_text(&out);
     assert!(!out.status.success(), "the reload must fail: {said}");
@@ -90,7 +107,7 @@ fn a_reload_one_child_refuses_changes_nothing_and_says_why() {
         ),
         "{said}"
     );
-    assert!(said.contains("exceeds maximum length"), "{said}");
+    assert!(said.contains("comment too long"), "{said}");
     assert!(
         daemon
             .log_text()
@@ -106,7 +123,7 @@ fn a_reload_one_child_refuses_changes_nothing_and_says_why() {
     );
 
     // The children dropped it: a good configuration goes through.
-    daemon.rewrite_config(&config(redirect, None, &[kept, added]));
+    daemon.rewrite_config(&config(redirect, false, &[kept, added]));
     let out = daemon.relayctl(&["reload"]);
     assert!(out.status.success(), "reload: {}", daemon.log_text());
     let after = objects(&daemon);
@@ -124,7 +141,7 @@ fn a_configuration_one_child_refuses_at_startup_stops_relayd_with_the_reason() {
     let dir = ScratchDir::new("abort-start");
     let socket = dir.join("relayd.sock");
     let file = dir.join("relayd.conf");
-    let body = config(free_port(), Some(LONG_INTERFACE), &[free_port()]);
+    let body = config(free_port(), true, &[free_port()]);
     std::fs::write(&file, Daemon::config_text(&socket, &body)).expect("write config");
     let log = dir.join("relayd.log");
     let log_file = std::fs::File::create(&log).expect("create log");

@@ -334,34 +334,3 @@ fn show_relays_counts_the_sessions_per_interval() {
         stdout_text(&daemon.relayctl(&["show", "relays"]))
     );
 }
-
-#[test]
-fn a_dns_protocol_relay_is_refused_with_a_clear_message() {
-    if !daemon_can_run() {
-        return;
-    }
-    let dir = e2e::ScratchDir::new("relay-dns");
-    let config = dir.join("relayd.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "dns protocol resolver {{\n}}\n\
-             relay dns {{\n\tlisten on 127.0.0.1 port {}\n\tprotocol resolver\n\
-             \tforward to 127.0.0.1 port 53\n}}\n",
-            free_port()
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(e2e::bin("relayd"))
-        .arg("-n")
-        .arg("-f")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        text.contains("dns protocol (UDP) relays are not implemented"),
-        "{text}"
-    );
-}

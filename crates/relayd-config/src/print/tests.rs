@@ -187,6 +187,7 @@ fn redirects_and_routers_print_their_listeners_and_routes() {
             proto: IpProto::Udp,
             port: PortRange { lo: 53, hi: 54 },
             interface: Some("eth0".into()),
+            origin: Default::default(),
         }],
         forward: vec![table_forward("gw")],
         route_to: false,
@@ -246,6 +247,7 @@ fn blocks_are_ordered_by_the_table_copies_they_create() {
             proto: IpProto::Tcp,
             port: PortRange { lo: 80, hi: 80 },
             interface: None,
+            origin: Default::default(),
         }],
         forward: vec![TableForward {
             interface: Some("eth1".into()),

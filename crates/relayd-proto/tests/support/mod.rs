@@ -89,6 +89,7 @@ pub fn redirect() -> Redirect {
             proto: IpProto::Tcp,
             port: PortRange { lo: 80, hi: 80 },
             interface: Some("eth0".into()),
+            origin: Default::default(),
         }],
         forward: vec![forward()],
         route_to: false,

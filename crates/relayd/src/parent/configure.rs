@@ -9,7 +9,7 @@ use super::mirror::Mirror;
 use super::rollout::{self, Extra, Rollout, Step};
 use super::{sockets, Parent, CONFIG_TIMEOUT};
 use crate::control::Answer;
-use crate::pfe::UnsupportedRedirects;
+use crate::pfe::{ListenWarning, UnsupportedRedirects};
 use crate::proc::ProcId;
 use relayd_config::{Config, ConfigErrors, LoadOptions};
 use relayd_proto::control::ControlReply;
@@ -36,18 +36,32 @@ pub enum LoadError {
     Unsupported(#[from] Unsupported),
 }
 
+/// A configuration that loaded, with what in it does less than written
+/// (a listen address of a redirection that redirects nothing).
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<ListenWarning>,
+}
+
+/// Logs each warning, one line each with its place in the file.
+pub fn log_warnings(warnings: &[ListenWarning]) {
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+}
+
 /// Loads the configuration file and refuses what this platform's engines
 /// cannot do.
-pub fn load_config(path: &Path, macros: &[(String, String)]) -> Result<Config, LoadError> {
+pub fn load_config(path: &Path, macros: &[(String, String)]) -> Result<Loaded, LoadError> {
     let options = LoadOptions {
         macros: macros.to_vec(),
         resolver: None,
     };
     let config = relayd_config::load_file(path, &options)?;
-    crate::pfe::check_redirects(&config)?;
+    let warnings = crate::pfe::check_redirects(&config)?;
     crate::relay::refuse_unsupported(&config).map_err(|e| LoadError::Relays(e.to_string()))?;
     super::unsupported::refuse_unsupported(&config)?;
-    Ok(config)
+    Ok(Loaded { config, warnings })
 }
 
 /// Why a configuration is being rolled out, and who waits for the end.
@@ -107,7 +121,9 @@ impl Parent {
         if self.current.is_some() {
             return Err(ReloadError::Busy);
         }
-        let config = load_config(path, &self.options.macros)?;
+        let loaded = load_config(path, &self.options.macros)?;
+        log_warnings(&loaded.warnings);
+        let config = loaded.config;
         let running = self.mirror.config();
         if config.global.prefork != running.global.prefork {
             tracing::warn!("prefork changed: takes effect when relayd restarts");

@@ -36,7 +36,7 @@ use crate::control::{Answer, ControlCall, ControlSocket};
 use crate::daemonize::Readiness;
 use crate::proc::ProcId;
 use children::{describe, ProcessTree, TreeOptions};
-pub use configure::load_config;
+pub use configure::{load_config, Loaded};
 use configure::{Current, Purpose};
 pub use error::ParentError;
 use links::{ChildEvent, EngineMessage, Links};
@@ -68,9 +68,11 @@ pub struct ParentOptions {
     pub verbosity: u8,
 }
 
-/// Runs the daemon with an already loaded `config`. Called before any thread
-/// exists: it binds the control socket, daemonizes, then starts the runtime.
-pub fn run(options: ParentOptions, config: Config) -> ExitCode {
+/// Runs the daemon with an already loaded configuration. Called before any
+/// thread exists: it binds the control socket, daemonizes, then starts the
+/// runtime.
+pub fn run(options: ParentOptions, loaded: Loaded) -> ExitCode {
+    let Loaded { config, warnings } = loaded;
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("relayd: need root privileges");
         return ExitCode::FAILURE;
@@ -103,6 +105,7 @@ pub fn run(options: ParentOptions, config: Config) -> ExitCode {
         crate::log::Destination::Syslog
     };
     crate::log::init("parent", destination, options.verbosity);
+    configure::log_warnings(&warnings);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

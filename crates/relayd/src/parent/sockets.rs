@@ -1,9 +1,11 @@
 //! Sockets only root may open, opened by the parent and passed to the
 //! engines that use them: the relays' listening sockets (one SO_REUSEPORT
 //! socket per relay, listen address and relay process, so the kernel
-//! spreads connections over the processes) and the hce's raw ICMP sockets.
+//! spreads connections over the processes; UDP for `dns protocol` relays,
+//! whose clients the kernel spreads by address and port) and the hce's raw
+//! ICMP sockets.
 
-use relayd_config::{Config, ObjectId, DEFAULT_BACKLOG};
+use relayd_config::{Config, ObjectId, ProtocolKind, DEFAULT_BACKLOG};
 use relayd_proto::messages::IcmpFamily;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, SocketAddr};
@@ -40,15 +42,23 @@ pub struct RelaySocket {
 pub fn open_relay_sockets(config: &Config) -> Result<Vec<RelaySocket>, SocketError> {
     let mut sockets = Vec::new();
     for relay in &config.relays {
-        let backlog = relay
+        let protocol = relay
             .protocol
             .as_deref()
-            .and_then(|name| config.protocol(name))
+            .and_then(|name| config.protocol(name));
+        let backlog = protocol
             .and_then(|p| p.tcp.backlog)
             .unwrap_or(DEFAULT_BACKLOG);
+        let udp = protocol.is_some_and(|p| p.kind == ProtocolKind::Dns);
         for (index, listen) in (0u32..).zip(&relay.listen) {
             let addr = SocketAddr::new(listen.addr, listen.port);
-            let fd = open_listener(addr, backlog).map_err(|source| SocketError::Listen {
+            let opened = if udp {
+                let buffer = protocol.and_then(|p| p.tcp.socket_buffer);
+                open_udp_listener(addr, buffer)
+            } else {
+                open_listener(addr, backlog)
+            };
+            let fd = opened.map_err(|source| SocketError::Listen {
                 relay: relay.name.clone(),
                 addr,
                 source,
@@ -76,6 +86,28 @@ fn open_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<OwnedFd> {
     socket.set_nonblocking(true)?;
     socket.bind(&SockAddr::from(addr))?;
     socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
+}
+
+/// A dns relay's UDP socket; `socket buffer` sizes it, as in relayd.
+fn open_udp_listener(addr: SocketAddr, buffer: Option<u32>) -> std::io::Result<OwnedFd> {
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::DGRAM.cloexec(),
+        Some(Protocol::UDP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if matches!(addr.ip(), IpAddr::V6(_)) {
+        socket.set_only_v6(true)?;
+    }
+    if let Some(size) = buffer {
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        socket.set_recv_buffer_size(size)?;
+        socket.set_send_buffer_size(size)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&SockAddr::from(addr))?;
     Ok(socket.into())
 }
 
@@ -144,5 +176,26 @@ mod tests {
         let second = open_listener(bound, 5).expect("SO_REUSEPORT lets a second bind succeed");
         TcpStream::connect(bound).expect("listening");
         drop(second);
+    }
+
+    #[test]
+    fn dns_relays_get_udp_sockets_one_per_process() {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .unwrap()
+            .port();
+        let text = format!(
+            "dns protocol d {{ tcp {{ socket buffer 65536 }} }}\n\
+             relay r {{\n listen on 127.0.0.1 port {port}\n protocol d\n \
+             forward to 127.0.0.1 port 53\n}}\n"
+        );
+        let config = relayd_config::parse_str(&text, "t.conf", &Default::default()).unwrap();
+        let first = open_relay_sockets(&config).unwrap();
+        let second = open_relay_sockets(&config).expect("SO_REUSEPORT for the next process");
+        for socket in first.iter().chain(&second) {
+            let socket = socket2::SockRef::from(&socket.fd);
+            assert_eq!(socket.r#type().unwrap(), Type::DGRAM);
+            assert!(socket.recv_buffer_size().unwrap() >= 65536);
+        }
     }
 }

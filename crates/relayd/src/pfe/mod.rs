@@ -36,7 +36,7 @@ mod plan;
 mod ruleset;
 mod stats;
 
-pub use check::{check_redirects, UnsupportedRedirects};
+pub use check::{check_redirects, ListenWarning, UnsupportedRedirects};
 pub use nft::{NftError, Nftables};
 
 use crate::engine::{

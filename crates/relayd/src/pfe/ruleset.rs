@@ -110,7 +110,14 @@ impl RedirectRules {
         RedirectRules {
             id: redirect.id,
             name: redirect.name.clone(),
-            listens: redirect.listen.clone(),
+            // A listen line nftables cannot match was warned about at
+            // load; it redirects nothing.
+            listens: redirect
+                .listen
+                .iter()
+                .filter(|listen| super::check::listen_usable(listen))
+                .cloned()
+                .collect(),
             scheduler,
             mark: redirect
                 .pftag
@@ -390,6 +397,7 @@ mod tests {
             proto,
             port: PortRange { lo, hi },
             interface: interface.map(String::from),
+            origin: Default::default(),
         }
     }
 

@@ -15,10 +15,11 @@
 //!
 //! Module map: `core` (what every relay has: plans, listeners, sessions,
 //! parking, backend choice and connection, the state the sessions share),
-//! `tcp` (byte relays: splice, copy), `http` (HTTP/1.1, filter rules);
-//! `dns` protocol relays are refused when the configuration loads.
+//! `tcp` (byte relays: splice, copy), `http` (HTTP/1.1, filter rules),
+//! `dns` (UDP queries with their IDs replaced, a bounded pending table).
 
 mod core;
+mod dns;
 mod http;
 mod tcp;
 
@@ -32,7 +33,7 @@ use crate::engine::{
     Periodic,
 };
 use crate::proc::ProcId;
-use plan::RelayPlan;
+use plan::{ProtocolPlan, RelayPlan};
 use relayd_config::{Config, IpProto};
 use relayd_proto::messages::hce_relay::{HceToRelay, RelayHceChannel};
 use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
@@ -337,7 +338,15 @@ impl Relay {
     fn publish_statistics(&mut self, cx: &Context<Self>) -> Result<(), RelayError> {
         let relays: Vec<_> = self.plans.iter().map(|p| p.id).collect();
         let interval = u64::from(self.config.global.interval_secs.max(1));
-        for stats in self.shared.tick_statistics(&relays, interval) {
+        for (mut stats, plan) in self
+            .shared
+            .tick_statistics(&relays, interval)
+            .into_iter()
+            .zip(&self.plans)
+        {
+            if let ProtocolPlan::Dns(dns) = &plan.protocol {
+                stats.dns = Some(dns.drops());
+            }
             cx.report(RelayToParent::Statistics(stats))?;
         }
         Ok(())

@@ -2,12 +2,13 @@
 //! copies), one task per socket. A stream socket accepts connections and
 //! starts a session per connection (`core/session.rs`); a datagram socket
 //! goes to `core/datagram.rs`, which hands every datagram to its
-//! protocol's handler (the `dns` relay, in a later issue). A `disable`d
-//! relay closes what it accepts at once.
+//! protocol's handler (the `dns` relay's). A `disable`d relay closes what
+//! it accepts at once.
 
 use super::plan::{ProtocolPlan, RelayPlan};
 use super::session;
 use super::shared::Shared;
+use crate::relay::dns;
 use socket2::{SockRef, Type};
 use std::io;
 use std::net::SocketAddr;
@@ -40,6 +41,9 @@ pub enum ListenerErrorKind {
     /// A datagram socket for a relay whose protocol takes no datagrams.
     #[error("a UDP socket for a protocol that takes no datagrams")]
     NoDatagrams,
+    /// A stream socket for a dns relay, which is UDP only.
+    #[error("a TCP socket for a dns relay (UDP only)")]
+    NoStreams,
 }
 
 /// The relay process's message loop reports its errors as text.
@@ -64,17 +68,24 @@ pub fn start(
     let kind = SockRef::from(&fd)
         .r#type()
         .map_err(|e| failed(ListenerErrorKind::Socket(e)))?;
+    let dns = match &plan.protocol {
+        ProtocolPlan::Dns(dns) => Some(dns.clone()),
+        ProtocolPlan::Tcp(_) | ProtocolPlan::Http(_) => None,
+    };
     if kind == Type::STREAM {
+        if dns.is_some() {
+            return Err(failed(ListenerErrorKind::NoStreams));
+        }
         let listener = tcp_listener(fd).map_err(|e| failed(ListenerErrorKind::Socket(e)))?;
         return Ok(tokio::spawn(accept_loop(shared, plan, listen, listener)));
     }
     if kind != Type::DGRAM {
         return Err(failed(ListenerErrorKind::SocketType(kind)));
     }
-    // Which protocols take datagrams: none yet; `dns` (a later issue)
-    // starts its listeners here, `datagram::start` with its handler.
-    match &plan.protocol {
-        ProtocolPlan::Tcp(_) | ProtocolPlan::Http(_) => Err(failed(ListenerErrorKind::NoDatagrams)),
+    // Which protocols take datagrams: `dns` alone.
+    match dns {
+        Some(dns) => dns::start(shared, plan, &dns, listen, fd),
+        None => Err(failed(ListenerErrorKind::NoDatagrams)),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The UDP listener kind: every datagram a listening socket receives goes
 //! to the relay protocol's [`DatagramHandler`], with the socket to answer
-//! through. For the `dns` relay (a later issue); a `disable`d relay drops
-//! what it receives.
+//! through (the `dns` relay's handler); a `disable`d relay drops what it
+//! receives.
 
 use super::accept::{ListenerError, ListenerErrorKind};
 use super::plan::RelayPlan;

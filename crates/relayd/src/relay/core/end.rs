@@ -5,6 +5,7 @@ use super::forward::ForwardError;
 use super::park::ParkError;
 use super::plan::RelayPlan;
 use super::shared::Shared;
+use crate::relay::dns::Unanswered;
 use crate::relay::http::Refusal;
 use relayd_config::ConnectionLog;
 use std::fmt;
@@ -31,6 +32,8 @@ pub enum Ended {
     Park(ParkError),
     /// An HTTP relay refused a request or an answer and closed the session.
     Http(Refusal),
+    /// A dns relay gave a query up before its timeout.
+    Dns(Unanswered),
 }
 
 impl Ended {
@@ -51,6 +54,7 @@ impl fmt::Display for Ended {
             Ended::Parked => write!(f, "parked"),
             Ended::Park(e) => write!(f, "cannot park the idle session: {e}"),
             Ended::Http(refusal) => write!(f, "{refusal}"),
+            Ended::Dns(unanswered) => write!(f, "{unanswered}"),
         }
     }
 }

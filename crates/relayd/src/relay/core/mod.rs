@@ -14,10 +14,6 @@
 
 pub mod accept;
 pub mod clock;
-#[allow(
-    dead_code,
-    reason = "the dns relay (a later issue) listens on UDP; tested there"
-)]
 pub mod datagram;
 pub mod end;
 pub mod forward;

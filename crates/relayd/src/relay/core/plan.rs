@@ -2,9 +2,10 @@
 //! configuration: the common part every protocol uses (its forwarding
 //! targets with their tables and the hash key of each table's mode, the
 //! `tcp { ... }` socket options, the session timeout) and the protocol's
-//! own part ([`ProtocolPlan`]: `tcp`, `http`, `dns` to come).
+//! own part ([`ProtocolPlan`]: `tcp`, `http`, `dns`).
 
 use super::schedule::hash_key;
+use crate::relay::dns::DnsPlan;
 use crate::relay::http::HttpPlan;
 use crate::relay::tcp::TcpPlan;
 use relayd_config::{
@@ -63,6 +64,8 @@ pub enum ProtocolPlan {
     Tcp(TcpPlan),
     /// `http protocol`: options, filter rules, error pages.
     Http(Arc<HttpPlan>),
+    /// `dns protocol`: UDP queries, each from a socket of its own.
+    Dns(DnsPlan),
 }
 
 /// Why a relay of a configuration has no plan.
@@ -79,9 +82,6 @@ pub enum PlanErrorKind {
     /// `forward to <NAME>` names no table of the file.
     UndefinedTable(String),
     NoForwardTarget,
-    /// A `dns protocol`: refused when the configuration loads
-    /// ([`refuse_unsupported`]), so no plan is ever asked for.
-    DnsProtocol,
 }
 
 impl fmt::Display for PlanError {
@@ -95,12 +95,6 @@ impl fmt::Display for PlanError {
                 write!(f, "relay {relay}: table <{name}> is not defined")
             }
             PlanErrorKind::NoForwardTarget => write!(f, "relay {relay} has no forward target"),
-            PlanErrorKind::DnsProtocol => {
-                write!(
-                    f,
-                    "relay {relay}: dns protocol relays are not implemented yet"
-                )
-            }
         }
     }
 }
@@ -146,7 +140,7 @@ impl RelayPlan {
             Some(p) => match p.kind {
                 ProtocolKind::Tcp => ProtocolPlan::Tcp(TcpPlan::new(&tcp)),
                 ProtocolKind::Http => ProtocolPlan::Http(Arc::new(HttpPlan::new(p))),
-                ProtocolKind::Dns => return Err(failed(PlanErrorKind::DnsProtocol)),
+                ProtocolKind::Dns => ProtocolPlan::Dns(DnsPlan::new()),
             },
         };
         Ok(RelayPlan {
@@ -215,8 +209,13 @@ pub struct Refusal {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefusalKind {
-    /// A `dns protocol` relay (UDP).
-    DnsRelay,
+    /// `forward to destination` or `nat lookup` on a dns relay: the
+    /// original destination of a DNAT'ed datagram is in conntrack only.
+    DnsOriginalDestination,
+    /// `transparent forward` on a dns relay.
+    DnsTransparent,
+    /// TLS on a dns relay, which is UDP (relayd refuses it too).
+    DnsTls,
     /// `listen on ... tls` or `forward with tls`.
     Tls,
     /// A rule of `protocol` (at `rule`) sends requests to `table`, which
@@ -233,9 +232,17 @@ impl fmt::Display for Refusal {
         let (origin, relay) = (&self.origin, &self.relay);
         write!(f, "{}:{}: relay {relay}: ", origin.file, origin.line)?;
         match &self.kind {
-            RefusalKind::DnsRelay => {
-                f.write_str("dns protocol (UDP) relays are not implemented yet")
-            }
+            RefusalKind::DnsOriginalDestination => f.write_str(
+                "forward to destination and nat lookup are not supported by dns \
+                 relays: Linux keeps the original destination of a redirected \
+                 datagram only in conntrack, which the unprivileged relay cannot ask; \
+                 forward to a table or an address",
+            ),
+            RefusalKind::DnsTransparent => f.write_str(
+                "transparent forward is not supported by dns relays: queries leave \
+                 from the relay's own address",
+            ),
+            RefusalKind::DnsTls => f.write_str("TLS over UDP is not supported (dns relays)"),
             RefusalKind::Tls => f.write_str("TLS relays are not implemented yet"),
             RefusalKind::RuleTableNotForwarded {
                 protocol,
@@ -293,10 +300,25 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), Unsupported> {
             .protocol
             .as_deref()
             .and_then(|name| config.protocol(name));
-        if let Some(protocol) = protocol {
-            if protocol.kind == ProtocolKind::Dns {
-                refuse(RefusalKind::DnsRelay);
+        let dns = protocol.is_some_and(|p| p.kind == ProtocolKind::Dns);
+        if dns {
+            let destination = relay.forward.iter().any(|f| {
+                matches!(
+                    f.target,
+                    ForwardTarget::Destination | ForwardTarget::NatLookup
+                )
+            });
+            if destination {
+                refuse(RefusalKind::DnsOriginalDestination);
             }
+            if relay.forward.iter().any(|f| f.transparent) {
+                refuse(RefusalKind::DnsTransparent);
+            }
+            if relay.listen.iter().any(|listen| listen.tls) || relay.forward.iter().any(|f| f.tls) {
+                refuse(RefusalKind::DnsTls);
+            }
+        }
+        if let Some(protocol) = protocol {
             if protocol.kind == ProtocolKind::Http {
                 for rule in &protocol.rules {
                     if let Some(table) = &rule.forward_to {
@@ -311,7 +333,9 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), Unsupported> {
                 }
             }
         }
-        if relay.listen.iter().any(|listen| listen.tls) || relay.forward.iter().any(|f| f.tls) {
+        let tls =
+            relay.listen.iter().any(|listen| listen.tls) || relay.forward.iter().any(|f| f.tls);
+        if tls && !dns {
             refuse(RefusalKind::Tls);
         }
     }
@@ -368,11 +392,32 @@ mod tests {
             &kinds(elsewhere)[..],
             [RefusalKind::RuleTableNotForwarded { table, .. }] if table == "u"
         ));
-        let dns = verdict("dns protocol p { }", "").expect_err("dns");
-        assert!(dns.to_string().contains("dns protocol"), "{dns}");
-        assert_eq!(kinds(dns), [RefusalKind::DnsRelay]);
-        let both = verdict("dns protocol p { }", "tls").expect_err("dns and tls");
-        assert_eq!(both.to_string().lines().count(), 2, "one line each: {both}");
+        let dns_tls = verdict("dns protocol p { }", "tls").expect_err("dns and tls");
+        assert!(dns_tls.to_string().contains("TLS over UDP"), "{dns_tls}");
+        assert_eq!(kinds(dns_tls), [RefusalKind::DnsTls]);
+    }
+
+    #[test]
+    fn dns_relays_run_except_what_udp_cannot_do_here() {
+        assert_eq!(verdict("dns protocol p { }", ""), Ok(()));
+        let text = "dns protocol p { }\n\
+                    relay r {\n listen on 127.0.0.1 port 53\n protocol p\n\
+                    transparent forward to nat lookup\n}\n";
+        let config = parse_str(text, "t.conf", &LoadOptions::default()).expect("valid");
+        let refused = refuse_unsupported(&config).expect_err("nat lookup");
+        let text = refused.to_string();
+        assert!(
+            text.starts_with("t.conf:2: relay r: forward to destination"),
+            "{text}"
+        );
+        assert!(text.contains("conntrack"), "{text}");
+        assert_eq!(
+            kinds(refused),
+            [
+                RefusalKind::DnsOriginalDestination,
+                RefusalKind::DnsTransparent
+            ]
+        );
     }
 
     #[test]

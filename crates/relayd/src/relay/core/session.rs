@@ -79,6 +79,9 @@ pub async fn run(
             let http = http.clone();
             http::serve(shared, session, http, client).await
         }
+        // A dns relay listens on UDP only (`accept.rs` refuses a TCP
+        // socket for it): nothing to relay on a connection.
+        ProtocolPlan::Dns(_) => shared.close_session(session.id),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The protocol's `tcp { ... }` options on the relay's sockets: both the
-//! accepted client socket and the socket to the backend, as relayd does.
+//! accepted client socket and the socket to the backend, as relayd does,
+//! and buffers and TTLs on a dns relay's query sockets.
 //! `backlog` is the parent's (it sizes the listening socket); `sack` has no
 //! per-socket switch on Linux (it is the net.ipv4.tcp_sack sysctl), so it
 //! is only reported once per configuration.
@@ -21,11 +22,24 @@ pub fn apply_outgoing(socket: &tokio::net::TcpSocket, options: &TcpOptions) {
     }
 }
 
-fn apply(socket: &impl AsFd, options: &TcpOptions) -> io::Result<()> {
-    let sock = SockRef::from(socket);
-    if let Some(nodelay) = options.nodelay {
-        sock.set_nodelay(nodelay)?;
+/// A dns relay's query socket: what `tcp { ... }` says about buffers and
+/// TTLs applies to UDP too, as in relayd.
+pub fn apply_datagram(socket: &tokio::net::UdpSocket, options: &TcpOptions) {
+    if let Err(e) = apply_ip(socket, options) {
+        tracing::debug!("socket options on a query socket: {e}");
     }
+}
+
+fn apply(socket: &impl AsFd, options: &TcpOptions) -> io::Result<()> {
+    if let Some(nodelay) = options.nodelay {
+        SockRef::from(socket).set_nodelay(nodelay)?;
+    }
+    apply_ip(socket, options)
+}
+
+/// The options of any socket: buffer sizes, TTL and minimum TTL.
+fn apply_ip(socket: &impl AsFd, options: &TcpOptions) -> io::Result<()> {
+    let sock = SockRef::from(socket);
     if let Some(size) = options.socket_buffer {
         let size = usize::try_from(size).unwrap_or(usize::MAX);
         sock.set_send_buffer_size(size)?;

@@ -44,6 +44,7 @@ impl RelayCounters {
             avg_hour: self.avg_hour,
             last_day: self.day,
             avg_day: self.avg_day,
+            dns: None,
         };
         if self.ticks.is_multiple_of((3600 / interval).max(1)) {
             self.avg_hour = halfway(self.hour, self.avg_hour);

@@ -40,7 +40,7 @@ fn split(plan: Arc<RelayPlan>) -> (Arc<RelayPlan>, Arc<HttpPlan>) {
             let http = http.clone();
             (plan, http)
         }
-        ProtocolPlan::Tcp(_) => panic!("relay r is not an HTTP relay"),
+        ProtocolPlan::Tcp(_) | ProtocolPlan::Dns(_) => panic!("relay r is not an HTTP relay"),
     }
 }
 
