@@ -25,3 +25,4 @@ mod packaging;
 mod pfe;
 mod relay_http;
 mod relay_tcp;
+mod routers;
