@@ -273,9 +273,13 @@ impl Engine for Pfe {
                     .insert(status.host_id, status.state)
                     .unwrap_or(HostState::Unknown);
                 if old == HostState::Up && status.state != HostState::Up {
-                    // A gateway or backend lost: at once, as relayd's pfe.
-                    self.sync(cx).await?;
-                } else if old != status.state {
+                    // A lost gateway is routed around at once (relayd's
+                    // pfe_sync); routes through it are all that changes,
+                    // where a redirect would be rewritten host by host,
+                    // so the redirects wait for the round's batch.
+                    self.routes.apply(&self.switches);
+                }
+                if old != status.state {
                     self.changed_since.get_or_insert_with(Instant::now);
                 }
             }
