@@ -15,13 +15,16 @@
 #   $PREFIX/share/man/man8/relayctl.8     (share/man: the Linux man path)
 #   $PREFIX/lib/systemd/system/relayd.service (systemd also searches
 #                                         /usr/local/lib/systemd/system)
+#   /etc/iproute2/rt_protos.d/relayd.conf the name of the routers' route
+#                                         protocol (147 relayd) for ip(8)
 #   /etc/relayd.conf, /etc/default/relayd  only if absent (never overwritten)
 #   /etc/rc.d/relayd                       only where /etc/rc.d/rc.subr exists
 #   /var/empty and the _relayd user and group, only if absent
 #   $PREFIX/share/relayd/install-manifest  what this script installed
 #
 # Uninstall reads the manifest and removes exactly what it lists:
-#   - files it copied (binaries, man pages, unit, rc.d script);
+#   - files it copied (binaries, man pages, unit, rc.d script, the route
+#     protocol's name);
 #   - /etc/relayd.conf and /etc/default/relayd only if they are unchanged
 #     since install (same checksum); an edited file is kept and reported;
 #   - the _relayd user and group and /var/empty only if this script created
@@ -147,6 +150,9 @@ do_install() {
         put_file "$script" /etc/rc.d/relayd 0555
         rm -f "$script"
     fi
+
+    # relayd's own file (iproute2 reads every *.conf there): always ours.
+    put_file etc/iproute2/rt_protos.d/relayd.conf /etc/iproute2/rt_protos.d/relayd.conf 0644
 
     put_config etc/relayd.conf /etc/relayd.conf 0600
     put_config etc/default/relayd /etc/default/relayd 0644

@@ -26,3 +26,4 @@ mod pfe;
 mod relay_dns;
 mod relay_http;
 mod relay_tcp;
+mod routers;

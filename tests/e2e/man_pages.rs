@@ -3,7 +3,7 @@
 //! keywords the grammar (crates/relayd-config/src/grammar.pest) accepts.
 //! Its EXAMPLES must pass `relayd -n`.
 
-use e2e::{bin, read_text, repo_root, tools_installed, ScratchDir};
+use e2e::{bin, man_examples, read_text, repo_root, tools_installed, ScratchDir};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -312,27 +312,9 @@ fn relayd_8_documents_every_flag_of_relayd() {
 
 /// The literal blocks of the EXAMPLES section of relayd.conf.5, joined into
 /// one configuration (later examples use the tables and macros of earlier
-/// ones), with mdoc's `\e` turned back into a backslash.
+/// ones).
 fn conf_examples(page: &str) -> String {
-    let examples = page
-        .split(".Sh EXAMPLES")
-        .nth(1)
-        .and_then(|rest| rest.split("\n.Sh ").next())
-        .expect("relayd.conf.5 has an EXAMPLES section");
-    let mut config = String::new();
-    let mut in_block = false;
-    for line in examples.lines() {
-        if line.starts_with(".Bd -literal") {
-            in_block = true;
-        } else if line.starts_with(".Ed") {
-            in_block = false;
-            config.push('\n');
-        } else if in_block {
-            config.push_str(&line.replace("\\e", "\\"));
-            config.push('\n');
-        }
-    }
-    config
+    man_examples(page).join("\n")
 }
 
 #[test]

@@ -471,6 +471,14 @@ fn install_sh_installs_under_destdir_and_uninstall_removes_it_all() {
     }
     let unit = read_text(&dest.join("usr/local/lib/systemd/system/relayd.service"));
     assert!(unit.contains("ExecStart=/usr/local/sbin/relayd -d"));
+    let protocol = dest.join("etc/iproute2/rt_protos.d/relayd.conf");
+    assert!(
+        read_text(&protocol)
+            .lines()
+            .any(|line| line == "147\trelayd"),
+        "ip(8) learns the routers' route protocol"
+    );
+    assert_eq!(mode(&protocol), 0o644);
     assert!(dest.join("var/empty").is_dir());
     assert_eq!(
         read_text(&dest.join("etc/default/relayd")),

@@ -15,8 +15,10 @@
 //! | `relayctl.rs` | running relayctl, reading its tables, `monitor` |
 //! | `hosts.rs` | host states as `show hosts` prints them |
 //! | `config.rs` | relayd.conf snippets several areas write |
+//! | `man.rs` | the examples of the manual pages |
 //! | `netns.rs` | network namespaces and threads inside them |
 //! | `dns.rs` | an unbound server and the dig client |
+//! | `routes.rs` | a router namespace with gateway namespaces, and its routes as iproute2 lists them |
 //! | `data.rs` | test data and checksums |
 //! | `tcp.rs` | the TCP backend and TCP clients |
 //! | `http.rs` | HTTP/1.1 on the wire: heads, messages, a client |
@@ -36,12 +38,14 @@ mod dns;
 mod hosts;
 mod http;
 mod http_backend;
+mod man;
 mod netns;
 mod paths;
 mod ports;
 mod process;
 mod relayctl;
 mod require;
+mod routes;
 mod scratch;
 mod tcp;
 mod tls_server;
@@ -56,6 +60,7 @@ pub use hosts::{
 };
 pub use http::{read_framed_body, read_head, read_message, Head, HttpClient, HttpMessage};
 pub use http_backend::HttpBackend;
+pub use man::man_examples;
 pub use netns::{in_private_network, ip, Namespace};
 pub use paths::{bin, bin_dir, read_text, repo_root};
 pub use ports::free_port;
@@ -66,6 +71,10 @@ pub use relayctl::{relayctl, status_of, stdout_text, summary_rows, Monitor, Summ
 pub use require::{
     daemon_can_run, has_tool, is_root, or_skip, running_as_root, skip_or_fail, tools_installed,
     DAEMON_CHROOT, DAEMON_USER, REQUIRED_VAR, SKIP_LOG_VAR,
+};
+pub use routes::{
+    route_lab_or_skip, through_both_gateways, uplinks_config, RouteLab, RELAYD_PROTOCOL,
+    ROUTE_CHANGE,
 };
 pub use scratch::ScratchDir;
 pub use tcp::{

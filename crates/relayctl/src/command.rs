@@ -84,6 +84,13 @@ static GRAMMAR: Node = Keywords(&[
         ]),
     ),
     (
+        "router",
+        Keywords(&[
+            ("disable", Id("<routerid>", ControlRequest::RouterDisable)),
+            ("enable", Id("<routerid>", ControlRequest::RouterEnable)),
+        ]),
+    ),
+    (
         "log",
         Keywords(&[
             ("verbose", Done(|| ControlRequest::LogVerbose)),
@@ -200,6 +207,15 @@ mod tests {
             ok("redirect enable www"),
             ControlRequest::RedirectEnable(Target::Name("www".into()))
         );
+        assert_eq!(
+            ok("ro d uplinks"),
+            ControlRequest::RouterDisable(Target::Name("uplinks".into()))
+        );
+        assert_eq!(
+            ok("router enable 1"),
+            ControlRequest::RouterEnable(Target::Id(1))
+        );
+        assert_eq!(err("router disable").valid, vec!["<routerid>"]);
     }
 
     #[test]

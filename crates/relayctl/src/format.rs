@@ -310,6 +310,8 @@ pub fn monitor_event(header: &Header, event: &MonitorEvent, now: i64) -> String 
         | MonitorEvent::TableEnabled(id)
         | MonitorEvent::HostDisabled(id)
         | MonitorEvent::HostEnabled(id)
+        | MonitorEvent::RouterDisabled(id)
+        | MonitorEvent::RouterEnabled(id)
         | MonitorEvent::TableChanged(id) => id_name(&mut out, id),
         MonitorEvent::Sync => {}
     }

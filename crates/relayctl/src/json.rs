@@ -55,6 +55,8 @@ fn event_value(event: &MonitorEvent, now: i64) -> Value {
         | MonitorEvent::TableEnabled(id)
         | MonitorEvent::HostDisabled(id)
         | MonitorEvent::HostEnabled(id)
+        | MonitorEvent::RouterDisabled(id)
+        | MonitorEvent::RouterEnabled(id)
         | MonitorEvent::TableChanged(id) => tagged("event", event.name(), id),
         MonitorEvent::Sync => json!({ "event": event.name() }),
     };

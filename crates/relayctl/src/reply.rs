@@ -61,6 +61,8 @@ impl Conversation {
             | R::TableDisable(_)
             | R::RedirectEnable(_)
             | R::RedirectDisable(_)
+            | R::RouterEnable(_)
+            | R::RouterDisable(_)
             | R::Poll
             | R::Shutdown
             | R::Hello { .. } => Answer::Command,

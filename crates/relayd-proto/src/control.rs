@@ -16,8 +16,9 @@
 //!   `Show*` but `ShowSessions` with the full summary stream (redirects with
 //!   their tables and hosts, relays with theirs, routers); relayctl keeps the
 //!   rows its command asked for, as relayd does.
-//! - enable/disable, `Poll`, `Reload`, `Load`, `Shutdown`, `LogBrief`,
-//!   `LogVerbose`: one [`ControlReply::Ok`] or [`ControlReply::Failed`].
+//! - enable/disable (hosts, tables, redirects, routers), `Poll`, `Reload`,
+//!   `Load`, `Shutdown`, `LogBrief`, `LogVerbose`: one [`ControlReply::Ok`]
+//!   or [`ControlReply::Failed`].
 //! - `Monitor`: [`ControlReply::Event`]s until either side closes.
 
 use crate::channel::{BlockingChannel, ImsgChannel};
@@ -28,7 +29,7 @@ use std::fmt;
 
 /// The version of the messages in this module and in `status`. Bump it with
 /// every change to them (the `control_version` test notices a change).
-pub const CONTROL_VERSION: u32 = 2;
+pub const CONTROL_VERSION: u32 = 3;
 
 /// relayctl and relayd were built with different control messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -114,6 +115,10 @@ pub enum ControlRequest {
     LogVerbose,
     /// `relayctl stop`: shut the daemon down.
     Shutdown,
+    /// `relayctl router enable|disable`: a router's routes come back (as
+    /// its gateways are up) or go. Not in OpenBSD's relayctl.
+    RouterEnable(Target),
+    RouterDisable(Target),
 }
 
 /// An object id with its name, as relayd's `ctl_id`.
@@ -137,6 +142,8 @@ pub enum MonitorEvent {
     TableChanged(IdName),
     /// A check round finished.
     Sync,
+    RouterDisabled(IdName),
+    RouterEnabled(IdName),
 }
 
 impl MonitorEvent {
@@ -152,6 +159,9 @@ impl MonitorEvent {
             MonitorEvent::HostEnabled(_) => "ctl_host_enable",
             MonitorEvent::TableChanged(_) => "ctl_table_changed",
             MonitorEvent::Sync => "sync",
+            // relayd has no such imsg: named as its other switches.
+            MonitorEvent::RouterDisabled(_) => "ctl_router_disable",
+            MonitorEvent::RouterEnabled(_) => "ctl_router_enable",
         }
     }
 }

@@ -122,6 +122,7 @@ fn every_lifecycle_answer<R>() -> Vec<ToParent<R>> {
             keypair: "www.example.org".into(),
             reason: "not a private key".into(),
         },
+        Refusal::MissingRoutePlan,
     ];
     let mut all = vec![
         LifecycleAnswer::Ready,
@@ -286,6 +287,14 @@ async fn parent_hce() {
     parent_child_round_trip(to_hce, to_parent).await;
 }
 
+/// The sample configuration's router, planned (its label a realm).
+fn route_plan() -> relayd_route::RoutePlan {
+    let realms = relayd_route::Realms::parse("5 uplink\n", None);
+    let plan = relayd_route::RoutePlan::new(&config(), &realms).unwrap();
+    assert_eq!(plan.routers().len(), 1);
+    plan
+}
+
 #[tokio::test]
 async fn parent_pfe() {
     let to_pfe = vec![
@@ -295,6 +304,9 @@ async fn parent_pfe() {
         ParentToPfe::TableDisable(1),
         ParentToPfe::RedirectEnable(1),
         ParentToPfe::RedirectDisable(1),
+        ParentToPfe::RoutePlan(route_plan()),
+        ParentToPfe::RouterEnable(1),
+        ParentToPfe::RouterDisable(1),
     ];
     let to_parent = vec![
         PfeToParent::Redirect(RedirectReport {
@@ -435,6 +447,8 @@ async fn control() {
         ControlRequest::LogBrief,
         ControlRequest::LogVerbose,
         ControlRequest::Shutdown,
+        ControlRequest::RouterEnable(Target::Name("uplinks".into())),
+        ControlRequest::RouterDisable(Target::Id(1)),
     ];
     let replies = vec![
         ControlReply::Hello { version: 1 },
@@ -488,6 +502,8 @@ async fn control() {
         MonitorEvent::HostEnabled(id_name()),
         MonitorEvent::TableChanged(id_name()),
         MonitorEvent::Sync,
+        MonitorEvent::RouterDisabled(id_name()),
+        MonitorEvent::RouterEnabled(id_name()),
     ];
     let wrapped: Vec<ControlReply> = events.into_iter().map(ControlReply::Event).collect();
     let (mut server, mut client) = ImsgChannel::<ControlReply, ControlRequest>::pair().unwrap();

@@ -39,6 +39,6 @@ pub use plan::{
     PlanError, PlanErrors, PlannedGateway, PlannedRouter, Problem, RoutePlan, UnknownRouter,
 };
 pub use protocol::{PROTOCOL_NAME, RTPROT_RELAYD};
-pub use realms::{LabelError, Realms};
+pub use realms::{LabelError, Realms, RealmsFileError};
 pub use reconcile::{Change, Installed};
 pub use route::{Destination, InvalidPrefix, Route, RouteKey, MAIN_TABLE};

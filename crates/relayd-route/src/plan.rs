@@ -181,15 +181,16 @@ impl RoutePlan {
         Ok(changed)
     }
 
-    /// The routes the enabled routers want, given each host's state.
-    /// `state` is asked for every gateway; it answers
-    /// [`GatewayState::Down`] for a host that is down or disabled (or whose
-    /// table is), [`GatewayState::Unknown`] for one not checked yet.
-    pub fn desired(&self, state: impl Fn(ObjectId) -> GatewayState) -> Desired {
+    /// The routes the enabled routers want, given each gateway's state.
+    /// `state` is asked for every gateway (its host and the table it is
+    /// in); it answers [`GatewayState::Down`] for a host that is down or
+    /// disabled (or whose table is), [`GatewayState::Unknown`] for one not
+    /// checked yet.
+    pub fn desired(&self, state: impl Fn(&PlannedGateway) -> GatewayState) -> Desired {
         let mut desired = Desired::default();
         for router in self.routers.iter().filter(|r| r.enabled) {
             for gateway in &router.gateways {
-                let gateway_state = state(gateway.host);
+                let gateway_state = state(gateway);
                 for &destination in &router.destinations {
                     let key = RouteKey {
                         table: router.table,
@@ -489,8 +490,8 @@ mod tests {
             all_up.target(&first, None).map(|r| r.gateways),
             Some(addrs(&["10.0.1.2", "10.0.2.2"]))
         );
-        let one_down = plan.desired(|host| {
-            if host == hosts[0] {
+        let one_down = plan.desired(|gateway| {
+            if gateway.host == hosts[0] {
                 GatewayState::Down
             } else {
                 GatewayState::Up

@@ -47,15 +47,29 @@ fn where_named(file: &Option<PathBuf>) -> String {
     }
 }
 
+/// A realms file exists but cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("read {}: {source}", .file.display())]
+pub struct RealmsFileError {
+    pub file: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
 impl Realms {
     /// Reads the names of the first of [`REALMS_FILES`] that exists; no
     /// names when none does (numbers still work).
-    pub fn load_system() -> std::io::Result<Realms> {
+    pub fn load_system() -> Result<Realms, RealmsFileError> {
         for file in REALMS_FILES {
             match std::fs::read_to_string(file) {
                 Ok(text) => return Ok(Realms::parse(&text, Some(Path::new(file)))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+                Err(source) => {
+                    return Err(RealmsFileError {
+                        file: PathBuf::from(file),
+                        source,
+                    })
+                }
             }
         }
         Ok(Realms::default())

@@ -84,7 +84,7 @@ pub fn record(installed: &mut Installed, change: &Change) {
 mod tests {
     use super::*;
     use crate::desired::GatewayState;
-    use crate::plan::RoutePlan;
+    use crate::plan::{PlannedGateway, RoutePlan};
     use crate::realms::Realms;
     use relayd_config::{parse_str, LoadOptions, ObjectId};
     use std::collections::BTreeSet;
@@ -102,13 +102,13 @@ mod tests {
         RoutePlan::new(&config, &Realms::default()).expect("plan")
     }
 
-    fn states(up: &[ObjectId], unknown: &[ObjectId]) -> impl Fn(ObjectId) -> GatewayState {
+    fn states(up: &[ObjectId], unknown: &[ObjectId]) -> impl Fn(&PlannedGateway) -> GatewayState {
         let up: BTreeSet<ObjectId> = up.iter().copied().collect();
         let unknown: BTreeSet<ObjectId> = unknown.iter().copied().collect();
-        move |host| {
-            if up.contains(&host) {
+        move |gateway| {
+            if up.contains(&gateway.host) {
                 GatewayState::Up
-            } else if unknown.contains(&host) {
+            } else if unknown.contains(&gateway.host) {
                 GatewayState::Unknown
             } else {
                 GatewayState::Down

@@ -1,23 +1,19 @@
 //! The kernel side against a real kernel, in network namespaces the tests
-//! create (see `lab`): routes of a router appear with both gateways as one
-//! multipath route, lose a gateway, get it back, carry traffic to the
-//! gateway left; routes of other protocols survive every flush; `rtable`
+//! create (`e2e::RouteLab`): routes of a router appear with both gateways
+//! as one multipath route, lose a gateway, get it back, carry traffic to
+//! the gateway left; routes of other protocols survive every flush; `rtable`
 //! is a Linux table; IPv6 too; `rtlabel` becomes the realm; what a
 //! restart finds is flushed or kept as the new configuration says; the
 //! kernel's refusals come back with its reason. iproute2 is the witness:
 //! every assertion reads `ip -j route`, not this crate.
 
-mod lab;
-
-use lab::{lab_or_skip, Lab};
+use e2e::{route_lab_or_skip, RouteLab, RELAYD_PROTOCOL};
 use relayd_config::{parse_str, LoadOptions, ObjectId};
 use relayd_route::{
     Desired, GatewayState, Installer, KernelError, Realms, Route, RoutePlan, RouteSocket,
 };
 use std::collections::BTreeSet;
 use std::path::Path;
-
-const PROTO: &str = "147";
 
 fn plan(config: &str) -> RoutePlan {
     let config = parse_str(config, "test.conf", &LoadOptions::default()).expect("valid config");
@@ -33,8 +29,8 @@ fn hosts(plan: &RoutePlan) -> Vec<ObjectId> {
 /// The routes `plan` wants with hosts `up` up, all others down.
 fn with_up(plan: &RoutePlan, up: &[ObjectId]) -> Desired {
     let up: BTreeSet<ObjectId> = up.iter().copied().collect();
-    plan.desired(|host| {
-        if up.contains(&host) {
+    plan.desired(|gateway| {
+        if up.contains(&gateway.host) {
             GatewayState::Up
         } else {
             GatewayState::Down
@@ -42,7 +38,7 @@ fn with_up(plan: &RoutePlan, up: &[ObjectId]) -> Desired {
     })
 }
 
-fn open_installer(lab: &Lab) -> Installer {
+fn open_installer(lab: &RouteLab) -> Installer {
     lab.in_router(|| {
         let socket = RouteSocket::open().expect("open rtnetlink");
         Installer::new(socket).expect("read installed routes")
@@ -63,7 +59,7 @@ const TWO_GATEWAYS: &str = "table <gw> { 10.78.1.2, 10.78.2.2 }\n\
 
 #[test]
 fn a_route_appears_with_both_gateways_loses_one_and_gets_it_back() {
-    let Some(lab) = lab_or_skip(2) else {
+    let Some(lab) = route_lab_or_skip(2) else {
         return;
     };
     let plan = plan(TWO_GATEWAYS);
@@ -73,25 +69,25 @@ fn a_route_appears_with_both_gateways_loses_one_and_gets_it_back() {
 
     assert_eq!(apply(&mut installer, &with_up(&plan, &h)), 1);
     let both = ["198.51.100.0/24 table main metric 0 via 10.78.1.2,10.78.2.2"];
-    assert_eq!(lab.routes("-4", PROTO), both);
+    assert_eq!(lab.routes("-4", RELAYD_PROTOCOL), both);
 
     assert_eq!(apply(&mut installer, &with_up(&plan, &h[1..])), 1);
     assert_eq!(
-        lab.routes("-4", PROTO),
+        lab.routes("-4", RELAYD_PROTOCOL),
         ["198.51.100.0/24 table main metric 0 via 10.78.2.2"]
     );
 
     assert_eq!(apply(&mut installer, &with_up(&plan, &h)), 1);
-    assert_eq!(lab.routes("-4", PROTO), both);
+    assert_eq!(lab.routes("-4", RELAYD_PROTOCOL), both);
     assert_eq!(apply(&mut installer, &with_up(&plan, &h)), 0, "idempotent");
 
     assert_eq!(apply(&mut installer, &with_up(&plan, &[])), 1);
-    assert_eq!(lab.routes("-4", PROTO), Vec::<String>::new());
+    assert_eq!(lab.routes("-4", RELAYD_PROTOCOL), Vec::<String>::new());
 }
 
 #[test]
 fn the_route_carries_traffic_to_the_gateway_left() {
-    let Some(lab) = lab_or_skip(2) else {
+    let Some(lab) = route_lab_or_skip(2) else {
         return;
     };
     let plan = plan(TWO_GATEWAYS);
@@ -111,39 +107,15 @@ fn the_route_carries_traffic_to_the_gateway_left() {
 
 #[test]
 fn routes_of_other_protocols_survive_every_flush() {
-    let Some(lab) = lab_or_skip(2) else {
+    let Some(lab) = route_lab_or_skip(2) else {
         return;
     };
     let plan = plan(TWO_GATEWAYS);
     let h = hosts(&plan);
     // The test's own routes: at relayd's destination with another metric,
     // and elsewhere.
-    for args in [
-        [
-            "route",
-            "add",
-            "198.51.100.0/24",
-            "via",
-            "10.78.1.2",
-            "proto",
-            "static",
-            "metric",
-            "7",
-        ],
-        [
-            "route",
-            "add",
-            "203.0.113.0/24",
-            "via",
-            "10.78.2.2",
-            "proto",
-            "static",
-            "metric",
-            "0",
-        ],
-    ] {
-        lab.router_ip(&args).unwrap_or_else(|e| panic!("{e}"));
-    }
+    lab.ip_in_router("route add 198.51.100.0/24 via 10.78.1.2 proto static metric 7");
+    lab.ip_in_router("route add 203.0.113.0/24 via 10.78.2.2 proto static metric 0");
     let foreign = [
         "198.51.100.0/24 table main metric 7 via 10.78.1.2",
         "203.0.113.0/24 table main metric 0 via 10.78.2.2",
@@ -155,21 +127,12 @@ fn routes_of_other_protocols_survive_every_flush() {
     );
     apply(&mut installer, &with_up(&plan, &h));
     apply(&mut installer, &Desired::default());
-    assert_eq!(lab.routes("-4", PROTO), Vec::<String>::new());
+    assert_eq!(lab.routes("-4", RELAYD_PROTOCOL), Vec::<String>::new());
     assert_eq!(lab.routes("-4", "static"), foreign);
 
     // A route of another program at relayd's key: relayd's add is refused
     // and the other route stays as it was.
-    lab.router_ip(&[
-        "route",
-        "add",
-        "198.51.100.0/24",
-        "via",
-        "10.78.2.2",
-        "proto",
-        "static",
-    ])
-    .unwrap_or_else(|e| panic!("{e}"));
+    lab.ip_in_router("route add 198.51.100.0/24 via 10.78.2.2 proto static");
     let applied = installer.apply(&with_up(&plan, &h));
     assert!(applied.done.is_empty());
     let [refusal] = &applied.failed[..] else {
@@ -197,22 +160,12 @@ fn routes_of_other_protocols_survive_every_flush() {
 
 #[test]
 fn an_ipv6_route_of_another_program_is_never_joined() {
-    let Some(lab) = lab_or_skip(2) else {
+    let Some(lab) = route_lab_or_skip(2) else {
         return;
     };
     // Linux joins IPv6 routes of equal destination and metric into one
     // multipath route unless the add is exclusive.
-    lab.router_ip(&[
-        "-6",
-        "route",
-        "add",
-        "2001:db8:99::/48",
-        "via",
-        "fd78:2::2",
-        "proto",
-        "static",
-    ])
-    .unwrap_or_else(|e| panic!("{e}"));
+    lab.ip_in_router("-6 route add 2001:db8:99::/48 via fd78:2::2 proto static");
     let plan = plan(
         "table <gw> { fd78:1::2 }\n\
          router \"six\" {\n route 2001:db8:99::/48\n forward to <gw> check icmp\n}\n",
@@ -228,12 +181,12 @@ fn an_ipv6_route_of_another_program_is_never_joined() {
         lab.routes("-6", "static"),
         ["2001:db8:99::/48 table main metric 1024 via fd78:2::2"]
     );
-    assert_eq!(lab.routes("-6", PROTO), Vec::<String>::new());
+    assert_eq!(lab.routes("-6", RELAYD_PROTOCOL), Vec::<String>::new());
 }
 
 #[test]
 fn a_restart_flushes_what_the_configuration_no_longer_wants() {
-    let Some(lab) = lab_or_skip(3) else {
+    let Some(lab) = route_lab_or_skip(3) else {
         return;
     };
     let before = plan(
@@ -252,13 +205,13 @@ fn a_restart_flushes_what_the_configuration_no_longer_wants() {
     assert_eq!(second_run.installed().len(), 2, "the earlier run's routes");
     apply(&mut second_run, &after.desired(|_| GatewayState::Unknown));
     assert_eq!(
-        lab.routes("-4", PROTO),
+        lab.routes("-4", RELAYD_PROTOCOL),
         ["198.51.100.0/24 table main metric 0 via 10.78.1.2,10.78.2.2"]
     );
     // The first checks: gateway 1 is down.
     let h = hosts(&after);
-    let first_checks = after.desired(|host| {
-        if host == h[0] {
+    let first_checks = after.desired(|gateway| {
+        if gateway.host == h[0] {
             GatewayState::Down
         } else {
             GatewayState::Unknown
@@ -266,14 +219,14 @@ fn a_restart_flushes_what_the_configuration_no_longer_wants() {
     });
     apply(&mut second_run, &first_checks);
     assert_eq!(
-        lab.routes("-4", PROTO),
+        lab.routes("-4", RELAYD_PROTOCOL),
         ["198.51.100.0/24 table main metric 0 via 10.78.2.2"]
     );
 }
 
 #[test]
 fn rtable_is_a_linux_table_and_priorities_are_metrics() {
-    let Some(lab) = lab_or_skip(2) else {
+    let Some(lab) = route_lab_or_skip(2) else {
         return;
     };
     let plan = plan(
@@ -287,7 +240,7 @@ fn rtable_is_a_linux_table_and_priorities_are_metrics() {
     let mut installer = open_installer(&lab);
     apply(&mut installer, &with_up(&plan, &h));
     assert_eq!(
-        lab.routes("-4", PROTO),
+        lab.routes("-4", RELAYD_PROTOCOL),
         [
             "default table 7 metric 0 via 10.78.1.2",
             "default table 7 metric 52 via 10.78.2.2",
@@ -318,14 +271,14 @@ fn rtable_is_a_linux_table_and_priorities_are_metrics() {
     // The preferred gateway goes down: the metric 52 route is left.
     apply(&mut installer, &with_up(&plan, &h[1..]));
     assert_eq!(
-        lab.routes("-4", PROTO),
+        lab.routes("-4", RELAYD_PROTOCOL),
         ["default table 7 metric 52 via 10.78.2.2"]
     );
 }
 
 #[test]
 fn ipv6_routes_appear_lose_a_gateway_and_get_it_back() {
-    let Some(lab) = lab_or_skip(2) else {
+    let Some(lab) = route_lab_or_skip(2) else {
         return;
     };
     let plan = plan(
@@ -336,25 +289,25 @@ fn ipv6_routes_appear_lose_a_gateway_and_get_it_back() {
     let mut installer = open_installer(&lab);
     let both = ["2001:db8:99::/48 table 6 metric 1024 via fd78:1::2,fd78:2::2"];
     apply(&mut installer, &with_up(&plan, &h));
-    assert_eq!(lab.routes("-6", PROTO), both);
+    assert_eq!(lab.routes("-6", RELAYD_PROTOCOL), both);
     apply(&mut installer, &with_up(&plan, &h[..1]));
     assert_eq!(
-        lab.routes("-6", PROTO),
+        lab.routes("-6", RELAYD_PROTOCOL),
         ["2001:db8:99::/48 table 6 metric 1024 via fd78:1::2"]
     );
     apply(&mut installer, &with_up(&plan, &h));
-    assert_eq!(lab.routes("-6", PROTO), both);
+    assert_eq!(lab.routes("-6", RELAYD_PROTOCOL), both);
     assert_eq!(apply(&mut installer, &with_up(&plan, &h)), 0, "idempotent");
     // What a new socket reads back is what was installed.
     let reread = open_installer(&lab);
     assert_eq!(reread.installed(), installer.installed());
     apply(&mut installer, &Desired::default());
-    assert_eq!(lab.routes("-6", PROTO), Vec::<String>::new());
+    assert_eq!(lab.routes("-6", RELAYD_PROTOCOL), Vec::<String>::new());
 }
 
 #[test]
 fn rtlabel_becomes_the_realm_of_each_nexthop() {
-    let Some(lab) = lab_or_skip(2) else {
+    let Some(lab) = route_lab_or_skip(2) else {
         return;
     };
     let plan = plan(&TWO_GATEWAYS.replace("check icmp\n", "check icmp\n rtlabel \"uplink\"\n"));
@@ -362,12 +315,12 @@ fn rtlabel_becomes_the_realm_of_each_nexthop() {
     let mut installer = open_installer(&lab);
     apply(&mut installer, &with_up(&plan, &h));
     assert_eq!(
-        lab.routes("-4", PROTO),
+        lab.routes("-4", RELAYD_PROTOCOL),
         ["198.51.100.0/24 table main metric 0 via 10.78.1.2,10.78.2.2 realm 9"]
     );
     apply(&mut installer, &with_up(&plan, &h[..1]));
     assert_eq!(
-        lab.routes("-4", PROTO),
+        lab.routes("-4", RELAYD_PROTOCOL),
         ["198.51.100.0/24 table main metric 0 via 10.78.1.2 realm 9"]
     );
     assert_eq!(apply(&mut installer, &with_up(&plan, &h[..1])), 0);
@@ -375,7 +328,7 @@ fn rtlabel_becomes_the_realm_of_each_nexthop() {
 
 #[test]
 fn the_kernels_refusal_comes_back_with_its_reason() {
-    let Some(lab) = lab_or_skip(1) else {
+    let Some(lab) = route_lab_or_skip(1) else {
         return;
     };
     // 10.78.9.2 is on no link of the router.

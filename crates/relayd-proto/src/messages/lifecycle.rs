@@ -91,6 +91,9 @@ pub enum Refusal {
     /// A TLS key or certificate cannot be used.
     #[error("keypair {keypair}: {reason}")]
     Keypair { keypair: String, reason: String },
+    /// The pfe was sent a configuration without its routers' plan.
+    #[error("the routers' plan did not come with the configuration")]
+    MissingRoutePlan,
 }
 
 /// What a parent -> child channel carries: the lifecycle or the engine's

@@ -1,9 +1,11 @@
-//! parent <-> pfe (packet filter engine: nftables redirections).
+//! parent <-> pfe (packet filter engine: nftables redirections, routers'
+//! routes).
 
 use super::{ToChild, ToParent};
 use crate::channel::ImsgChannel;
 use crate::status::{RedirectState, Statistics};
 use relayd_config::ObjectId;
+use relayd_route::RoutePlan;
 use serde::{Deserialize, Serialize};
 
 /// parent -> pfe, beside the lifecycle.
@@ -15,6 +17,12 @@ pub enum ParentToPfe {
     TableDisable(ObjectId),
     RedirectEnable(ObjectId),
     RedirectDisable(ObjectId),
+    /// The routers of the configuration being sent, as the parent checked
+    /// them (with the `rtlabel` realms it read from `rt_realms`): sent
+    /// with each configuration, between its parts and `ConfigDone`.
+    RoutePlan(RoutePlan),
+    RouterEnable(ObjectId),
+    RouterDisable(ObjectId),
 }
 
 /// State and counters of one redirect, sent when they change.

@@ -40,6 +40,10 @@ impl Parent {
             ControlRequest::RedirectDisable(target) => {
                 self.toggle(ObjectKind::Redirect, &target, false)
             }
+            ControlRequest::RouterEnable(target) => self.toggle(ObjectKind::Router, &target, true),
+            ControlRequest::RouterDisable(target) => {
+                self.toggle(ObjectKind::Router, &target, false)
+            }
             ControlRequest::Poll => self
                 .links
                 .to_every(|| EngineMessage::Hce(ParentToHce::Poll))
@@ -106,6 +110,12 @@ impl Parent {
                 (ObjectKind::Redirect, false) => self
                     .links
                     .to_every(|| EngineMessage::Pfe(ParentToPfe::RedirectDisable(id)))?,
+                (ObjectKind::Router, true) => self
+                    .links
+                    .to_every(|| EngineMessage::Pfe(ParentToPfe::RouterEnable(id)))?,
+                (ObjectKind::Router, false) => self
+                    .links
+                    .to_every(|| EngineMessage::Pfe(ParentToPfe::RouterDisable(id)))?,
             }
         }
         for event in toggled.events() {

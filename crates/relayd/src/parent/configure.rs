@@ -7,12 +7,14 @@ use super::error::{ParentError, ReloadError};
 use super::links::EngineMessage;
 use super::mirror::Mirror;
 use super::rollout::{self, Extra, Rollout, Step};
+use super::routers::{route_plan, RouterError};
 use super::{sockets, Parent, CONFIG_TIMEOUT};
 use crate::control::Answer;
 use crate::pfe::{ListenWarning, UnsupportedRedirects};
 use crate::proc::ProcId;
 use relayd_config::{Config, ConfigErrors, LoadOptions};
 use relayd_proto::control::ControlReply;
+use relayd_proto::messages::parent_pfe::ParentToPfe;
 use relayd_proto::messages::parent_relay::ParentToRelay;
 use relayd_proto::messages::{Generation, ListenSocket, Verdict};
 use relayd_proto::ProcessKind;
@@ -34,6 +36,8 @@ pub enum LoadError {
     Relays(String),
     #[error(transparent)]
     Unsupported(#[from] Unsupported),
+    #[error(transparent)]
+    Routers(#[from] RouterError),
 }
 
 /// A configuration that loaded, with what in it does less than written
@@ -61,6 +65,7 @@ pub fn load_config(path: &Path, macros: &[(String, String)]) -> Result<Loaded, L
     let warnings = crate::pfe::check_redirects(&config)?;
     crate::relay::refuse_unsupported(&config).map_err(|e| LoadError::Relays(e.to_string()))?;
     super::unsupported::refuse_unsupported(&config)?;
+    route_plan(&config)?;
     Ok(Loaded { config, warnings })
 }
 
@@ -84,13 +89,23 @@ pub struct Current {
 impl Parent {
     /// Sends `config` to every child; the verdicts arrive as events. The
     /// relays' listening sockets are opened first, so a configuration whose
-    /// addresses cannot be bound changes nothing.
+    /// addresses cannot be bound changes nothing. The pfe gets the routers'
+    /// plan with it.
     pub(super) fn roll_out(
         &mut self,
         config: &Config,
         purpose: Purpose,
     ) -> Result<(), ParentError> {
-        let mut extras = Vec::new();
+        let routes = route_plan(config)?;
+        let mut extras: Vec<Extra> = self
+            .links
+            .of_kind(ProcessKind::Pfe)
+            .map(|pfe| Extra {
+                to: pfe.id(),
+                message: EngineMessage::Pfe(ParentToPfe::RoutePlan(routes.clone())),
+                fd: None,
+            })
+            .collect();
         for relay in self.links.of_kind(ProcessKind::Relay) {
             for socket in sockets::open_relay_sockets(config)? {
                 let message = ParentToRelay::ListenSocket(ListenSocket {
@@ -102,7 +117,7 @@ impl Parent {
                 extras.push(Extra {
                     to: relay.id(),
                     message: EngineMessage::Relay(message),
-                    fd: socket.fd,
+                    fd: Some(socket.fd),
                 });
             }
         }

@@ -4,6 +4,7 @@
 
 use super::configure::LoadError;
 use super::mirror::NotFound;
+use super::routers::RouterError;
 use super::sockets::SocketError;
 use crate::control::ControlError;
 use crate::joined::Joined;
@@ -47,6 +48,9 @@ pub enum ParentError {
     Refused { by: ProcId, refusal: Refusal },
     #[error(transparent)]
     Sockets(#[from] SocketError),
+    /// The routers were checked at load; `rt_realms` changed since.
+    #[error(transparent)]
+    Routers(#[from] RouterError),
 }
 
 /// Why a reload (SIGHUP, `relayctl reload|load`) did not happen.

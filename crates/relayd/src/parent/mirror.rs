@@ -26,6 +26,7 @@ pub enum ObjectKind {
     Host,
     Table,
     Redirect,
+    Router,
 }
 
 /// An enable/disable that named nothing.
@@ -42,6 +43,7 @@ impl ObjectKind {
             ObjectKind::Host => "host",
             ObjectKind::Table => "table",
             ObjectKind::Redirect => "redirect",
+            ObjectKind::Router => "router",
         }
     }
 }
@@ -66,6 +68,8 @@ impl Toggled {
                 (ObjectKind::Table, false) => MonitorEvent::TableDisabled(object),
                 (ObjectKind::Redirect, true) => MonitorEvent::RedirectEnabled(object),
                 (ObjectKind::Redirect, false) => MonitorEvent::RedirectDisabled(object),
+                (ObjectKind::Router, true) => MonitorEvent::RouterEnabled(object),
+                (ObjectKind::Router, false) => MonitorEvent::RouterDisabled(object),
             })
             .collect()
     }
@@ -149,8 +153,9 @@ impl Mirror {
         stats
     }
 
-    /// Applies `host|table|redirect enable|disable target`. An error names
-    /// what was not found, as the text of a failed reply.
+    /// Applies `host|table|redirect|router enable|disable target`. An
+    /// error names what was not found, as the text of a failed reply. A
+    /// disabled router is shown without its routes and table, as relayd.
     pub fn toggle(
         &mut self,
         kind: ObjectKind,
@@ -175,6 +180,16 @@ impl Mirror {
                     if target.matches(redirect.id, &redirect.name) {
                         redirect.disabled = !enable;
                         objects.push(id_name(redirect.id, &redirect.name));
+                    }
+                }
+                objects
+            }
+            ObjectKind::Router => {
+                let mut objects = Vec::new();
+                for router in &mut self.config.routers {
+                    if target.matches(router.id, &router.name) {
+                        router.disabled = !enable;
+                        objects.push(id_name(router.id, &router.name));
                     }
                 }
                 objects
@@ -483,6 +498,39 @@ mod tests {
             .toggle(ObjectKind::Table, &Target::Name("nope".into()), false)
             .unwrap_err();
         assert_eq!(error.to_string(), "no such table nope");
+    }
+
+    #[test]
+    fn a_disabled_router_is_shown_without_its_table_and_says_so() {
+        let config = relayd_config::parse_str(
+            "table <gw> { 10.0.1.2 }\n\
+             router \"uplinks\" {\n route 0.0.0.0/0\n forward to <gw> check icmp\n}\n",
+            "test.conf",
+            &relayd_config::LoadOptions::default(),
+        )
+        .unwrap();
+        let mut mirror = Mirror::new(config);
+        let router = |m: &Mirror| {
+            m.summary().into_iter().find_map(|r| match r {
+                ControlReply::Router(row) => Some(row),
+                _ => None,
+            })
+        };
+        assert!(!router(&mirror).unwrap().disabled);
+        assert_eq!(host_rows(&mirror).len(), 1);
+        let toggled = mirror
+            .toggle(ObjectKind::Router, &Target::Name("uplinks".into()), false)
+            .unwrap();
+        assert_eq!(
+            toggled.events(),
+            vec![MonitorEvent::RouterDisabled(id_name(1, "uplinks"))]
+        );
+        assert!(router(&mirror).unwrap().disabled);
+        assert!(host_rows(&mirror).is_empty());
+        let error = mirror
+            .toggle(ObjectKind::Router, &Target::Id(9), true)
+            .unwrap_err();
+        assert_eq!(error.to_string(), "no such router 9");
     }
 
     #[test]

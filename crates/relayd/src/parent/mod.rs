@@ -27,6 +27,7 @@ mod events;
 mod links;
 mod mirror;
 mod rollout;
+mod routers;
 mod scripts;
 mod sessions;
 mod sockets;

@@ -16,11 +16,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Something that must reach one child with the configuration, before its
-/// `ConfigDone` (a relay's listening socket).
+/// `ConfigDone` (a relay's listening socket, the pfe's route plan).
 pub struct Extra {
     pub to: ProcId,
     pub message: EngineMessage,
-    pub fd: OwnedFd,
+    pub fd: Option<OwnedFd>,
 }
 
 /// Sends configuration `generation` to every child: `Reset`, the parts it
@@ -39,7 +39,7 @@ pub fn send(
         }
     }
     for extra in extras {
-        links.get(extra.to)?.send(extra.message, Some(extra.fd))?;
+        links.get(extra.to)?.send(extra.message, extra.fd)?;
     }
     links.broadcast(&Lifecycle::ConfigDone)
 }

@@ -1,15 +1,17 @@
 //! pfe, the packet filter engine: turns `redirect` blocks into nftables
 //! NAT rules that follow the host states of the hce, and keeps their
-//! statistics (relayd's pf engine, on nftables).
+//! statistics (relayd's pf engine, on nftables); keeps the routes of the
+//! `router` blocks through the gateways that are up (`routes`).
 //!
 //! imsg peers: parent, hce.
-//! - parent: configuration, enable/disable in; redirect states,
-//!   statistics, table changes and errors out.
+//! - parent: configuration (with the routers' plan), enable/disable in;
+//!   redirect states, statistics, table changes and errors out.
 //! - hce: host states in, nothing out.
 //!
 //! Sandbox: chroot, unprivileged user, only CAP_NET_ADMIN, no_new_privs.
-//! libnftables is loaded before the sandbox (see `nft`): the pfe edits
-//! nftables over netlink itself and never executes anything.
+//! libnftables is loaded and the rtnetlink socket opened before the
+//! sandbox (see `nft`, `routes`): the pfe edits nftables and routes over
+//! netlink itself and never executes anything.
 //!
 //! Lifecycle: at start a stale `table inet relayd` (from a killed relayd) is
 //! deleted; a configuration is prepared into its rules, which the kernel
@@ -19,7 +21,11 @@
 //! states and switches then
 //! change one redirect's rules at a time; on shutdown (parent's `Shutdown`,
 //! SIGTERM, parent gone) the table is deleted. The pfe owns that table and
-//! touches nothing else.
+//! touches nothing else of nftables. Routes of relayd's route protocol the
+//! configuration does not want are removed at each commit; host states
+//! and switches then add and remove gateways; on shutdown the routes stay,
+//! as relayd leaves them (`ip route flush table all proto relayd` removes
+//! them). No other route is ever changed.
 //!
 //! pf -> nftables: see `ruleset` for the layout. `mode roundrobin` is
 //! `numgen inc`, `random` is `numgen random`, `source-hash` and
@@ -33,6 +39,7 @@
 mod check;
 mod nft;
 mod plan;
+mod routes;
 mod ruleset;
 mod stats;
 
@@ -50,6 +57,8 @@ use relayd_proto::messages::parent_pfe::{ParentToPfe, PfeToParent, RedirectRepor
 use relayd_proto::messages::Refusal;
 use relayd_proto::status::{HostState, RedirectState};
 use relayd_proto::ImsgReader;
+use relayd_route::{RoutePlan, RouteSocket};
+use routes::Routes;
 use ruleset::RedirectRules;
 use stats::RedirectStats;
 use std::collections::BTreeMap;
@@ -75,6 +84,7 @@ pub struct PreparedRules {
     rules: Vec<RedirectRules>,
     switches: Switches,
     stats: BTreeMap<ObjectId, RedirectStats>,
+    routes: RoutePlan,
 }
 
 struct Pfe {
@@ -97,12 +107,17 @@ struct Pfe {
     /// Host states changed and are not applied yet, since then.
     changed_since: Option<Instant>,
     random_seed: u32,
+    routes: Routes,
+    /// The routers' plan that came with the configuration being sent.
+    incoming_routes: Option<RoutePlan>,
 }
 
-/// The pfe's entry in the process table: libnftables is opened here, before
-/// the sandbox hides it.
+/// The pfe's entry in the process table: libnftables and the rtnetlink
+/// socket are opened here, before the sandbox hides the one and takes the
+/// privilege to open the other.
 pub fn main(start: ChildStart) -> Result<(), ChildError> {
     let nft = Nftables::load();
+    let route_socket = RouteSocket::open();
     start.run(move |_: &Context<Pfe>| {
         let nft = match nft {
             Ok(nft) => Some(nft),
@@ -124,6 +139,8 @@ pub fn main(start: ChildStart) -> Result<(), ChildError> {
             statistics: None,
             changed_since: None,
             random_seed: random_u32(),
+            routes: Routes::new(route_socket),
+            incoming_routes: None,
         };
         pfe.remove_stale_table();
         Ok(pfe)
@@ -137,7 +154,17 @@ impl Engine for Pfe {
     type Prepared = PreparedRules;
     type Error = EngineError;
 
+    fn reset(&mut self) {
+        self.incoming_routes = None;
+    }
+
+    /// The kernel has no dry run for routes: what Linux refuses of a
+    /// router was refused where the parent planned it.
     fn prepare(&mut self, config: Config) -> Result<PreparedRules, Refusal> {
+        let routes = self
+            .incoming_routes
+            .take()
+            .ok_or(Refusal::MissingRoutePlan)?;
         let rules: Vec<RedirectRules> = config
             .redirects
             .iter()
@@ -159,12 +186,15 @@ impl Engine for Pfe {
             rules,
             stats,
             config,
+            routes,
         })
     }
 
-    /// Takes the prepared rules and builds the table for them. The host
-    /// states heard so far stay: the hce reports every host again when it
-    /// starts the new configuration, maybe before this commit.
+    /// Takes the prepared rules and builds the table for them, then brings
+    /// the routes to what the new routers want (removing those of relayd's
+    /// protocol they do not want, even with no routers). The host states
+    /// heard so far stay: the hce reports every host again when it starts
+    /// the new configuration, maybe before this commit.
     async fn commit(
         &mut self,
         prepared: PreparedRules,
@@ -177,10 +207,9 @@ impl Engine for Pfe {
         self.switches.host_states = host_states;
         self.stats = prepared.stats;
         self.plans.clear();
-        if !self.config.routers.is_empty() {
-            tracing::warn!("routers are not implemented yet");
-        }
+        self.routes.set_plan(prepared.routes);
         self.install(cx).await?;
+        self.routes.apply(&self.switches);
         let interval = Duration::from_secs(u64::from(self.config.global.interval_secs.max(1)));
         self.statistics = Some(Periodic::due_now(interval));
         Ok(())
@@ -194,13 +223,32 @@ impl Engine for Pfe {
     ) -> Result<(), EngineError> {
         let switches = &mut self.switches;
         match message {
-            ParentToPfe::RedirectEnable(id) => switches.disabled_redirects.remove(&id),
-            ParentToPfe::RedirectDisable(id) => switches.disabled_redirects.insert(id),
-            ParentToPfe::HostEnable(id) => switches.disabled_hosts.remove(&id),
-            ParentToPfe::HostDisable(id) => switches.disabled_hosts.insert(id),
-            ParentToPfe::TableEnable(id) => switches.disabled_tables.remove(&id),
-            ParentToPfe::TableDisable(id) => switches.disabled_tables.insert(id),
-        };
+            ParentToPfe::RedirectEnable(id) => {
+                switches.disabled_redirects.remove(&id);
+            }
+            ParentToPfe::RedirectDisable(id) => {
+                switches.disabled_redirects.insert(id);
+            }
+            ParentToPfe::HostEnable(id) => {
+                switches.disabled_hosts.remove(&id);
+            }
+            ParentToPfe::HostDisable(id) => {
+                switches.disabled_hosts.insert(id);
+            }
+            ParentToPfe::TableEnable(id) => {
+                switches.disabled_tables.remove(&id);
+            }
+            ParentToPfe::TableDisable(id) => {
+                switches.disabled_tables.insert(id);
+            }
+            ParentToPfe::RouterEnable(id) => self.routes.switch(id, true),
+            ParentToPfe::RouterDisable(id) => self.routes.switch(id, false),
+            // Comes with a configuration, for its `prepare`.
+            ParentToPfe::RoutePlan(plan) => {
+                self.incoming_routes = Some(plan);
+                return Ok(());
+            }
+        }
         self.sync(cx).await
     }
 
@@ -222,8 +270,16 @@ impl Engine for Pfe {
                 let old = self
                     .switches
                     .host_states
-                    .insert(status.host_id, status.state);
-                if old.unwrap_or(HostState::Unknown) != status.state {
+                    .insert(status.host_id, status.state)
+                    .unwrap_or(HostState::Unknown);
+                if old == HostState::Up && status.state != HostState::Up {
+                    // A lost gateway is routed around at once (relayd's
+                    // pfe_sync); routes through it are all that changes,
+                    // where a redirect would be rewritten host by host,
+                    // so the redirects wait for the round's batch.
+                    self.routes.apply(&self.switches);
+                }
+                if old != status.state {
                     self.changed_since.get_or_insert_with(Instant::now);
                 }
             }
@@ -252,6 +308,7 @@ impl Engine for Pfe {
         Ok(())
     }
 
+    /// The table goes; the routes stay, as relayd's.
     async fn stop(&mut self) {
         self.remove_table();
     }
@@ -341,10 +398,15 @@ impl Pfe {
         }
     }
 
-    /// Applies what changed since the rules were last written: one
-    /// transaction rewriting only the redirects whose plan changed.
+    /// Applies what changed since the rules and routes were last written.
     async fn sync(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {
         self.changed_since = None;
+        self.routes.apply(&self.switches);
+        self.sync_redirects(cx).await
+    }
+
+    /// One transaction rewriting only the redirects whose plan changed.
+    async fn sync_redirects(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {
         // Without a table of ours (no redirects, or nftables failed and
         // said so) there is nothing to apply: redirects stay down.
         if !self.installed || !self.owns_table || self.nft.is_none() {
