@@ -68,6 +68,37 @@ impl Namespace {
         )
     }
 
+    /// Waits (up to 5 s) until `address` is a local address of the
+    /// namespace that packets can reach: an address added to a link whose
+    /// carrier the kernel has not yet reported stays tentative, without a
+    /// local route, for up to a second after `ip addr add`, even with
+    /// `nodad`.
+    pub fn wait_for_local_address(&self, address: &str) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let route = checked(
+                Command::new("ip")
+                    .args(["-n", &self.name, "route", "show", "table", "local", address]),
+            )?;
+            let tentative = checked(Command::new("ip").args([
+                "-n",
+                &self.name,
+                "addr",
+                "show",
+                "to",
+                address,
+                "tentative",
+            ]))?;
+            if !route.trim().is_empty() && tentative.trim().is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(format!("{address} did not become local in {}", self.name));
+            }
+            thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Starts `body` on a new thread inside the namespace: the sockets it
     /// creates belong there (and keep working from any thread).
     pub fn spawn<T: Send + 'static>(

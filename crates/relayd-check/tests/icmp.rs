@@ -139,6 +139,9 @@ fn namespace_with_a_silent_link() -> Result<Namespace, String> {
         full.extend_from_slice(args);
         e2e::ip(&full)?;
     }
+    for own in ["192.0.2.1", "2001:db8::1"] {
+        namespace.wait_for_local_address(own)?;
+    }
     Ok(namespace)
 }
 
