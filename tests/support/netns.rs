@@ -74,21 +74,19 @@ impl Namespace {
     /// local route, for up to a second after `ip addr add`, even with
     /// `nodad`.
     pub fn wait_for_local_address(&self, address: &str) -> Result<(), String> {
+        // ip(8) reads an address argument as IPv4 unless told the family.
+        let family = if address.contains(':') { "-6" } else { "-4" };
+        let ip_in_namespace = |args: &[&str]| {
+            checked(
+                Command::new("ip")
+                    .args(["-n", &self.name, family])
+                    .args(args),
+            )
+        };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
-            let route = checked(
-                Command::new("ip")
-                    .args(["-n", &self.name, "route", "show", "table", "local", address]),
-            )?;
-            let tentative = checked(Command::new("ip").args([
-                "-n",
-                &self.name,
-                "addr",
-                "show",
-                "to",
-                address,
-                "tentative",
-            ]))?;
+            let route = ip_in_namespace(&["route", "show", "table", "local", address])?;
+            let tentative = ip_in_namespace(&["addr", "show", "to", address, "tentative"])?;
             if !route.trim().is_empty() && tentative.trim().is_empty() {
                 return Ok(());
             }
