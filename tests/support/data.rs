@@ -4,15 +4,18 @@
 /// `len` deterministic bytes (xorshift): the same `len` and `seed` give
 /// the same bytes, different seeds different bytes.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    // Eight bytes per xorshift step: tests ask for tens of megabytes, and
+    // the support library is built without optimisation.
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
 }
 
 /// An order-sensitive checksum of a byte stream (FNV-1a), independent of

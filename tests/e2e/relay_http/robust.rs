@@ -164,9 +164,21 @@ fn a_client_that_stops_reading_is_closed_after_the_session_timeout() {
     );
     let daemon = Daemon::start("http-stops-reading", &config);
     let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // A small fixed receive buffer (no autotuning) and an answer larger
+    // than every buffer between backend and client together, so the relay
+    // must find the client not reading whatever the kernel's tcp_rmem.
+    nix::sys::socket::setsockopt(&client, nix::sys::socket::sockopt::RcvBuf, &4096).unwrap();
     client
-        .write_all(b"GET /download/20000000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .write_all(b"GET /download/40000000 HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
+    // The backend makes the whole body before it answers (seconds in a
+    // debug build on a loaded machine, longer than the session timeout):
+    // wait for the answer to start, then stop reading.
+    client
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut first = [0u8; 1];
+    assert_eq!(client.read(&mut first).unwrap(), 1, "{}", daemon.log_text());
     let ended = e2e::wait_until(Duration::from_secs(15), || {
         daemon.log_text().contains("peer stopped reading")
     });
