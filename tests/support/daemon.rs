@@ -44,10 +44,20 @@ impl Daemon {
     /// Like [`Daemon::start`], inside the network namespace `namespace`
     /// (through `ip netns exec`, which execs relayd: the pid stays relayd's).
     pub fn start_in(namespace: &Namespace, label: &str, config_body: &str) -> Daemon {
+        Self::start_in_with_env(namespace, label, config_body, &[])
+    }
+
+    /// [`Daemon::start_in`] with extra environment variables for relayd.
+    pub fn start_in_with_env(
+        namespace: &Namespace,
+        label: &str,
+        config_body: &str,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         Self::start_with_prefix(
             label,
             config_body,
-            &[],
+            env,
             &["ip", "netns", "exec", &namespace.name],
         )
     }

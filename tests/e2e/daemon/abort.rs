@@ -1,11 +1,13 @@
-//! End-to-end: a configuration one child refuses. The pfe has the kernel
-//! check its nftables rules before it accepts a configuration; a redirect
-//! whose name and tag (each of the 63 characters relayd.conf(5) allows)
-//! make a rule comment longer than nftables' 128 passes relayd.conf(5) but
-//! not nftables. On reload the refusal reaches relayctl and the log, every
-//! child keeps the running configuration, and a later good reload works;
-//! at startup relayd stops with the reason. relayd runs in a network
-//! namespace of the test's own. Needs root, iproute2 and nf_tables.
+//! End-to-end: a configuration one child refuses. The pfe refuses a
+//! configuration whose redirections it cannot install (it has the kernel
+//! check them first); here a debug-build hook makes it refuse the redirect
+//! named `refused` (`RELAYD_TEST_PFE_REFUSES`, pfe/test_hook.rs). On reload
+//! the refusal reaches relayctl and the log, every child keeps the running
+//! configuration, and a later good reload works; at startup relayd stops
+//! with the reason. The accepted configurations use the longest redirect
+//! name and tag relayd.conf(5) allows, whose rule comment nftables would
+//! refuse uncut. relayd runs in a network namespace of the test's own.
+//! Needs root, iproute2 and nf_tables.
 
 use e2e::{
     bin, daemon_can_run, free_port, or_skip, stdout_text, summary_rows, wait_until, Daemon,
@@ -16,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The longest redirect name and tag relayd.conf(5) takes: together they
-/// make a rule comment nftables refuses.
+/// make a rule comment longer than nftables keeps.
 fn longest_name(letter: char) -> String {
     std::iter::repeat_n(letter, 63).collect()
 }
@@ -42,16 +44,19 @@ fn relayd_table(namespace: &Namespace) -> Option<String> {
         .ok()
 }
 
-/// A redirect (`refused`: with the name and tag nftables refuses) and one
-/// relay per port.
+/// The hook that makes the pfe refuse the redirect named `refused`.
+const REFUSE: (&str, &str) = ("RELAYD_TEST_PFE_REFUSES", "refused");
+
+/// A redirect (`refused`: the one the pfe refuses; else with the longest
+/// name and tag) and one relay per port.
 fn config(redirect_port: u16, refused: bool, relay_ports: &[u16]) -> String {
     let (name, tag) = if refused {
+        (REFUSE.1.to_string(), String::new())
+    } else {
         (
             longest_name('w'),
             format!("\tpftag {}\n", longest_name('t')),
         )
-    } else {
-        ("www".to_string(), String::new())
     };
     let mut text = format!(
         "prefork 1\n\
@@ -89,10 +94,11 @@ fn a_reload_one_child_refuses_changes_nothing_and_says_why() {
         return;
     };
     let (redirect, kept, added) = (free_port(), free_port(), free_port());
-    let daemon = Daemon::start_in(
+    let daemon = Daemon::start_in_with_env(
         &namespace,
         "abort-reload",
         &config(redirect, false, &[kept]),
+        &[REFUSE],
     );
     let before = objects(&daemon);
     let table_before = relayd_table(&namespace).expect("the pfe built its table");
@@ -107,7 +113,7 @@ fn a_reload_one_child_refuses_changes_nothing_and_says_why() {
         ),
         "{said}"
     );
-    assert!(said.contains("comment too long"), "{said}");
+    assert!(said.contains("refuses redirect refused"), "{said}");
     assert!(
         daemon
             .log_text()
@@ -150,6 +156,7 @@ fn a_configuration_one_child_refuses_at_startup_stops_relayd_with_the_reason() {
         .arg(bin("relayd"))
         .args(["-d", "-f"])
         .arg(&file)
+        .env(REFUSE.0, REFUSE.1)
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().expect("dup log"))
         .stderr(log_file)

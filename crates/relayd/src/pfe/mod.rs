@@ -42,6 +42,8 @@ mod plan;
 mod routes;
 mod ruleset;
 mod stats;
+#[cfg(debug_assertions)]
+mod test_hook;
 
 pub use check::{check_redirects, ListenWarning, UnsupportedRedirects};
 pub use nft::{NftError, Nftables};
@@ -170,6 +172,10 @@ impl Engine for Pfe {
             .iter()
             .map(|r| RedirectRules::new(r, &config, self.random_seed))
             .collect();
+        #[cfg(debug_assertions)]
+        if let Some(refusal) = test_hook::refusal(&config) {
+            return Err(refusal);
+        }
         if let Err(e) = self.check_rules(&rules) {
             tracing::debug!("nftables check: {e}");
             return Err(Refusal::Redirections {

@@ -288,6 +288,11 @@ fn listen_action(
     s
 }
 
+/// nftables keeps at most 127 bytes of a rule comment (128 with its NUL)
+/// and refuses a longer one; relayd.conf(5) names and tags of 63
+/// characters each make longer ones, so they are cut, at a character.
+const COMMENT_MAX: usize = 127;
+
 /// The port new connections go to, as pf's rdr does: a single listen port
 /// goes to the table's port; a port range keeps the port the client asked
 /// for unless the table names another port than the range's first.
@@ -309,9 +314,15 @@ fn family_hosts(hosts: &[IpAddr], v4: bool) -> Vec<IpAddr> {
 
 /// nft strings cannot hold `"` and have no escapes.
 fn quoted(text: &str) -> String {
-    text.chars()
-        .map(|c| if c == '"' || c == '\\' { '_' } else { c })
-        .collect()
+    let mut quoted = String::with_capacity(text.len().min(COMMENT_MAX));
+    for c in text.chars() {
+        let c = if c == '"' || c == '\\' { '_' } else { c };
+        if quoted.len() + c.len_utf8() > COMMENT_MAX {
+            break;
+        }
+        quoted.push(c);
+    }
+    quoted
 }
 
 /// The command listing every counter of relayd's table.
@@ -382,6 +393,15 @@ fn fnv1a(text: &str) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn comments_are_cut_to_what_nftables_keeps_at_a_character() {
+        let long = format!("redirect {} tag {}", "w".repeat(63), "é".repeat(40));
+        let cut = quoted(&long);
+        assert!(cut.len() <= COMMENT_MAX, "{}", cut.len());
+        assert!(long.starts_with(&cut));
+        assert_eq!(quoted("a\"b\\c"), "a_b_c");
+    }
+
     use super::*;
     use relayd_config::PortRange;
 
