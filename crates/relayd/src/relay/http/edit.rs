@@ -3,11 +3,15 @@
 //! as it came in (or as the rule spelled it), so backends and clients see
 //! the case they would have seen without the relay. The framing fields
 //! (Content-Length, Transfer-Encoding) go out as they came in whatever
-//! the rules did: the relay frames the body by them.
+//! the rules did: the relay frames the body by them. The path is the
+//! canonical one (`relayd_http::target`): the rules match it and the
+//! backend gets it, so a rule cannot be passed by spelling a path
+//! another way.
 
 use super::head::MAX_HEADERS;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
 use relayd_config::{EntityKey, EntityKind, EntityOption, FilterRule};
+use relayd_http::target;
 use std::collections::HashMap;
 
 /// The header fields of one head and how their names were spelled.
@@ -100,15 +104,11 @@ impl Request {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         request.parse(head).ok()?;
-        let target = request.path?;
-        let (path, query) = match target.split_once('?') {
-            Some((path, query)) => (path.to_string(), Some(query.to_string())),
-            None => (target.to_string(), None),
-        };
+        let (path, query) = target::path_and_query(request.path?);
         Some(Request {
             method: request.method?.to_string(),
-            path,
-            query,
+            path: target::canonical_path(path),
+            query: query.map(str::to_string),
             http11: request.version == Some(1),
             fields: Fields::new(request.headers, rules),
         })

@@ -9,23 +9,21 @@
 //!
 //! Module map: `plan` (what an `http protocol` adds to the relay's plan),
 //! `proxy` (the session, request after request), `exchange` (one request
-//! and its answer, with the chosen backend), `head` (parsing and strict
-//! framing), `message` (moving a head and its body), `chunked` (following
-//! chunked framing), `wire` (a transport and its read buffer), `filter`
+//! and its answer, with the chosen backend), `message` (moving a head and
+//! its body), `wire` (a transport and its read buffer), `filter`
 //! (the rules on one head), `edit` (heads the rules rewrite), `backend`
 //! (choosing and connecting the backend), `rules` (filter rules), `glob`
 //! (their patterns), `variables` (`$HOST` and friends), `error_page`
 //! (relayd's `return error` page), `refusal` (why the relay ended a
-//! session).
+//! session). Parsing heads and request targets and following chunked
+//! framing are the `relayd-http` crate's (`head`, `target`, `chunked`).
 
 mod backend;
-mod chunked;
 mod edit;
 mod error_page;
 mod exchange;
 mod filter;
 mod glob;
-mod head;
 mod message;
 mod plan;
 mod proxy;
@@ -36,6 +34,9 @@ mod wire;
 
 #[cfg(test)]
 mod testing;
+
+// Heads, targets and chunked framing: the relayd-http crate.
+use relayd_http::{chunked, head};
 
 pub use plan::HttpPlan;
 pub use refusal::Refusal;

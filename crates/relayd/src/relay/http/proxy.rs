@@ -207,13 +207,26 @@ impl Proxy {
         }
     }
 
-    /// A head that cannot be forwarded: 431 for one too large, 400 for
-    /// anything else, and the session ends.
+    /// A head that cannot be forwarded, and the session ends. As relayd's
+    /// `relay_abort_http`, headers over `headerlen` (413) and an
+    /// absolute-form target naming another host than Host (400) get an
+    /// error page with `return error` and a close otherwise; too many
+    /// fields (431) and framing two parsers could read differently (400)
+    /// always get a bare answer, so the client learns why.
     async fn refuse_head(&mut self, error: HeadError) -> Stop {
         let status = match error {
-            HeadError::TooLarge | HeadError::TooManyFields => {
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            HeadError::TooLarge => {
+                let (status, message) =
+                    (StatusCode::PAYLOAD_TOO_LARGE, "request headers too large");
+                self.send_error(status, message, None).await;
+                return Ended::Http(Refusal::BadRequestHead(error));
             }
+            HeadError::HostMismatch => {
+                self.send_error(StatusCode::BAD_REQUEST, "malformed host", None)
+                    .await;
+                return Ended::Http(Refusal::BadRequestHead(error));
+            }
+            HeadError::TooManyFields => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             HeadError::Malformed(_) => StatusCode::BAD_REQUEST,
         };
         self.answer_and_close(&error_page::bare(status)).await;

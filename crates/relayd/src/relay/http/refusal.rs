@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
-    /// A request head that cannot be forwarded safely (400 or 431).
+    /// A request head that cannot be forwarded safely (400, 413 or 431).
     #[error("bad request: {0}")]
     BadRequestHead(HeadError),
     /// A request body with broken chunked framing (400).

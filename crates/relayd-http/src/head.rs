@@ -3,8 +3,13 @@
 //! framed. Anything two parsers could read differently is refused here,
 //! before a byte reaches the other side: Content-Length beside
 //! Transfer-Encoding, differing or malformed lengths, a final transfer
-//! coding other than chunked, duplicate Host, obs-fold, bare CR.
+//! coding other than chunked (judged over every Transfer-Encoding field
+//! as one list), underscore look-alikes of the framing fields, a missing,
+//! duplicate or invalid Host, obs-fold, bare CR, and a request head with
+//! a bare LF (a backend that ends lines only at CRLF would read another
+//! request there).
 
+use crate::target::{self, Form};
 use http::Method;
 use std::mem::MaybeUninit;
 
@@ -31,6 +36,9 @@ pub enum HeadError {
     TooManyFields,
     #[error("{0}")]
     Malformed(&'static str),
+    /// An absolute-form target whose host is not the Host field's.
+    #[error("malformed host")]
+    HostMismatch,
 }
 
 pub struct RequestHead {
@@ -56,19 +64,23 @@ pub struct ResponseHead {
 
 /// What the framing headers of one message said.
 #[derive(Default)]
-struct Fields {
+struct Fields<'h> {
     content_length: Option<u64>,
+    /// Some Transfer-Encoding field was present.
     transfer_encoding: bool,
+    /// Codings seen over every Transfer-Encoding field, as one list.
+    codings: usize,
     chunked_last: bool,
     close: bool,
     keep_alive: bool,
     connection_upgrade: bool,
     upgrade: bool,
     hosts: usize,
+    host: Option<&'h [u8]>,
 }
 
-impl Fields {
-    fn read(headers: &[httparse::Header]) -> Result<Fields, HeadError> {
+impl<'h> Fields<'h> {
+    fn read(headers: &[httparse::Header<'h>]) -> Result<Fields<'h>, HeadError> {
         let mut fields = Fields::default();
         for header in headers {
             let name = header.name;
@@ -80,7 +92,7 @@ impl Fields {
                 fields.content_length = Some(length);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 fields.transfer_encoding = true;
-                fields.chunked_last = codings_end_in_chunked(header.value)?;
+                fields.add_codings(header.value)?;
             } else if name.eq_ignore_ascii_case("connection") {
                 for token in tokens(header.value) {
                     fields.close |= token.eq_ignore_ascii_case(b"close");
@@ -91,14 +103,59 @@ impl Fields {
                 fields.upgrade = true;
             } else if name.eq_ignore_ascii_case("host") {
                 fields.hosts += 1;
+                fields.host = Some(header.value);
+            } else if framing_look_alike(name) {
+                return Err(HeadError::Malformed(
+                    "underscore look-alike of a framing field",
+                ));
             }
         }
+        if fields.transfer_encoding && fields.codings == 0 {
+            return Err(HeadError::Malformed("empty Transfer-Encoding"));
+        }
         Ok(fields)
+    }
+
+    /// Adds one field's codings to the list of every field before it
+    /// (RFC 9110 5.3: the fields combine into one list); `chunked` must
+    /// be the last of all, and only once.
+    fn add_codings(&mut self, value: &[u8]) -> Result<(), HeadError> {
+        for coding in tokens(value) {
+            if self.chunked_last {
+                return Err(HeadError::Malformed("chunked is not the last coding"));
+            }
+            self.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+            self.codings += 1;
+        }
+        Ok(())
     }
 
     fn keep_alive(&self, http11: bool) -> bool {
         !self.close && (http11 || self.keep_alive)
     }
+}
+
+/// `Content_Length`, `transfer_encoding`: names that CGI-style backends
+/// (which turn `-` into `_`) read as the framing fields.
+fn framing_look_alike(name: &str) -> bool {
+    let spelled = |framing: &str| {
+        name.len() == framing.len()
+            && name
+                .bytes()
+                .zip(framing.bytes())
+                .all(|(a, b)| a.eq_ignore_ascii_case(&b) || (a == b'_' && b == b'-'))
+    };
+    name.contains('_') && (spelled("content-length") || spelled("transfer-encoding"))
+}
+
+/// Whether every LF of `head` ends a CRLF.
+fn lines_end_in_crlf(head: &[u8]) -> bool {
+    let mut previous = 0u8;
+    head.iter().all(|&b| {
+        let ok = b != b'\n' || previous == b'\r';
+        previous = b;
+        ok
+    })
 }
 
 fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -115,20 +172,6 @@ fn parse_length(value: &[u8]) -> Result<u64, HeadError> {
         return Err(HeadError::Malformed("invalid Content-Length"));
     }
     Ok(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
-}
-
-/// Whether the last transfer coding is `chunked`; chunked applied twice
-/// is refused.
-fn codings_end_in_chunked(value: &[u8]) -> Result<bool, HeadError> {
-    let codings: Vec<&[u8]> = tokens(value).collect();
-    let chunked = |c: &&[u8]| c.eq_ignore_ascii_case(b"chunked");
-    let Some(last) = codings.last() else {
-        return Err(HeadError::Malformed("empty Transfer-Encoding"));
-    };
-    if codings[..codings.len() - 1].iter().any(chunked) {
-        return Err(HeadError::Malformed("chunked is not the last coding"));
-    }
-    Ok(chunked(last))
 }
 
 fn uninit_headers<'b>() -> [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS] {
@@ -161,6 +204,9 @@ pub fn parse_request(buffer: &[u8], limit: usize) -> Result<Option<RequestHead>,
     if len > limit {
         return Err(HeadError::TooLarge);
     }
+    if !lines_end_in_crlf(&buffer[..len]) {
+        return Err(HeadError::Malformed("bare LF in the head"));
+    }
     let http11 = request.version == Some(1);
     let method = request
         .method
@@ -169,6 +215,23 @@ pub fn parse_request(buffer: &[u8], limit: usize) -> Result<Option<RequestHead>,
     let fields = Fields::read(request.headers)?;
     if fields.hosts > 1 {
         return Err(HeadError::Malformed("more than one Host"));
+    }
+    if fields.host.is_some_and(|host| !target::valid_host(host)) {
+        return Err(HeadError::Malformed("invalid Host"));
+    }
+    if http11 && fields.host.is_none() {
+        return Err(HeadError::Malformed("HTTP/1.1 without Host"));
+    }
+    let target = request.path.unwrap_or("");
+    match target::form(target, method == Method::CONNECT) {
+        None => return Err(HeadError::Malformed("invalid request target")),
+        Some(Form::Absolute { authority }) => {
+            let host = fields.host.unwrap_or(authority.as_bytes());
+            if !host.eq_ignore_ascii_case(authority.as_bytes()) {
+                return Err(HeadError::HostMismatch);
+            }
+        }
+        Some(Form::Origin | Form::Asterisk | Form::Authority) => {}
     }
     let framing = match (fields.transfer_encoding, fields.content_length) {
         (true, Some(_)) => {
@@ -255,9 +318,10 @@ mod tests {
             .unwrap();
         assert_eq!(head.framing, Framing::Length(12));
         assert!(head.keep_alive);
-        let head = request("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let head =
+            request("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+                .unwrap()
+                .unwrap();
         assert_eq!(head.framing, Framing::Chunked);
         let head = request("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(!head.keep_alive);
@@ -267,23 +331,69 @@ mod tests {
     #[test]
     fn ambiguous_framing_is_refused() {
         for text in [
-            "POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: +4\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: 4, 4\r\n\r\n",
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: +4\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4, 4\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
             "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-            "GET / HTTP/1.1\r\nX-Folded: a\r\n b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n",
             "GET / HTTP/1.1\rHost: a\r\n\r\n",
-            "GET / HTTP/1.1\r\nBad Name: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: t\r\nBad Name: a\r\n\r\n",
         ] {
             assert!(
                 matches!(request(text), Err(HeadError::Malformed(_))),
                 "{text:?}"
             );
+        }
+    }
+
+    #[test]
+    fn framing_fields_are_judged_as_one_list() {
+        for text in [
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: ,\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer_Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\ncontent_length: 5\r\n\r\n",
+        ] {
+            assert!(matches!(request(text), Err(HeadError::Malformed(_))), "{text:?}");
+        }
+        let split = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(request(split).unwrap().unwrap().framing, Framing::Chunked);
+        let other = "GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: a\r\n\r\n";
+        assert!(request(other).unwrap().is_some());
+    }
+
+    #[test]
+    fn bare_lf_and_bad_hosts_are_refused() {
+        for text in [
+            "GET / HTTP/1.1\nHost: x\n\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX: y\nContent-Length: 0\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\n\n",
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            "GET smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            assert!(
+                matches!(request(text), Err(HeadError::Malformed(_))),
+                "{text:?}"
+            );
+        }
+        let other = "GET http://y/ HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(request(other).err(), Some(HeadError::HostMismatch));
+        for good in [
+            "GET http://X:80/a HTTP/1.1\r\nHost: x:80\r\n\r\n",
+            "GET / HTTP/1.0\r\n\r\n",
+            "GET http://x/ HTTP/1.0\r\n\r\n",
+            "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: \r\n\r\n",
+        ] {
+            assert!(request(good).unwrap().is_some(), "{good:?}");
         }
     }
 

@@ -3,8 +3,10 @@
 //! message ends (a pipelined request may follow) and refuses a malformed
 //! chunk size, a missing CRLF or an endless extension or trailer.
 
-/// Chunk sizes beyond 2^60 bytes are refused rather than overflowed.
-const MAX_SIZE_DIGITS: u8 = 15;
+/// Chunk sizes of 2^60 bytes and more are refused rather than
+/// overflowed; the size is judged by its value, so leading zeros are
+/// fine (up to a line's worth of them).
+const MAX_SIZE: u64 = 1 << 60;
 /// Room for an extension or one trailer field.
 const MAX_LINE: u32 = 8192;
 
@@ -12,7 +14,7 @@ const MAX_LINE: u32 = 8192;
 enum State {
     /// Reading the hex size; `digits` so far.
     Size {
-        digits: u8,
+        digits: u32,
     },
     /// After the size: an extension until CR.
     Extension {
@@ -84,11 +86,14 @@ impl ChunkScanner {
     fn step(&mut self, byte: u8) -> Result<(), ChunkError> {
         self.state = match (self.state, byte) {
             (State::Size { digits }, b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F') => {
-                if digits == MAX_SIZE_DIGITS {
-                    return Err(ChunkError("chunk size too large"));
+                if digits >= MAX_LINE {
+                    return Err(ChunkError("chunk size line too long"));
                 }
                 let value = (byte as char).to_digit(16).unwrap_or(0);
                 self.remaining = self.remaining << 4 | u64::from(value);
+                if self.remaining >= MAX_SIZE {
+                    return Err(ChunkError("chunk size too large"));
+                }
                 State::Size { digits: digits + 1 }
             }
             (State::Size { digits: 0 }, _) => return Err(ChunkError("invalid chunk size")),
@@ -152,6 +157,14 @@ mod tests {
     }
 
     #[test]
+    fn chunk_sizes_are_judged_by_value() {
+        let body = b"000000000000000005\r\nhello\r\n00\r\n\r\n";
+        assert_eq!(scan_all(&[body]), Ok((body.len(), true)));
+        let largest = b"0fffffffffffffff\r\n";
+        assert_eq!(scan_all(&[largest]), Ok((largest.len(), false)));
+    }
+
+    #[test]
     fn malformed_framing_is_refused() {
         for body in [
             &b"zz\r\nabc\r\n0\r\n\r\n"[..],
@@ -160,6 +173,7 @@ mod tests {
             b"3\r\nabcd\r\n0\r\n\r\n",
             b"-1\r\n",
             b"1234567890abcdef0\r\n",
+            b"1000000000000000\r\n",
             b"0\r\n folded\r\n\r\n",
         ] {
             assert!(
