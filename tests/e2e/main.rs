@@ -26,4 +26,5 @@ mod pfe;
 mod relay_dns;
 mod relay_http;
 mod relay_tcp;
+mod reload;
 mod routers;

@@ -23,6 +23,7 @@
 //! | `tcp.rs` | the TCP backend and TCP clients |
 //! | `http.rs` | HTTP/1.1 on the wire: heads, messages, a client |
 //! | `http_backend.rs` | the HTTP/1.1 backend |
+//! | `load.rs` | clients looping against a relay, counting failures |
 //! | `tls_server.rs` | an HTTPS server (python3 + openssl) |
 //!
 //! A test that cannot run here (no root, no namespace, a missing tool)
@@ -38,6 +39,7 @@ mod dns;
 mod hosts;
 mod http;
 mod http_backend;
+mod load;
 mod man;
 mod netns;
 mod paths;
@@ -60,6 +62,7 @@ pub use hosts::{
 };
 pub use http::{read_framed_body, read_head, read_message, Head, HttpClient, HttpMessage};
 pub use http_backend::HttpBackend;
+pub use load::{ClientLoop, LoadAnswer, LoadBackend, LoopCount, LoopKind, LOOP_LIMIT, LOOP_TIME};
 pub use man::man_examples;
 pub use netns::{in_private_network, ip, Namespace};
 pub use paths::{bin, bin_dir, read_text, repo_root};

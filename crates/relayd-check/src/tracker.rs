@@ -170,6 +170,24 @@ impl HostTracker {
     pub fn set_unknown(&mut self) {
         self.state = HostState::Unknown;
     }
+
+    /// The tracker a reload hands to the same host of the new
+    /// configuration: state, counters and last error kept, `retry` as the
+    /// new configuration says (the retries left no more than it allows),
+    /// no check pending (the new configuration's rounds start over). A
+    /// disabled host starts afresh: the switches of relayctl do not
+    /// survive a reload.
+    pub fn carried_over(&self, retry: u32) -> HostTracker {
+        if self.disabled {
+            return HostTracker::new(retry);
+        }
+        HostTracker {
+            retry,
+            retries_left: self.retries_left.min(retry),
+            check_pending: false,
+            ..self.clone()
+        }
+    }
 }
 
 /// Which hosts inherit their state from which (`parent N`): hosts with a
@@ -227,6 +245,29 @@ mod tests {
 
     fn down() -> Outcome {
         Outcome::down(HostError::TcpConnectFail, Duration::from_millis(1))
+    }
+
+    #[test]
+    fn a_reload_carries_the_state_over_but_not_a_disabled_host() {
+        let mut host = HostTracker::new(3);
+        host.record(&up());
+        host.start_check();
+        let carried = host.carried_over(1);
+        assert_eq!(carried.state(), HostState::Up);
+        assert_eq!((carried.check_count(), carried.up_count()), (1, 1));
+        assert_eq!(carried.retries_left(), 1, "clamped to the new retry");
+        let mut next = carried.clone();
+        next.start_check();
+        assert_ne!(
+            next.last_error(),
+            HostError::IntervalTimeout,
+            "no check of the old configuration is pending"
+        );
+        assert!(!next.record(&up()).changed());
+        host.disable();
+        let fresh = host.carried_over(1);
+        assert!(!fresh.is_disabled());
+        assert_eq!(fresh.state(), HostState::Unknown);
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod privsep;
 mod proc;
 mod procs;
 mod relay;
+mod same_host;
 
 use clap::Parser;
 use relayd_proto::ProcessKind;

@@ -2,6 +2,7 @@
 //! who inherits from whom (`parent N`), and the [`HostStatus`] messages and
 //! log lines built from them.
 
+use crate::same_host::SameHost;
 use relayd_check::{HostError, HostTracker, Outcome, ParentLinks, Target, Transition};
 use relayd_config::{Check, Config, Host, LogOptions, ObjectId, Table};
 use relayd_proto::status::HostStatus;
@@ -41,7 +42,8 @@ pub struct HostBook {
 }
 
 impl HostBook {
-    /// All hosts unknown, none disabled (the parent re-sends its switches).
+    /// All hosts unknown, none disabled (the parent re-sends its switches);
+    /// a reload then carries the running states over (`carry_over`).
     pub fn new(config: &Config) -> HostBook {
         let mut entries = HashMap::new();
         let mut tables = HashMap::new();
@@ -67,6 +69,29 @@ impl HostBook {
             links,
             log: config.global.log.clone(),
         }
+    }
+
+    /// Hands every host that is the same host in `running` its tracker
+    /// there (state, counters, last error), so a reload neither flaps it
+    /// through unknown nor logs a state change for it; the number carried.
+    pub fn carry_over(&mut self, running: &HostBook) -> usize {
+        let same = SameHost::new(running.tables.values());
+        let mut carried = 0;
+        for table in self.tables.values() {
+            for host in &table.hosts {
+                let Some(old) = same
+                    .running_id(table, host)
+                    .and_then(|id| running.entries.get(&id))
+                else {
+                    continue;
+                };
+                if let Some(entry) = self.entries.get_mut(&host.id) {
+                    entry.tracker = old.tracker.carried_over(host.retry);
+                    carried += 1;
+                }
+            }
+        }
+        carried
     }
 
     pub fn len(&self) -> usize {
@@ -390,6 +415,35 @@ mod tests {
         assert!(!book.table(7).expect("table").disabled);
         assert!(book.enable(1).is_some());
         assert!(book.disable(42).is_none());
+    }
+
+    #[test]
+    fn a_reload_carries_states_over_to_the_same_hosts() {
+        let mut running = book(vec![host(1, None, 0), host(2, None, 0)]);
+        running.record(1, &up());
+        running.record(2, &down());
+        // The new file puts a host first: ids move, hosts stay.
+        let renumbered = |id, addr_of| Host {
+            id,
+            ..host(addr_of, None, 0)
+        };
+        let mut next = book(vec![host(3, None, 0), renumbered(4, 1), renumbered(5, 2)]);
+        assert_eq!(next.carry_over(&running), 2);
+        let states: Vec<(ObjectId, HostState)> = next
+            .statuses()
+            .iter()
+            .map(|s| (s.host_id, s.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (3, HostState::Unknown),
+                (4, HostState::Up),
+                (5, HostState::Down)
+            ]
+        );
+        let recorded = next.record(4, &up());
+        assert!(!recorded[0].transition.changed(), "no state change logged");
     }
 
     #[test]

@@ -15,11 +15,12 @@
 //! Layout: [`rounds`] says when each table is due and runs its checks,
 //! [`hosts`] turns results into host states (retry, parent, availability);
 //! this file drives them as an [`Engine`]. A new configuration is prepared
-//! as a fresh host book and replaces the running one at `Start`, when the
-//! checks start over. The parent gets every host status (its counters
-//! change at every check); the pfe and the relays only state changes (and
-//! enable/disable resets). All three get `Sync` after a round or a switch
-//! that changed some state.
+//! as a fresh host book, where the hosts the running one has too keep their
+//! state (no flap through unknown, no state change logged), and replaces
+//! the running one at `Start`, when the checks start over. The parent gets
+//! every host status (its counters change at every check); the pfe and
+//! the relays only state changes (and enable/disable resets). All three
+//! get `Sync` after a round or a switch that changed some state.
 
 mod hosts;
 mod rounds;
@@ -121,11 +122,17 @@ impl Engine for Hce {
     type Prepared = HostBook;
     type Error = EngineError;
 
+    /// A fresh book for the new hosts, with the states of those the
+    /// running configuration has too.
     fn prepare(&mut self, config: Config) -> Result<HostBook, Refusal> {
-        Ok(HostBook::new(&config))
+        let mut book = HostBook::new(&config);
+        let carried = book.carry_over(&self.book);
+        tracing::debug!("{carried} of {} hosts keep their state", book.len());
+        Ok(book)
     }
 
-    /// The new hosts replace the old; checks start over with them.
+    /// The new hosts replace the old; checks start over with them, the
+    /// hosts of both configurations in the state they had.
     async fn commit(&mut self, book: HostBook, cx: &Context<Self>) -> Result<(), EngineError> {
         self.scheduler.stop_all();
         self.scripts.cancel_all();

@@ -8,7 +8,7 @@ use super::links::EngineMessage;
 use super::mirror::Mirror;
 use super::rollout::{self, Extra, Rollout, Step};
 use super::routers::{route_plan, RouterError};
-use super::{sockets, Parent, CONFIG_TIMEOUT};
+use super::{Parent, CONFIG_TIMEOUT};
 use crate::control::Answer;
 use crate::pfe::{ListenWarning, UnsupportedRedirects};
 use crate::proc::ProcId;
@@ -88,8 +88,9 @@ pub struct Current {
 
 impl Parent {
     /// Sends `config` to every child; the verdicts arrive as events. The
-    /// relays' listening sockets are opened first, so a configuration whose
-    /// addresses cannot be bound changes nothing. The pfe gets the routers'
+    /// relays' listening sockets come first (those of the running
+    /// configuration it listens on too, new ones opened), so a
+    /// configuration whose addresses cannot be bound changes nothing. The pfe gets the routers'
     /// plan with it.
     pub(super) fn roll_out(
         &mut self,
@@ -106,20 +107,29 @@ impl Parent {
                 fd: None,
             })
             .collect();
-        for relay in self.links.of_kind(ProcessKind::Relay) {
-            for socket in sockets::open_relay_sockets(config)? {
-                let message = ParentToRelay::ListenSocket(ListenSocket {
-                    relay_id: socket.relay,
-                    index: socket.index,
-                    addr: socket.addr,
-                    tls: socket.tls,
-                });
-                extras.push(Extra {
-                    to: relay.id(),
-                    message: EngineMessage::Relay(message),
-                    fd: Some(socket.fd),
-                });
-            }
+        let relays: Vec<ProcId> = self
+            .links
+            .of_kind(ProcessKind::Relay)
+            .map(|relay| relay.id())
+            .collect();
+        let sockets = self
+            .listeners
+            .prepare(config, relays.iter().map(|id| id.instance()))?;
+        for (instance, socket) in sockets {
+            let Some(to) = relays.iter().find(|id| id.instance() == instance) else {
+                continue;
+            };
+            let message = ParentToRelay::ListenSocket(ListenSocket {
+                relay_id: socket.relay,
+                index: socket.index,
+                addr: socket.addr,
+                tls: socket.tls,
+            });
+            extras.push(Extra {
+                to: *to,
+                message: EngineMessage::Relay(message),
+                fd: Some(socket.fd),
+            });
         }
         self.generation += 1;
         let generation = self.generation;
@@ -204,6 +214,7 @@ impl Parent {
         let Some(current) = self.current.take() else {
             return Ok(());
         };
+        self.listeners.commit();
         let what = match current.purpose {
             Purpose::Startup => {
                 if let Some(calls) = self.control_calls.take() {
@@ -226,7 +237,7 @@ impl Parent {
                     config.redirects.len(),
                     config.relays.len()
                 );
-                self.mirror = Mirror::new(*config);
+                self.mirror = Mirror::succeeding(*config, &self.mirror);
                 self.demotion.update(&self.mirror);
                 self.options.config_path = path;
                 for caller in callers {
@@ -251,6 +262,7 @@ impl Parent {
         let Some(current) = self.current.take() else {
             return Ok(());
         };
+        self.listeners.abort();
         match current.purpose {
             Purpose::Startup => Err(why),
             Purpose::Reload { callers, .. } => {

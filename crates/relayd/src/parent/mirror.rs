@@ -12,6 +12,7 @@
 //! model); by id to exactly one object. Disabling a host also disables the
 //! hosts that follow it with `parent N`.
 
+use crate::same_host::SameHost;
 use relayd_config::{Config, ForwardTarget, ObjectId, Table};
 use relayd_proto::control::{ControlReply, IdName, MonitorEvent, Target};
 use relayd_proto::status::{
@@ -108,6 +109,31 @@ impl Mirror {
             relay_stats: HashMap::new(),
             redirect_stats: HashMap::new(),
         }
+    }
+
+    /// The picture of a reloaded `config`: the hosts `running` has too
+    /// keep the status last reported (the hce carries their states over
+    /// as well), the others are unknown; switches as written.
+    pub fn succeeding(config: Config, running: &Mirror) -> Mirror {
+        let mut mirror = Mirror::new(config);
+        let same = SameHost::new(&running.config.tables);
+        for table in &mirror.config.tables {
+            for host in &table.hosts {
+                let Some(old) = same
+                    .running_id(table, host)
+                    .and_then(|id| running.host_status.get(&id))
+                else {
+                    continue;
+                };
+                let status = HostStatus {
+                    host_id: host.id,
+                    table_id: table.id,
+                    ..old.clone()
+                };
+                mirror.host_status.insert(host.id, status);
+            }
+        }
+        mirror
     }
 
     pub fn config(&self) -> &Config {
@@ -470,6 +496,26 @@ mod tests {
             3
         );
         assert_eq!(rows.last(), Some(&ControlReply::End));
+    }
+
+    #[test]
+    fn a_reload_keeps_the_states_of_hosts_it_keeps() {
+        let mut running = Mirror::new(sample());
+        let up = HostStatus {
+            host_id: 2,
+            table_id: 1,
+            state: HostState::Up,
+            check_count: 4,
+            ..HostStatus::default()
+        };
+        assert!(running.update_host(up));
+        let mut next = sample();
+        // 127.0.0.2 is host 1 now; 127.0.0.1 is gone.
+        next.tables[0].hosts = vec![host(1, "127.0.0.2", None), host(2, "127.0.0.9", None)];
+        let mirror = Mirror::succeeding(next, &running);
+        assert_eq!(mirror.host_state(1), Some(HostState::Up));
+        assert_eq!(mirror.host_state(2), Some(HostState::Unknown));
+        assert_eq!(mirror.host_status[&1].check_count, 4);
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod demote;
 mod error;
 mod events;
 mod links;
+mod listeners;
 mod mirror;
 mod rollout;
 mod routers;
@@ -138,6 +139,8 @@ struct Parent {
     current: Option<Current>,
     /// The generation of the last rollout.
     generation: Generation,
+    /// The relays' listening sockets, kept across reloads.
+    listeners: listeners::Listeners,
     /// Daemonized: tells the waiting foreground process startup is done.
     readiness: Option<Readiness>,
     monitor: broadcast::Sender<MonitorEvent>,
@@ -181,6 +184,7 @@ async fn serve(
         links,
         current: None,
         generation: 0,
+        listeners: listeners::Listeners::default(),
         readiness,
         monitor,
         control,

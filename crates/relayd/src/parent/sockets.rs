@@ -20,6 +20,12 @@ pub enum SocketError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("relay {relay}: cannot keep the socket on {addr}: {source}")]
+    Duplicate {
+        relay: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("transparent socket on {addr}: {source}")]
     BindAny {
         addr: SocketAddr,
@@ -37,10 +43,61 @@ pub struct RelaySocket {
     pub fd: OwnedFd,
 }
 
-/// Opens one listening socket per relay and listen address, for one relay
-/// process; every process gets its own set, bound with SO_REUSEPORT.
-pub fn open_relay_sockets(config: &Config) -> Result<Vec<RelaySocket>, SocketError> {
-    let mut sockets = Vec::new();
+/// What makes two listening sockets the same socket: a new configuration
+/// that listens so may take over the running one's (`parent/listeners.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenShape {
+    pub addr: SocketAddr,
+    /// UDP, for `dns protocol` relays; TCP otherwise.
+    pub udp: bool,
+    /// The listen backlog (TCP).
+    pub backlog: u32,
+    /// `socket buffer` (UDP).
+    pub buffer: Option<u32>,
+    pub tls: bool,
+}
+
+/// One `listen on` of one relay, before any socket exists.
+pub struct RelayListen {
+    pub relay: ObjectId,
+    pub relay_name: String,
+    /// Index into the relay's `listen` list.
+    pub index: u32,
+    pub shape: ListenShape,
+}
+
+impl RelayListen {
+    /// Opens a new socket for it, bound with SO_REUSEPORT.
+    pub fn open(&self) -> Result<OwnedFd, SocketError> {
+        let shape = &self.shape;
+        let opened = if shape.udp {
+            open_udp_listener(shape.addr, shape.buffer)
+        } else {
+            open_listener(shape.addr, shape.backlog)
+        };
+        opened.map_err(|source| SocketError::Listen {
+            relay: self.relay_name.clone(),
+            addr: shape.addr,
+            source,
+        })
+    }
+
+    /// The socket message for a relay process, with `fd`.
+    pub fn socket(&self, fd: OwnedFd) -> RelaySocket {
+        RelaySocket {
+            relay: self.relay,
+            index: self.index,
+            addr: self.shape.addr,
+            tls: self.shape.tls,
+            fd,
+        }
+    }
+}
+
+/// Every relay's listen addresses; each relay process gets a socket for
+/// each.
+pub fn relay_listens(config: &Config) -> Vec<RelayListen> {
+    let mut listens = Vec::new();
     for relay in &config.relays {
         let protocol = relay
             .protocol
@@ -50,29 +107,23 @@ pub fn open_relay_sockets(config: &Config) -> Result<Vec<RelaySocket>, SocketErr
             .and_then(|p| p.tcp.backlog)
             .unwrap_or(DEFAULT_BACKLOG);
         let udp = protocol.is_some_and(|p| p.kind == ProtocolKind::Dns);
+        let buffer = protocol.and_then(|p| p.tcp.socket_buffer).filter(|_| udp);
         for (index, listen) in (0u32..).zip(&relay.listen) {
-            let addr = SocketAddr::new(listen.addr, listen.port);
-            let opened = if udp {
-                let buffer = protocol.and_then(|p| p.tcp.socket_buffer);
-                open_udp_listener(addr, buffer)
-            } else {
-                open_listener(addr, backlog)
-            };
-            let fd = opened.map_err(|source| SocketError::Listen {
-                relay: relay.name.clone(),
-                addr,
-                source,
-            })?;
-            sockets.push(RelaySocket {
+            listens.push(RelayListen {
                 relay: relay.id,
+                relay_name: relay.name.clone(),
                 index,
-                addr,
-                tls: listen.tls,
-                fd,
+                shape: ListenShape {
+                    addr: SocketAddr::new(listen.addr, listen.port),
+                    udp,
+                    backlog,
+                    buffer,
+                    tls: listen.tls,
+                },
             });
         }
     }
-    Ok(sockets)
+    listens
 }
 
 fn open_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<OwnedFd> {
@@ -190,10 +241,16 @@ mod tests {
              forward to 127.0.0.1 port 53\n}}\n"
         );
         let config = relayd_config::parse_str(&text, "t.conf", &Default::default()).unwrap();
-        let first = open_relay_sockets(&config).unwrap();
-        let second = open_relay_sockets(&config).expect("SO_REUSEPORT for the next process");
-        for socket in first.iter().chain(&second) {
-            let socket = socket2::SockRef::from(&socket.fd);
+        let open = || -> Vec<OwnedFd> {
+            relay_listens(&config)
+                .iter()
+                .map(|listen| listen.open().unwrap())
+                .collect()
+        };
+        let first = open();
+        let second = open();
+        for fd in first.iter().chain(&second) {
+            let socket = socket2::SockRef::from(fd);
             assert_eq!(socket.r#type().unwrap(), Type::DGRAM);
             assert!(socket.recv_buffer_size().unwrap() >= 65536);
         }

@@ -183,8 +183,11 @@ impl Engine for Relay {
         })
     }
 
-    /// The new plans and listeners replace the old: the old sockets close
-    /// now, running sessions go on with their old plan.
+    /// The new plans and listeners replace the old: this process's copies
+    /// of the old sockets close now (a socket the new configuration has
+    /// too is the same socket, which the parent holds open, so what waits
+    /// in its queue is accepted here next), running sessions go on with
+    /// their old plan.
     async fn commit(
         &mut self,
         prepared: PreparedRelays,

@@ -1,0 +1,4 @@
+//! Changes without downtime: reloads under load, graceful stops, run-time
+//! table changes.
+
+mod hitless;
