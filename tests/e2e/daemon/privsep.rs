@@ -189,9 +189,7 @@ fn each_relay_process_holds_its_own_listening_socket_and_the_parent_a_copy() {
     }
     // The parent keeps each, to hand it over again at a reload.
     let parent_sockets = socket_inodes(daemon.pid);
-    assert!(listeners
-        .iter()
-        .all(|inode| parent_sockets.contains(inode)));
+    assert!(listeners.iter().all(|inode| parent_sockets.contains(inode)));
 }
 
 #[test]
