@@ -21,6 +21,7 @@ want sysctl procps
 want mandoc mandoc
 want systemd-analyze systemd
 want openssl openssl
+want curl curl
 want unbound unbound
 want dig bind9-dnsutils
 want python3 python3

@@ -26,5 +26,6 @@ mod pfe;
 mod relay_dns;
 mod relay_http;
 mod relay_tcp;
+mod relay_tls;
 mod reload;
 mod routers;

@@ -3,7 +3,9 @@
 //! keywords the grammar (crates/relayd-config/src/grammar.pest) accepts.
 //! Its EXAMPLES must pass `relayd -n`.
 
-use e2e::{bin, man_examples, read_text, repo_root, tools_installed, ScratchDir};
+use e2e::{
+    bin, man_examples, read_text, repo_root, tools_installed, ScratchDir, SslDir, SSL_DIR_VAR,
+};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -323,7 +325,14 @@ fn relayd_conf_examples_pass_relayd_check() {
     assert!(config.contains("relay"), "no example configuration found");
     let dir = ScratchDir::new("man-examples");
     let path = dir.write("examples.conf", &config);
+    // The keypairs the examples name, where RELAYD_SSL_DIR puts /etc/ssl.
+    if !tools_installed(&["openssl"]) {
+        return;
+    }
+    let ssl = SslDir::new("man-examples-ssl");
+    ssl.keypair("www.example.com", &["www.example.com"]);
     let output = Command::new(bin("relayd"))
+        .env(SSL_DIR_VAR, &ssl.dir.path)
         .arg("-n")
         .arg("-f")
         .arg(&path)

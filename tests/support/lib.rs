@@ -25,6 +25,8 @@
 //! | `http_backend.rs` | the HTTP/1.1 backend |
 //! | `load.rs` | clients looping against a relay, counting failures |
 //! | `tls_server.rs` | an HTTPS server (python3 + openssl) |
+//! | `tls_clients.rs` | curl and openssl s_client against a TLS relay |
+//! | `tls_keys.rs` | a scratch `/etc/ssl` with openssl-made keypairs, searching process memory |
 //!
 //! A test that cannot run here (no root, no namespace, a missing tool)
 //! calls [`skip_or_fail`] through one of the `require` helpers: it prints
@@ -50,6 +52,8 @@ mod require;
 mod routes;
 mod scratch;
 mod tcp;
+mod tls_clients;
+mod tls_keys;
 mod tls_server;
 
 pub use config::{http_relay_config, relay_using};
@@ -84,4 +88,6 @@ pub use tcp::{
     connect, connect_between, connect_from, read_line, reset_on_drop, round_trip, which_backend,
     TcpBackend, TcpBehaviour,
 };
+pub use tls_clients::{curl_https, output_text, s_client};
+pub use tls_keys::{memory_holds, SslDir, SSL_DIR_VAR};
 pub use tls_server::TlsServer;

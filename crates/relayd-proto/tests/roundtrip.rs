@@ -82,8 +82,14 @@ fn peer() -> PeerChannel {
 fn relay_file(kind: RelayFileKind) -> RelayFile {
     RelayFile {
         relay_id: 1,
+        listen: 0,
         kind,
         name: "www.example.org".into(),
+        path: "/etc/ssl/www.example.org.crt".into(),
+        origin: relayd_config::Origin {
+            file: "relayd.conf".into(),
+            line: 7,
+        },
     }
 }
 
@@ -394,17 +400,15 @@ async fn relay_ca() {
     let to_ca = vec![
         RelayToCa::KeyOperation(KeyOperation {
             request_id: 1,
-            relay_id: 1,
-            keypair: "www.example.org".into(),
-            op: KeyOp::Sign { scheme: 0x0804 },
-            data: vec![1, 2, 3],
+            key_id: [7; 32],
+            scheme: 0x0804,
+            message: vec![1, 2, 3],
         }),
         RelayToCa::KeyOperation(KeyOperation {
             request_id: 2,
-            relay_id: 1,
-            keypair: "www.example.org".into(),
-            op: KeyOp::PrivateDecrypt { padding: 1 },
-            data: vec![0; 256],
+            key_id: [8; 32],
+            scheme: 0x0403,
+            message: vec![0; 256],
         }),
     ];
     let to_relay = vec![

@@ -129,12 +129,9 @@ impl ReadFile for RealFiles {
     }
 }
 
-/// `relayd -n` for TLS: every certificate, key and CA file the relays
-/// need loads, and each key matches its certificate. Each problem names
-/// the file and the configuration line.
-pub fn check_files(config: &Config, dir: &Path, files: &dyn ReadFile) -> Vec<FileProblem> {
-    let mut problems = Vec::new();
-    let default_protocol = Protocol {
+/// The protocol a relay without one gets: no options, relayd's defaults.
+pub fn default_protocol() -> Protocol {
+    Protocol {
         id: 0,
         name: "default".into(),
         kind: Default::default(),
@@ -144,13 +141,31 @@ pub fn check_files(config: &Config, dir: &Path, files: &dyn ReadFile) -> Vec<Fil
         return_error: None,
         rules: Vec::new(),
         origin: Origin::default(),
-    };
+    }
+}
+
+/// The protocol of `relay`, or `default` when it names none (or one the
+/// file lacks, which the configuration refuses elsewhere).
+pub fn relay_protocol<'a>(
+    config: &'a Config,
+    relay: &Relay,
+    default: &'a Protocol,
+) -> &'a Protocol {
+    relay
+        .protocol
+        .as_deref()
+        .and_then(|name| config.protocol(name))
+        .unwrap_or(default)
+}
+
+/// `relayd -n` for TLS: every certificate, key and CA file the relays
+/// need loads, and each key matches its certificate. Each problem names
+/// the file and the configuration line.
+pub fn check_files(config: &Config, dir: &Path, files: &dyn ReadFile) -> Vec<FileProblem> {
+    let mut problems = Vec::new();
+    let default_protocol = default_protocol();
     for relay in &config.relays {
-        let protocol = relay
-            .protocol
-            .as_deref()
-            .and_then(|name| config.protocol(name))
-            .unwrap_or(&default_protocol);
+        let protocol = relay_protocol(config, relay, &default_protocol);
         let mut checker = Checker {
             files,
             problems: &mut problems,

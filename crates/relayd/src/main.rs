@@ -87,6 +87,13 @@ fn main() -> ExitCode {
         }
     };
     if args.check_only {
+        // The daemon's parent never reads a private key (the ca processes
+        // do); this process is gone once it answers.
+        if let Err(problems) = parent::check_key_files(&loaded.config) {
+            eprintln!("{problems}");
+            eprintln!("relayd: no valid configuration in {}", args.file.display());
+            return ExitCode::FAILURE;
+        }
         for warning in &loaded.warnings {
             eprintln!("{warning}");
         }

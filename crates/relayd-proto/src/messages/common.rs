@@ -49,14 +49,34 @@ pub enum RelayFileKind {
     Ocsp,
 }
 
+impl std::fmt::Display for RelayFileKind {
+    /// How relayd.conf(5) names the file.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RelayFileKind::Certificate => "certificate",
+            RelayFileKind::Key => "private key",
+            RelayFileKind::Ocsp => "OCSP staple",
+            RelayFileKind::CaFile => "ca file",
+            RelayFileKind::CaCertificate => "ca cert",
+        })
+    }
+}
+
 /// A TLS file opened by the parent for a relay or the ca; the open file is
-/// the frame's descriptor.
+/// the frame's descriptor. The parent only opens it: the receiver reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelayFile {
     pub relay_id: ObjectId,
+    /// Index into the relay's `listen` list (keypairs are per listener:
+    /// the default keypair is named after the listen address).
+    pub listen: u32,
     pub kind: RelayFileKind,
     /// The keypair name (`keypair NAME`, default: the listen address).
     pub name: String,
+    /// The file's path, for messages.
+    pub path: String,
+    /// The configuration line that asks for the file.
+    pub origin: relayd_config::Origin,
 }
 
 /// A relay asks the parent for a socket bound to a non-local address
@@ -101,30 +121,20 @@ pub struct ScriptResult {
     pub retval: i32,
 }
 
-/// An operation with a private key held by the ca process.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyOp {
-    /// Sign `data` with a TLS signature scheme (IANA code point).
-    Sign { scheme: u16 },
-    /// RSA private encrypt with the given padding (relayd's CA_PRIVENC).
-    PrivateEncrypt { padding: i32 },
-    /// RSA private decrypt (relayd's CA_PRIVDEC).
-    PrivateDecrypt { padding: i32 },
-}
-
-/// relay -> ca: please use a key.
+/// relay -> ca: sign `message` with the key whose public key hashes to
+/// `key_id` (SHA-256 of the SubjectPublicKeyInfo), with TLS signature
+/// scheme `scheme` (IANA code point). Signing is the only operation: the
+/// ca offers no decryption.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyOperation {
     /// Chosen by the relay, echoed in the result.
     pub request_id: RequestId,
-    pub relay_id: ObjectId,
-    /// Keypair name, as in [`RelayFile::name`].
-    pub keypair: String,
-    pub op: KeyOp,
-    pub data: Vec<u8>,
+    pub key_id: [u8; 32],
+    pub scheme: u16,
+    pub message: Vec<u8>,
 }
 
-/// ca -> relay: the signature / decrypted data, or why not.
+/// ca -> relay: the signature, or why not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyOperationResult {
     pub request_id: RequestId,

@@ -18,7 +18,7 @@ mod remote;
 mod store;
 
 pub use pending::{ChannelSigner, SendRequest, SignRequest, DEFAULT_SIGN_TIMEOUT};
-pub use remote::{RemoteKey, RemoteSigner};
+pub use remote::{sign_error, RemoteKey, RemoteSigner};
 pub use store::KeyStore;
 
 use crate::KeyId;

@@ -106,13 +106,25 @@ impl fmt::Debug for RemoteSigner {
 }
 
 impl Signer for RemoteSigner {
+    /// A failure keeps its [`SignError`] (as `rustls::Error::Other`), so
+    /// whoever sees the handshake fail can tell the ca's fault from the
+    /// peer's: [`sign_error`].
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
         self.signer
             .sign(&self.key_id, self.scheme, message)
-            .map_err(|e| rustls::Error::General(format!("signature by key {}: {e}", self.key_id)))
+            .map_err(|e| rustls::Error::Other(rustls::OtherError(Arc::new(e))))
     }
 
     fn scheme(&self) -> SignatureScheme {
         self.scheme
     }
+}
+
+/// The signing failure behind a failed handshake, if that is what failed
+/// it (tokio-rustls reports rustls errors inside an `io::Error`).
+pub fn sign_error(error: &std::io::Error) -> Option<&super::SignError> {
+    let rustls::Error::Other(other) = error.get_ref()?.downcast_ref::<rustls::Error>()? else {
+        return None;
+    };
+    other.0.downcast_ref::<super::SignError>()
 }

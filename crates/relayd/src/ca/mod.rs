@@ -1,37 +1,78 @@
-//! ca, the keeper of TLS private keys: relays never hold a private key, they
-//! ask their ca instance to sign or decrypt (relayd runs one ca per relay
-//! process, `prefork` of them).
+//! ca, the keeper of TLS private keys: relays never hold a private key,
+//! they ask their ca instance for each signature (relayd runs one ca per
+//! relay process, `prefork` of them).
 //!
 //! imsg peers: parent, relay N.
-//! - parent: configuration and key files in, nothing else out.
-//! - relay N (its own instance): key operations in, results out.
+//! - parent: configuration and key files in (each private key with its
+//!   certificate, as descriptors), nothing else out.
+//! - relay N (its own instance): signature requests in (key id = SHA-256
+//!   of the public key, TLS signature scheme, message), signatures or why
+//!   not out, by request id. Signing is the only operation: there is no
+//!   decryption, and a scheme that does not fit the key is refused.
 //!
-//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs.
+//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs. Not
+//! dumpable (PR_SET_DUMPABLE 0): the relays run as the same user, and a
+//! compromised relay must not read this process's memory or trace it.
 //!
-//! TLS comes in a later issue: until then it receives its configuration and
-//! answers every key operation with an error instead of a signature. Keys
-//! that do not load will be refused at `prepare` (`Refusal::Keypair`), so a
-//! reload with a bad key changes nothing.
+//! Keys that do not load, or that are not their certificate's, refuse the
+//! configuration at `prepare` (`Refusal::Keypair`), so a reload with a bad
+//! key changes nothing. After a reload the keys of the configuration before
+//! are kept too, until the next one: a handshake that started on an old
+//! listener still gets its signature.
+
+mod keys;
 
 use crate::engine::{open_peer, ChildError, ChildStart, Context, Engine, EngineError};
 use crate::proc::ProcId;
+use keys::{KeyFile, Keys};
 use relayd_config::Config;
 use relayd_proto::messages::parent_ca::ParentToCa;
 use relayd_proto::messages::relay_ca::{CaRelayChannel, CaToRelay, RelayToCa};
 use relayd_proto::messages::{KeyOperationResult, NoMessage, Refusal};
+use relayd_tls::sign::KeyStore;
 use std::convert::Infallible;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+/// Why a ca process stops.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot make the process undumpable: {0}")]
+    Dumpable(nix::Error),
+}
+
+impl From<crate::engine::LinkError> for CaError {
+    fn from(e: crate::engine::LinkError) -> Self {
+        CaError::Engine(e.into())
+    }
+}
+
+impl From<crate::engine::PeerError> for CaError {
+    fn from(e: crate::engine::PeerError) -> Self {
+        CaError::Engine(e.into())
+    }
+}
 
 struct Ca {
-    config: Config,
+    keys: Arc<Keys>,
+    /// Key and certificate files of the configuration being sent.
+    incoming: Vec<KeyFile>,
+    /// A file message of that configuration came without its descriptor.
+    missing_descriptor: Option<String>,
 }
 
 /// The ca's entry in the process table.
 pub fn main(start: ChildStart) -> Result<(), ChildError> {
     start.run(|_: &Context<Ca>| {
+        // After the sandbox's change of user, which resets the flag.
+        nix::sys::prctl::set_dumpable(false).map_err(CaError::Dumpable)?;
         Ok(Ca {
-            config: Config::default(),
+            keys: Arc::new(Keys::default()),
+            incoming: Vec::new(),
+            missing_descriptor: None,
         })
     })
 }
@@ -40,39 +81,41 @@ impl Engine for Ca {
     type Message = ParentToCa;
     type Report = NoMessage;
     type Event = Infallible;
-    type Prepared = Config;
-    type Error = EngineError;
+    type Prepared = KeyStore;
+    type Error = CaError;
 
-    fn prepare(&mut self, config: Config) -> Result<Config, Refusal> {
-        Ok(config)
+    fn reset(&mut self) {
+        self.incoming.clear();
+        self.missing_descriptor = None;
     }
 
-    async fn commit(&mut self, config: Config, _cx: &Context<Self>) -> Result<(), EngineError> {
-        self.config = config;
-        let tls_relays = self
-            .config
-            .relays
-            .iter()
-            .filter(|r| r.listen.iter().any(|l| l.tls))
-            .count();
-        if tls_relays > 0 {
-            tracing::warn!("{tls_relays} TLS relays configured: TLS keys are not implemented yet");
+    fn prepare(&mut self, _config: Config) -> Result<KeyStore, Refusal> {
+        if let Some(what) = self.missing_descriptor.take() {
+            return Err(Refusal::MissingDescriptor { what });
         }
+        keys::load(std::mem::take(&mut self.incoming))
+    }
+
+    async fn commit(&mut self, store: KeyStore, _cx: &Context<Self>) -> Result<(), CaError> {
+        tracing::debug!("{} private keys", store.len());
+        self.keys.replace(store);
         Ok(())
     }
 
     async fn on_message(
         &mut self,
         message: ParentToCa,
-        _fd: Option<OwnedFd>,
+        fd: Option<OwnedFd>,
         _cx: &Context<Self>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), CaError> {
         match message {
-            ParentToCa::RelayFile(file) => tracing::debug!(
-                "{:?} file for relay {}: TLS not implemented yet",
-                file.kind,
-                file.relay_id
-            ),
+            ParentToCa::RelayFile(file) => match fd {
+                Some(fd) => self.incoming.push(KeyFile::read(file, fd)),
+                None => {
+                    let what = format!("{} {}", file.kind, file.path);
+                    self.missing_descriptor.get_or_insert(what);
+                }
+            },
         }
         Ok(())
     }
@@ -82,23 +125,27 @@ impl Engine for Ca {
         &mut self,
         peer: ProcId,
         socket: UnixStream,
-        cx: &Context<Self>,
-    ) -> Result<(), EngineError> {
+        _cx: &Context<Self>,
+    ) -> Result<(), CaError> {
         let channel: CaRelayChannel = open_peer(peer, socket)?;
-        tokio::spawn(answer_key_operations(cx.id(), channel));
+        tokio::spawn(answer_key_operations(self.keys.clone(), channel));
         Ok(())
     }
 }
 
-/// Refuses every key operation of the relay: no keys are loaded yet.
-async fn answer_key_operations(ca: ProcId, mut relay: CaRelayChannel) {
+/// Signs what the relay asks, in order; each answer carries its request id.
+async fn answer_key_operations(keys: Arc<Keys>, mut relay: CaRelayChannel) {
     loop {
         match relay.recv().await {
             Ok(Some(received)) => {
                 let RelayToCa::KeyOperation(op) = received.msg;
+                let result = keys.sign(&op).map_err(|e| {
+                    tracing::warn!("signature request {}: {e}", op.request_id);
+                    e.to_string()
+                });
                 let reply = CaToRelay::KeyOperationResult(KeyOperationResult {
                     request_id: op.request_id,
-                    result: Err(format!("{ca}: no private keys loaded")),
+                    result,
                 });
                 if let Err(e) = relay.send(&reply, None).await {
                     tracing::warn!("channel to relay: {e}");

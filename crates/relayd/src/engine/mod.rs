@@ -40,7 +40,7 @@ pub mod toy;
 
 pub use error::{ChildError, EngineError, LinkError, PeerError};
 pub use link::ParentSender;
-pub use peer::{drain, open as open_peer};
+pub use peer::open as open_peer;
 /// The runtime's loop, for a channel and an engine made inside the runtime:
 /// [`ChildStart::run`] runs it in the sandbox, tests on a socketpair.
 #[cfg(test)]

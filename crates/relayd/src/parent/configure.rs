@@ -21,6 +21,7 @@ use relayd_proto::ProcessKind;
 use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
 
+use super::tls_files::{self, TlsFileErrors};
 use super::unsupported::Unsupported;
 
 /// Why a configuration file cannot be used; every error of it, one per
@@ -38,17 +39,33 @@ pub enum LoadError {
     Unsupported(#[from] Unsupported),
     #[error(transparent)]
     Routers(#[from] RouterError),
+    /// A `tls` option rustls cannot honour.
+    #[error("{}", crate::joined::Joined(.0, "\n"))]
+    TlsOptions(Vec<relayd_tls::OptionError>),
+    #[error(transparent)]
+    TlsFiles(#[from] TlsFileErrors),
+}
+
+/// Something a configuration asks for that does less than written: a
+/// listen address of a redirection that redirects nothing, a `tls` option
+/// this TLS library has no use for.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadWarning {
+    #[error(transparent)]
+    Listen(#[from] ListenWarning),
+    #[error("{0}")]
+    Tls(relayd_tls::Warning),
 }
 
 /// A configuration that loaded, with what in it does less than written
 /// (a listen address of a redirection that redirects nothing).
 pub struct Loaded {
     pub config: Config,
-    pub warnings: Vec<ListenWarning>,
+    pub warnings: Vec<LoadWarning>,
 }
 
 /// Logs each warning, one line each with its place in the file.
-pub fn log_warnings(warnings: &[ListenWarning]) {
+pub fn log_warnings(warnings: &[LoadWarning]) {
     for warning in warnings {
         tracing::warn!("{warning}");
     }
@@ -62,10 +79,16 @@ pub fn load_config(path: &Path, macros: &[(String, String)]) -> Result<Loaded, L
         resolver: None,
     };
     let config = relayd_config::load_file(path, &options)?;
-    let warnings = crate::pfe::check_redirects(&config)?;
+    let mut warnings: Vec<LoadWarning> = crate::pfe::check_redirects(&config)?
+        .into_iter()
+        .map(LoadWarning::from)
+        .collect();
     crate::relay::refuse_unsupported(&config).map_err(|e| LoadError::Relays(e.to_string()))?;
     super::unsupported::refuse_unsupported(&config)?;
     route_plan(&config)?;
+    let tls = crate::relay::tls_warnings(&config).map_err(LoadError::TlsOptions)?;
+    warnings.extend(tls.into_iter().map(LoadWarning::Tls));
+    tls_files::check_openable(&config)?;
     Ok(Loaded { config, warnings })
 }
 
@@ -107,6 +130,7 @@ impl Parent {
                 fd: None,
             })
             .collect();
+        extras.extend(tls_files::extras(config, &self.links)?);
         let relays: Vec<ProcId> = self
             .links
             .of_kind(ProcessKind::Relay)

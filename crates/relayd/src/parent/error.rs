@@ -51,6 +51,9 @@ pub enum ParentError {
     /// The routers were checked at load; `rt_realms` changed since.
     #[error(transparent)]
     Routers(#[from] RouterError),
+    /// A TLS file could be opened at load, not any more.
+    #[error(transparent)]
+    TlsFile(#[from] super::tls_files::OpenError),
 }
 
 /// Why a reload (SIGHUP, `relayctl reload|load`) did not happen.

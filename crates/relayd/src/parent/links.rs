@@ -30,8 +30,6 @@ pub enum EngineMessage {
     Hce(ParentToHce),
     Pfe(ParentToPfe),
     Relay(ParentToRelay),
-    // Key files go to the ca once it loads keys (TLS).
-    #[allow(dead_code)]
     Ca(ParentToCa),
 }
 

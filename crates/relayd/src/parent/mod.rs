@@ -32,6 +32,7 @@ mod routers;
 mod scripts;
 mod sessions;
 mod sockets;
+mod tls_files;
 mod unsupported;
 
 use crate::control::{Answer, ControlCall, ControlSocket};
@@ -52,6 +53,7 @@ use relayd_proto::{FanOut, ProcessKind};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+pub use tls_files::check_key_files;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{broadcast, mpsc};
 

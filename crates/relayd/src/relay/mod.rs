@@ -6,7 +6,8 @@
 //!   sockets, session list requests in; statistics, session lists and
 //!   bind-any requests out.
 //! - hce: host states in, nothing out.
-//! - ca N (its own instance): private key operations, once TLS exists.
+//! - ca N (its own instance): signatures for TLS handshakes (`signer`): the
+//!   relay holds certificates and public keys, never a private key.
 //!
 //! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs. It
 //! never binds: the parent (root) opens the sockets and passes them with
@@ -21,26 +22,52 @@
 mod core;
 mod dns;
 mod http;
+mod signer;
 mod tcp;
 
 pub use plan::refuse_unsupported;
 
+/// The warnings of every TLS relay's `tls` options, or what rustls cannot
+/// honour (relayd -n and every load).
+pub fn tls_warnings(
+    config: &Config,
+) -> Result<Vec<relayd_tls::Warning>, Vec<relayd_tls::OptionError>> {
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    for relay in &config.relays {
+        match core::tls::settings(config, relay) {
+            Ok(Some(settings)) => warnings.extend(settings.warnings),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    // Relays sharing a protocol would say it once each.
+    warnings.dedup();
+    errors.dedup();
+    if errors.is_empty() {
+        Ok(warnings)
+    } else {
+        Err(errors)
+    }
+}
+
 use self::core::accept::ListenerError;
 use self::core::shared::{BindAnyCall, BindAnyError, Shared};
+use self::core::tls::{self as relay_tls, ReceivedFile};
 use self::core::{accept, park, plan, sockopt};
 use crate::engine::{
-    drain, open_peer, ChildError, ChildStart, Context, Engine, EngineError, LinkError, PeerError,
-    Periodic,
+    open_peer, ChildError, ChildStart, Context, Engine, EngineError, LinkError, PeerError, Periodic,
 };
 use crate::proc::ProcId;
 use plan::{ProtocolPlan, RelayPlan};
 use relayd_config::{Config, IpProto};
 use relayd_proto::messages::hce_relay::{HceToRelay, RelayHceChannel};
 use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
-use relayd_proto::messages::relay_ca::{RelayCaChannel, RelayToCa};
+use relayd_proto::messages::relay_ca::RelayCaChannel;
 use relayd_proto::messages::{BindAnyRequest, ListenSocket, Refusal};
 use relayd_proto::status::HostStatus;
-use relayd_proto::{Correlator, Delivery, ImsgReader, ImsgWriter, ProcessKind};
+use relayd_proto::{Correlator, Delivery, ImsgReader, ProcessKind};
+use signer::CaSigner;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -89,8 +116,10 @@ struct PreparedRelays {
 
 struct Relay {
     instance: u32,
-    /// To this instance's ca: key operations, once TLS exists.
-    ca: Option<ImsgWriter<RelayToCa>>,
+    /// Signatures by this instance's ca, for every TLS key.
+    signer: Arc<CaSigner>,
+    /// TLS files of the configuration being sent, until it is prepared.
+    files: Vec<ReceivedFile>,
     config: Config,
     plans: Vec<Arc<RelayPlan>>,
     shared: Arc<Shared>,
@@ -114,7 +143,8 @@ pub fn main(start: ChildStart) -> Result<(), ChildError> {
         tokio::spawn(park::watch(shared.clone()));
         Ok(Relay {
             instance,
-            ca: None,
+            signer: CaSigner::new(),
+            files: Vec::new(),
             config: Config::default(),
             plans: Vec::new(),
             shared,
@@ -156,6 +186,7 @@ impl Engine for Relay {
 
     fn reset(&mut self) {
         self.incoming.clear();
+        self.files.clear();
         self.missing_descriptor = None;
     }
 
@@ -168,7 +199,14 @@ impl Engine for Relay {
             reason: e.to_string(),
         };
         refuse_unsupported(&config).map_err(|e| refused(&e))?;
-        let plans = plan::plans(&config).map_err(|e| refused(&e))?;
+        let files = std::mem::take(&mut self.files);
+        let signer: Arc<dyn relayd_tls::sign::KeySigner> = self.signer.clone();
+        let mut plans = Vec::new();
+        for relay in &config.relays {
+            let mut plan = plan::RelayPlan::new(&config, relay).map_err(|e| refused(&e))?;
+            plan.tls = relay_tls::plan(&config, relay, &files, &signer).map_err(|e| refused(&e))?;
+            plans.push(Arc::new(plan));
+        }
         for plan in &plans {
             if let Some(why) = sockopt::unsupported(&plan.tcp) {
                 if self.instance == 0 {
@@ -222,13 +260,16 @@ impl Engine for Relay {
             ParentToRelay::HostDisable(id) => self.shared.set_host_enabled(id, false),
             ParentToRelay::TableEnable(id) => self.shared.set_table_enabled(id, true),
             ParentToRelay::TableDisable(id) => self.shared.set_table_enabled(id, false),
-            ParentToRelay::RelayFile(file) => {
-                tracing::debug!(
-                    "{:?} file for relay {}: TLS not implemented yet",
-                    file.kind,
-                    file.relay_id
-                )
-            }
+            ParentToRelay::RelayFile(file) => match fd {
+                Some(fd) => {
+                    let contents = read_file(fd);
+                    self.files.push(ReceivedFile { file, contents });
+                }
+                None => {
+                    let what = format!("{} {}", file.kind, file.path);
+                    self.missing_descriptor.get_or_insert(what);
+                }
+            },
             ParentToRelay::BindAnyResult(result) => {
                 let answer = match (result.error, fd) {
                     (None, Some(fd)) => Ok(fd),
@@ -267,8 +308,8 @@ impl Engine for Relay {
             ProcessKind::Ca => {
                 let channel: RelayCaChannel = open_peer(peer, socket)?;
                 let (reader, writer) = channel.split();
-                drain(reader, peer);
-                self.ca = Some(writer);
+                let (sender, _writer_task) = writer.into_sender();
+                self.signer.connect(sender, reader);
             }
             other => tracing::warn!("unexpected channel to {other}, closed"),
         }
@@ -327,14 +368,11 @@ impl Relay {
                 socket.addr,
                 Shared::describe_target(plan)
             );
-            let task = accept::start(self.shared.clone(), plan.clone(), socket.addr, fd)?;
+            let tls = plan.tls.server(socket.index);
+            let task = accept::start(self.shared.clone(), plan.clone(), socket.addr, fd, tls)?;
             self.accepting.push(task);
         }
-        tracing::debug!(
-            "instance {} started, ca {}",
-            self.instance,
-            self.ca.is_some()
-        );
+        tracing::debug!("instance {} started", self.instance);
         Ok(())
     }
 
@@ -354,6 +392,15 @@ impl Relay {
         }
         Ok(())
     }
+}
+
+/// A TLS file the parent opened for this relay (a certificate, an OCSP
+/// staple): small, read at once.
+fn read_file(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut contents = Vec::new();
+    std::fs::File::from(fd).read_to_end(&mut contents)?;
+    Ok(contents)
 }
 
 fn apply_host_status(shared: &Shared, status: HostStatus) {

@@ -9,6 +9,7 @@ use super::plan::{ProtocolPlan, RelayPlan};
 use super::session;
 use super::shared::Shared;
 use crate::relay::dns;
+use rustls::ServerConfig;
 use socket2::{SockRef, Type};
 use std::io;
 use std::net::SocketAddr;
@@ -54,11 +55,13 @@ impl From<ListenerError> for String {
 }
 
 /// Starts listening on `fd` in a task; aborting the task closes the socket.
+/// `tls` is the server configuration of a `listen on ... tls`.
 pub fn start(
     shared: Arc<Shared>,
     plan: Arc<RelayPlan>,
     listen: SocketAddr,
     fd: OwnedFd,
+    tls: Option<Arc<ServerConfig>>,
 ) -> Result<JoinHandle<()>, ListenerError> {
     let failed = |kind| ListenerError {
         relay: plan.name.clone(),
@@ -77,7 +80,9 @@ pub fn start(
             return Err(failed(ListenerErrorKind::NoStreams));
         }
         let listener = tcp_listener(fd).map_err(|e| failed(ListenerErrorKind::Socket(e)))?;
-        return Ok(tokio::spawn(accept_loop(shared, plan, listen, listener)));
+        return Ok(tokio::spawn(accept_loop(
+            shared, plan, listen, listener, tls,
+        )));
     }
     if kind != Type::DGRAM {
         return Err(failed(ListenerErrorKind::SocketType(kind)));
@@ -100,6 +105,7 @@ async fn accept_loop(
     plan: Arc<RelayPlan>,
     listen: SocketAddr,
     listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
 ) {
     loop {
         match listener.accept().await {
@@ -114,6 +120,7 @@ async fn accept_loop(
                     stream,
                     peer,
                     listen,
+                    tls.clone(),
                 ));
             }
             Err(e) => {
@@ -139,14 +146,14 @@ mod tests {
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let listen = udp.local_addr().unwrap();
         let fd = OwnedFd::from(udp);
-        let refused = start(shared.clone(), plan.clone(), listen, fd).unwrap_err();
+        let refused = start(shared.clone(), plan.clone(), listen, fd, None).unwrap_err();
         assert!(matches!(refused.kind, ListenerErrorKind::NoDatagrams));
         assert!(refused
             .to_string()
             .starts_with("relay r: listener 127.0.0.1:"));
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = tcp.local_addr().unwrap();
-        let task = start(shared, plan, addr, OwnedFd::from(tcp)).unwrap();
+        let task = start(shared, plan, addr, OwnedFd::from(tcp), None).unwrap();
         // The session's connect is refused: the accepted connection closes.
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut rest = Vec::new();

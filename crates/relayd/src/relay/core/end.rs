@@ -19,6 +19,9 @@ pub enum Ended {
     Done,
     /// `session timeout` passed without data.
     Timeout,
+    /// The client's TLS handshake failed (not TLS, a protocol error, the
+    /// ca could not sign).
+    Handshake(io::Error),
     /// Reading from the client failed (e.g. it reset the connection).
     ClientRead(io::Error),
     /// Reading from the backend failed.
@@ -47,6 +50,7 @@ impl fmt::Display for Ended {
         match self {
             Ended::Done => write!(f, "done"),
             Ended::Timeout => write!(f, "session timeout"),
+            Ended::Handshake(e) => write!(f, "TLS handshake failed: {e}"),
             Ended::ClientRead(e) => write!(f, "read from client failed: {e}"),
             Ended::ServerRead(e) => write!(f, "read from server failed: {e}"),
             Ended::ClientWrite(e) => write!(f, "write to client failed: {e}"),

@@ -10,7 +10,8 @@
 //! and connecting a backend), `schedule` (the table modes), `clock` (a
 //! session's activity), `end` (how sessions end, their log line), `park`
 //! (idle sessions without a task), `shared` (state the sessions share),
-//! `sockopt` (`tcp { ... }`), `stats` (relayd's counters).
+//! `sockopt` (`tcp { ... }`), `stats` (relayd's counters), `tls` (a relay's
+//! TLS configurations, the server handshake's stream).
 
 pub mod accept;
 pub mod clock;
@@ -27,3 +28,4 @@ pub mod stats;
 pub mod stream;
 #[cfg(test)]
 pub mod testing;
+pub mod tls;

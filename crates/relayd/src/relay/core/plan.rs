@@ -5,11 +5,12 @@
 //! own part ([`ProtocolPlan`]: `tcp`, `http`, `dns`).
 
 use super::schedule::hash_key;
+use super::tls::TlsPlan;
 use crate::relay::dns::DnsPlan;
 use crate::relay::http::HttpPlan;
 use crate::relay::tcp::TcpPlan;
 use relayd_config::{
-    Config, ForwardTarget, ObjectId, Origin, ProtocolKind, Relay, RelayForward, Table,
+    Config, ForwardTarget, ObjectId, Origin, Protocol, ProtocolKind, Relay, RelayForward, Table,
     TableForward, TcpOptions,
 };
 use std::fmt;
@@ -54,6 +55,9 @@ pub struct RelayPlan {
     pub transparent: bool,
     pub session_timeout: Duration,
     pub protocol: ProtocolPlan,
+    /// TLS of its listeners (built by the relay process from the files the
+    /// parent sent; empty until then).
+    pub tls: TlsPlan,
 }
 
 /// What only one protocol's sessions use. Sessions take their part when
@@ -153,6 +157,7 @@ impl RelayPlan {
             transparent: relay.forward.iter().any(|f| f.transparent),
             session_timeout: Duration::from_secs(u64::from(relay.session_timeout_secs.max(1))),
             protocol: protocol_plan,
+            tls: TlsPlan::default(),
         })
     }
 }
@@ -182,7 +187,9 @@ fn table_targets(config: &Config, relay: &Relay) -> Result<Vec<TableTarget>, Pla
     Ok(targets)
 }
 
-/// The plans of every relay of `config`.
+/// The plans of every relay of `config` (the relay process builds them
+/// one by one, with their TLS).
+#[cfg(test)]
 pub fn plans(config: &Config) -> Result<Vec<Arc<RelayPlan>>, PlanError> {
     config
         .relays
@@ -216,8 +223,9 @@ pub enum RefusalKind {
     DnsTransparent,
     /// TLS on a dns relay, which is UDP (relayd refuses it too).
     DnsTls,
-    /// `listen on ... tls` or `forward with tls`.
-    Tls,
+    /// A TLS feature not built yet, as relayd.conf(5) names it, with the
+    /// line that asks for it (the relay's when it is the relay's own).
+    TlsNotYet { feature: &'static str, at: Origin },
     /// A rule of `protocol` (at `rule`) sends requests to `table`, which
     /// the relay does not forward to.
     RuleTableNotForwarded {
@@ -243,7 +251,11 @@ impl fmt::Display for Refusal {
                  from the relay's own address",
             ),
             RefusalKind::DnsTls => f.write_str("TLS over UDP is not supported (dns relays)"),
-            RefusalKind::Tls => f.write_str("TLS relays are not implemented yet"),
+            RefusalKind::TlsNotYet { feature, at } => write!(
+                f,
+                "{feature} ({}:{}) is not implemented yet by this relayd",
+                at.file, at.line
+            ),
             RefusalKind::RuleTableNotForwarded {
                 protocol,
                 rule,
@@ -333,10 +345,10 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), Unsupported> {
                 }
             }
         }
-        let tls =
-            relay.listen.iter().any(|listen| listen.tls) || relay.forward.iter().any(|f| f.tls);
-        if tls && !dns {
-            refuse(RefusalKind::Tls);
+        if !dns {
+            for (feature, at) in tls_not_yet(relay, protocol) {
+                refuse(RefusalKind::TlsNotYet { feature, at });
+            }
         }
     }
     if refusals.is_empty() {
@@ -344,6 +356,49 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), Unsupported> {
     } else {
         Err(Unsupported { refusals })
     }
+}
+
+/// The TLS features `relay` asks for that are not built yet.
+fn tls_not_yet(relay: &Relay, protocol: Option<&Protocol>) -> Vec<(&'static str, Origin)> {
+    let mut found = Vec::new();
+    if relay.forward.iter().any(|f| f.tls) {
+        found.push(("forward with tls", relay.origin.clone()));
+    }
+    let uses_tls = relay.listen.iter().any(|l| l.tls) || relay.forward.iter().any(|f| f.tls);
+    let Some(protocol) = protocol.filter(|_| uses_tls) else {
+        return found;
+    };
+    let tls = &protocol.tls;
+    let at = |origin: &Option<Origin>| origin.clone().unwrap_or_else(|| protocol.origin.clone());
+    let origins = &tls.origins;
+    let options = [
+        (tls.client_ca.is_some(), "tls client ca", &origins.client_ca),
+        (
+            tls.ca_cert.is_some() || tls.ca_key.is_some(),
+            "tls ca cert/ca key (TLS inspection)",
+            if tls.ca_cert.is_some() {
+                &origins.ca_cert
+            } else {
+                &origins.ca_key
+            },
+        ),
+        (
+            tls.verify_name.is_some(),
+            "tls verify name",
+            &origins.verify_name,
+        ),
+        (
+            tls.session_tickets == Some(true),
+            "tls session tickets",
+            &origins.session_tickets,
+        ),
+    ];
+    for (asked, feature, origin) in options {
+        if asked {
+            found.push((feature, at(origin)));
+        }
+    }
+    found
 }
 
 /// Whether `relay` has a `forward to <table>` line for the definition `table`.
@@ -375,10 +430,14 @@ mod tests {
 
     #[test]
     fn what_would_be_silently_lost_is_refused() {
-        let tls = verdict("tcp protocol p { }", "tls").expect_err("tls");
-        let text = tls.to_string();
-        assert!(text.starts_with("t.conf:3: relay r: TLS relays"), "{text}");
-        assert_eq!(kinds(tls), [RefusalKind::Tls]);
+        assert_eq!(verdict("tcp protocol p { }", "tls"), Ok(()));
+        let tickets = verdict("tcp protocol p {\n tls session tickets\n}", "tls")
+            .expect_err("session tickets");
+        let text = tickets.to_string();
+        assert!(
+            text.starts_with("t.conf:5: relay r: tls session tickets (t.conf:3) is not"),
+            "{text}"
+        );
         let elsewhere = verdict(
             "table <u> { 127.0.0.2 }\nhttp protocol p { match request path \"/x\" forward to <u> }",
             "",

@@ -16,10 +16,12 @@ use crate::relay::http::{self, Between};
 use crate::relay::tcp::{self, TcpPlan};
 use relayd_config::ObjectId;
 use relayd_proto::status::SessionRow;
+use rustls::ServerConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 
 /// An accepted session, not yet connected to any backend.
 pub struct Accepted {
@@ -45,24 +47,29 @@ pub enum Resume {
     Http(Between),
 }
 
-/// Runs one accepted connection until it ends or is parked.
+/// Runs one accepted connection until it ends or is parked. A TLS
+/// listener's session (`tls` is its server configuration) first runs its
+/// handshake here, in its own task and within the session timeout; the
+/// protocol then gets `Transport::Layered`. A failed or slow handshake
+/// ends this session alone, logged like any other end.
 pub async fn run(
     shared: Arc<Shared>,
     plan: Arc<RelayPlan>,
     client: TcpStream,
     peer: SocketAddr,
     listen: SocketAddr,
+    tls: Option<Arc<ServerConfig>>,
 ) {
     let clock = Arc::new(ActivityClock::new());
     let id = shared.open_session(plan.id, peer, clock.clone());
     sockopt::apply_accepted(&client, &plan.tcp);
-    // The client's transport. `listen on ... tls` (next issue) runs its
-    // handshake here, in the session's own task and within the session
-    // timeout, and hands the protocol `Transport::Layered(tls_stream)`: a
-    // slow or failed handshake ends this session alone, counted and logged
-    // like any other end (`Ended::ClientRead` for a reset or a bad
-    // ClientHello, `Ended::Timeout`).
-    let client = Transport::Tcp(client);
+    let client = match tls {
+        None => Transport::Tcp(client),
+        Some(config) => match handshake(&plan, peer, client, config).await {
+            Ok(stream) => Transport::Layered(Box::new(stream)),
+            Err(ended) => return finish(&shared, &plan, id, peer, &Outcome::Unrouted(ended)),
+        },
+    };
     let session = Accepted {
         id,
         plan,
@@ -82,6 +89,27 @@ pub async fn run(
         // A dns relay listens on UDP only (`accept.rs` refuses a TCP
         // socket for it): nothing to relay on a connection.
         ProtocolPlan::Dns(_) => shared.close_session(session.id),
+    }
+}
+
+/// The server side of a TLS session's handshake.
+async fn handshake(
+    plan: &RelayPlan,
+    peer: SocketAddr,
+    client: TcpStream,
+    config: Arc<ServerConfig>,
+) -> Result<TlsStream<TcpStream>, Ended> {
+    let accepting = relayd_tls::accept::accept(client, config);
+    match tokio::time::timeout(plan.session_timeout, accepting).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => {
+            // The ca's failure, not the client's: always worth a line.
+            if relayd_tls::sign::sign_error(&e).is_some() {
+                tracing::warn!("relay {}: TLS handshake with {peer} failed: {e}", plan.name);
+            }
+            Err(Ended::Handshake(e))
+        }
+        Err(_) => Err(Ended::Timeout),
     }
 }
 

@@ -5,8 +5,8 @@
 //! so it may be spliced (`tcp/splice.rs`) and parked as a raw descriptor
 //! (`core/park.rs`), and it costs no allocation and no dynamic dispatch.
 //! [`Transport::Layered`] is a stream with protocol state of its own over
-//! (usually) a TCP socket: TLS, from the next issue on
-//! (`tokio_rustls::server::TlsStream<TcpStream>` for `listen on ... tls`,
+//! (usually) a TCP socket: TLS (`core/tls.rs`:
+//! `tokio_rustls::server::TlsStream<TcpStream>` for `listen on ... tls`,
 //! `tokio_rustls::client::TlsStream<TcpStream>` for `forward with tls`), and
 //! in-memory streams in tests. It is read and written only through its own
 //! `AsyncRead`/`AsyncWrite`, behind one box per connection; a virtual call
@@ -38,11 +38,7 @@ pub trait Layered: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
 pub enum Transport {
     /// Plain TCP: spliced and parked as a raw socket.
     Tcp(TcpStream),
-    /// TLS (next issue) or a test stream: keeps its task, never spliced.
-    #[allow(
-        dead_code,
-        reason = "TLS streams (the next issue) and tests make these"
-    )]
+    /// TLS (`core/tls.rs`) or a test stream: keeps its task, never spliced.
     Layered(Box<dyn Layered>),
 }
 

@@ -1,4 +1,4 @@
-//! Relaying a TCP session with a layered side (TLS, next issue): bytes are
+//! Relaying a TCP session with a layered side (TLS): bytes are
 //! read and written through the streams' own `AsyncRead`/`AsyncWrite`,
 //! with the ends of the plain pump: end of file half-closes the other side
 //! (for TLS: close_notify, then the FIN) and the other direction goes on,

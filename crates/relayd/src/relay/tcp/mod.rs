@@ -2,7 +2,7 @@
 //! ways unchanged. A session connects to its backend at once; two plain
 //! TCP sockets are pumped with splice(2) where the kernel can (`pump`,
 //! `splice`, `copy`) and parked when idle; a session with a layered side
-//! (TLS, next issue) is copied through its streams and keeps its task
+//! (TLS) is copied through its streams and keeps its task
 //! (`layered`).
 
 pub mod copy;

@@ -1,0 +1,214 @@
+//! A relay's TLS, built when a configuration is prepared: the server
+//! configuration of each `listen on ... tls` (its keypairs' certificates
+//! and OCSP staples as the parent sent them, chosen by SNI, the first the
+//! default; every key a `RemoteKey` whose signatures ca N makes), and the
+//! handshake of an accepted session, which runs in the session's task
+//! within the session timeout (the signing step on the blocking pool, see
+//! `relayd_tls::accept`).
+
+use super::stream::Layered;
+use relayd_config::{Config, Origin, Relay};
+use relayd_proto::messages::{RelayFile, RelayFileKind};
+use relayd_tls::files;
+use relayd_tls::keys::{self, KeyError};
+use relayd_tls::server::{server_config, ServerConfigError, ServerParts};
+use relayd_tls::sign::{KeySigner, RemoteKey};
+use relayd_tls::sni::{SniError, SniResolver};
+use relayd_tls::{OptionError, TlsSettings};
+use rustls::ServerConfig;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+
+/// The TLS of one relay in this process.
+#[derive(Debug, Clone, Default)]
+pub struct TlsPlan {
+    /// By listen index: the server side of `listen on ... tls`.
+    pub servers: Vec<Option<Arc<ServerConfig>>>,
+}
+
+impl TlsPlan {
+    /// The server configuration of listener `index`, if it speaks TLS.
+    pub fn server(&self, index: u32) -> Option<Arc<ServerConfig>> {
+        self.servers.get(index as usize).cloned().flatten()
+    }
+}
+
+/// A TLS file the parent sent, with what reading it gave.
+pub struct ReceivedFile {
+    pub file: RelayFile,
+    pub contents: io::Result<Vec<u8>>,
+}
+
+/// Why a relay's TLS cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsPlanError {
+    #[error(transparent)]
+    Options(#[from] OptionError),
+    #[error("{}: {kind} {path}: {reason}", Location(origin))]
+    File {
+        origin: Origin,
+        kind: RelayFileKind,
+        path: String,
+        reason: FileReason,
+    },
+    #[error(
+        "{}: relay {relay}: keypair {keypair}: no certificate arrived",
+        Location(origin)
+    )]
+    Missing {
+        origin: Origin,
+        relay: String,
+        keypair: String,
+    },
+    #[error("{}: relay {relay}: {source}", Location(origin))]
+    Sni {
+        origin: Origin,
+        relay: String,
+        source: SniError,
+    },
+    #[error("{}: relay {relay}: {source}", Location(origin))]
+    Server {
+        origin: Origin,
+        relay: String,
+        source: Box<ServerConfigError>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileReason {
+    #[error("cannot read it: {0}")]
+    Unreadable(#[source] io::Error),
+    #[error("{0}")]
+    Key(#[from] KeyError),
+}
+
+struct Location<'a>(&'a Origin);
+
+impl fmt::Display for Location<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.0.file, self.0.line)
+    }
+}
+
+/// The settings of a relay's protocol, if the relay uses TLS at all.
+pub fn settings(config: &Config, relay: &Relay) -> Result<Option<TlsSettings>, OptionError> {
+    let uses_tls = relay.listen.iter().any(|l| l.tls) || relay.forward.iter().any(|f| f.tls);
+    if !uses_tls {
+        return Ok(None);
+    }
+    let default = files::default_protocol();
+    relayd_tls::settings(files::relay_protocol(config, relay, &default)).map(Some)
+}
+
+/// The TLS plan of `relay` from the files the parent sent.
+pub fn plan(
+    config: &Config,
+    relay: &Relay,
+    received: &[ReceivedFile],
+    signer: &Arc<dyn KeySigner>,
+) -> Result<TlsPlan, TlsPlanError> {
+    let Some(settings) = settings(config, relay)? else {
+        return Ok(TlsPlan::default());
+    };
+    let mut servers = Vec::new();
+    for (index, listen) in (0u32..).zip(&relay.listen) {
+        if !listen.tls {
+            servers.push(None);
+            continue;
+        }
+        let mine: Vec<&ReceivedFile> = received
+            .iter()
+            .filter(|r| r.file.relay_id == relay.id && r.file.listen == index)
+            .collect();
+        let mut certified = Vec::new();
+        for certificate in mine
+            .iter()
+            .filter(|r| r.file.kind == RelayFileKind::Certificate)
+        {
+            let ocsp = mine.iter().find(|r| {
+                r.file.kind == RelayFileKind::Ocsp && r.file.name == certificate.file.name
+            });
+            certified.push(Arc::new(certified_key(certificate, ocsp.copied(), signer)?));
+        }
+        if certified.is_empty() {
+            return Err(TlsPlanError::Missing {
+                origin: relay.origin.clone(),
+                relay: relay.name.clone(),
+                keypair: files::default_keypair_name(listen.addr),
+            });
+        }
+        let resolver = SniResolver::new(certified).map_err(|source| TlsPlanError::Sni {
+            origin: relay.origin.clone(),
+            relay: relay.name.clone(),
+            source,
+        })?;
+        let parts = ServerParts {
+            certificates: Arc::new(resolver),
+            client_roots: None,
+            tickets: None,
+        };
+        let server = server_config(&settings, parts).map_err(|source| TlsPlanError::Server {
+            origin: relay.origin.clone(),
+            relay: relay.name.clone(),
+            source: Box::new(source),
+        })?;
+        servers.push(Some(server));
+    }
+    Ok(TlsPlan { servers })
+}
+
+fn contents(received: &ReceivedFile) -> Result<&[u8], TlsPlanError> {
+    received
+        .contents
+        .as_deref()
+        .map_err(|e| file_error(&received.file, FileReason::Unreadable(clone_error(e))))
+}
+
+fn clone_error(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
+}
+
+fn file_error(file: &RelayFile, reason: FileReason) -> TlsPlanError {
+    TlsPlanError::File {
+        origin: file.origin.clone(),
+        kind: file.kind,
+        path: file.path.clone(),
+        reason,
+    }
+}
+
+/// A keypair's chain with a key whose private half is in the ca.
+fn certified_key(
+    certificate: &ReceivedFile,
+    ocsp: Option<&ReceivedFile>,
+    signer: &Arc<dyn KeySigner>,
+) -> Result<rustls::sign::CertifiedKey, TlsPlanError> {
+    let failed = |e: KeyError| file_error(&certificate.file, e.into());
+    let chain = keys::certificates(contents(certificate)?).map_err(failed)?;
+    let leaf = chain
+        .first()
+        .ok_or(KeyError::NoCertificate)
+        .map_err(failed)?;
+    let key = RemoteKey::for_certificate(leaf, signer.clone()).map_err(failed)?;
+    let staple = match ocsp {
+        Some(ocsp) => Some(contents(ocsp)?.to_vec()),
+        None => None,
+    };
+    Ok(key.certified(chain, staple))
+}
+
+/// A TLS client of a `listen on ... tls`, once its handshake is done.
+impl Layered for tokio_rustls::server::TlsStream<TcpStream> {
+    fn socket(&self) -> Option<&TcpStream> {
+        Some(self.get_ref().0)
+    }
+}
+
+/// A backend of `forward with tls`, once its handshake is done.
+impl Layered for tokio_rustls::client::TlsStream<TcpStream> {
+    fn socket(&self) -> Option<&TcpStream> {
+        Some(self.get_ref().0)
+    }
+}

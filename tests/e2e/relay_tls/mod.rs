@@ -1,0 +1,8 @@
+//! End-to-end: TLS relays with real clients (curl, openssl s_client) and
+//! keys made by openssl in a scratch `/etc/ssl` (`RELAYD_SSL_DIR`):
+//! termination for tcp and http relays, the default keypair path, SNI,
+//! keep-alive and chunked bodies over HTTPS, key files refused by name,
+//! and the private key's secret found in no process but the ca's.
+
+mod isolation;
+mod termination;

@@ -1,0 +1,159 @@
+//! Keys and certificates for TLS relays, made by openssl(1) in a scratch
+//! directory laid out as relayd's `/etc/ssl` (`NAME.crt`,
+//! `private/NAME.key`), which relayd reads when `RELAYD_SSL_DIR` points
+//! there; and searching process memory for a key's secret.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::scratch::ScratchDir;
+
+/// The variable that moves relayd's `/etc/ssl`.
+pub const SSL_DIR_VAR: &str = "RELAYD_SSL_DIR";
+
+/// A scratch `/etc/ssl`.
+pub struct SslDir {
+    pub dir: ScratchDir,
+}
+
+impl SslDir {
+    pub fn new(label: &str) -> SslDir {
+        let dir = ScratchDir::new(label);
+        fs::create_dir_all(dir.join("private")).expect("private dir");
+        SslDir { dir }
+    }
+
+    /// `[(RELAYD_SSL_DIR, dir)]` for `Daemon::start_with_env`.
+    pub fn env(&self) -> (&'static str, String) {
+        (SSL_DIR_VAR, self.dir.path.display().to_string())
+    }
+
+    pub fn certificate(&self, name: &str) -> PathBuf {
+        self.dir.join(&format!("{name}.crt"))
+    }
+
+    pub fn key(&self, name: &str) -> PathBuf {
+        self.dir.join(&format!("private/{name}.key"))
+    }
+
+    /// A self-signed ECDSA P-256 certificate for `names` (DNS names; the
+    /// first is the subject's CN, 127.0.0.1 is always an IP SAN) as
+    /// `NAME.crt` with its key `private/NAME.key`. Panics if openssl fails.
+    pub fn keypair(&self, name: &str, names: &[&str]) -> PathBuf {
+        let mut sans: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+        sans.push("IP:127.0.0.1".to_string());
+        let cn = names.first().copied().unwrap_or("localhost");
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .arg("-subj")
+            .arg(format!("/CN={cn}"))
+            .arg("-addext")
+            .arg(format!("subjectAltName={}", sans.join(",")))
+            .arg("-keyout")
+            .arg(self.key(name))
+            .arg("-out")
+            .arg(self.certificate(name))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run openssl");
+        assert!(
+            made.status.success(),
+            "openssl req: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        self.certificate(name)
+    }
+
+    /// The private scalar of an EC key (`openssl ec -text`'s `priv:`
+    /// bytes): what must never be in a relay's memory.
+    pub fn ec_secret(&self, name: &str) -> Vec<u8> {
+        let out = Command::new("openssl")
+            .args(["ec", "-noout", "-text", "-in"])
+            .arg(self.key(name))
+            .stderr(Stdio::null())
+            .output()
+            .expect("run openssl ec");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut hex = String::new();
+        let mut in_priv = false;
+        for line in text.lines() {
+            if line.starts_with("priv:") {
+                in_priv = true;
+                continue;
+            }
+            if in_priv {
+                if !line.starts_with(' ') {
+                    break;
+                }
+                hex.extend(line.trim().split(':').filter(|b| !b.is_empty()));
+            }
+        }
+        let mut bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect();
+        // openssl prints a leading 00 when the top bit is set.
+        while bytes.len() > 32 && bytes[0] == 0 {
+            bytes.remove(0);
+        }
+        assert_eq!(bytes.len(), 32, "a P-256 scalar from:\n{text}");
+        bytes
+    }
+}
+
+/// Whether the readable memory of process `pid` holds `needle` (reads
+/// `/proc/PID/mem` region by region; needs root).
+pub fn memory_holds(pid: u32, needle: &[u8]) -> bool {
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).expect("read maps");
+    let mut mem = fs::File::open(format!("/proc/{pid}/mem")).expect("open mem");
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let path = fields.nth(3).unwrap_or("");
+        if !perms.starts_with('r') || path == "[vvar]" || path == "[vsyscall]" {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        else {
+            continue;
+        };
+        let mut region = vec![0u8; (end - start) as usize];
+        if mem.seek(SeekFrom::Start(start)).is_err() || mem.read_exact(&mut region).is_err() {
+            continue;
+        }
+        if contains(&region, needle) {
+            return true;
+        }
+    }
+    false
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, _)) = needle.split_first() else {
+        return true;
+    };
+    let last = haystack.len().saturating_sub(needle.len());
+    let mut at = 0;
+    while at <= last && haystack.len() >= needle.len() {
+        match haystack[at..=last].iter().position(|&b| b == first) {
+            Some(offset) => {
+                let start = at + offset;
+                if &haystack[start..start + needle.len()] == needle {
+                    return true;
+                }
+                at = start + 1;
+            }
+            None => return false,
+        }
+    }
+    false
+}
