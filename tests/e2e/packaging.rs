@@ -347,6 +347,10 @@ fn systemd_unit_declares_config_check_environment_file_and_reload() {
     assert!(unit
         .lines()
         .any(|l| l == "ExecReload=/usr/local/sbin/relayctl reload"));
+    // A lost child takes relayd down: systemd starts it again, with room
+    // for control connections and sessions.
+    assert!(unit.lines().any(|l| l == "Restart=on-failure"), "{unit}");
+    assert!(unit.lines().any(|l| l == "LimitNOFILE=65536"), "{unit}");
     let defaults = read_text(&repo_root().join("etc/default/relayd"));
     assert!(
         defaults.lines().any(|l| l.starts_with("RELAYD_FLAGS=")),

@@ -9,7 +9,8 @@
 //! gets no new connections once the hce saw it down, all down -> backup
 //! table, `relayctl redirect disable|enable`, statistics from the nftables
 //! counter, `nft list table inet relayd` with the rules and maps, a clean
-//! table after shutdown, a stale table removed at start, and least-states
+//! table after shutdown, a stale table removed at start, none left by a
+//! killed pfe (its parent removes it), and least-states
 //! refused; UDP too. relayd.conf(5)'s example redirections, their names
 //! translated to the lab's addresses: `relayd -n` accepts them, warning
 //! about the IPv6 listen line no host can serve, the "sorry page" one
@@ -422,7 +423,7 @@ fn source_hash_keeps_a_client_on_one_host_and_random_spreads() {
 }
 
 #[test]
-fn a_stale_table_from_a_killed_relayd_is_replaced_at_start() {
+fn a_stale_table_is_replaced_at_start_and_a_killed_pfe_leaves_none() {
     let Some(lab) = lab_or_skip(1) else {
         return;
     };
@@ -453,13 +454,20 @@ fn a_stale_table_from_a_killed_relayd_is_replaced_at_start() {
     assert!(daemon.log_text().contains("removed stale table"));
     assert_eq!(lab.names(80, 1), ["b1"]);
 
-    // The pfe killed outright: relayd goes down (a lost child), the table
-    // stays behind...
+    // The pfe killed outright: relayd goes down (a lost child) and its
+    // parent removes the table the pfe could not...
     let pfe = daemon.child_titled("relayd: pfe");
     send_signal(pfe, "KILL");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(1));
-    assert!(relayd_table(&lab.router).is_some());
-    // ... and the next relayd starts from a clean table.
+    assert_eq!(relayd_table(&lab.router), None, "{}", daemon.log_text());
+    assert!(
+        daemon
+            .log_text()
+            .contains("removed table inet relayd a lost child left behind"),
+        "{}",
+        daemon.log_text()
+    );
+    // ... and the next relayd starts as usual.
     let mut again = lab.start_relayd("pfe-stale-again", &config);
     wait_for_status(&again, "one", "active");
     assert_eq!(lab.names(80, 1), ["b1"]);

@@ -62,8 +62,9 @@ impl Daemon {
         )
     }
 
-    /// Runs relayd through a command prefix that execs its last argument.
-    fn start_with_prefix(
+    /// Runs relayd through a command prefix that execs its last argument
+    /// (`ip netns exec NS`, `prlimit --nofile=...`).
+    pub fn start_with_prefix(
         label: &str,
         config_body: &str,
         env: &[(&str, &str)],

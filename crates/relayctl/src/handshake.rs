@@ -16,6 +16,13 @@ pub enum HandshakeError {
     Read(#[from] ImsgError),
 }
 
+impl HandshakeError {
+    /// The read ran out of time (`-t`).
+    pub fn timed_out(&self) -> bool {
+        matches!(self, HandshakeError::Read(e) if crate::is_timeout(e))
+    }
+}
+
 /// Reads relayd's `Hello` and checks it against `ours`.
 pub fn expect_hello(channel: &mut ControlClient, ours: u32) -> Result<(), HandshakeError> {
     match channel.recv()? {

@@ -9,6 +9,7 @@ mod options;
 mod reply;
 
 use relayd_proto::control::{ControlClient, ControlRequest, CONTROL_VERSION};
+use relayd_proto::ImsgError;
 use reply::{Conversation, Format, Step};
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
@@ -44,25 +45,48 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A relayd that accepts but does not answer (stuck, or its control
+    // socket full) must not hang relayctl: reads and writes time out.
+    if let Err(e) = set_timeout(&stream, options.timeout) {
+        eprintln!("relayctl: {}: {e}", options.socket);
+        return ExitCode::FAILURE;
+    }
     let mut channel = ControlClient::new(stream);
     let hello = ControlRequest::Hello {
         version: CONTROL_VERSION,
     };
     if let Err(e) = channel.send(&hello, None) {
-        eprintln!("relayctl: write error: {e}");
+        eprintln!(
+            "relayctl: {}",
+            timed_out(
+                &format!("write error: {e}"),
+                is_timeout(&e),
+                options.timeout
+            )
+        );
         return ExitCode::FAILURE;
     }
     // The request only once relayd said it speaks our version: one that
     // does not closes the connection.
     if let Err(problem) = handshake::expect_hello(&mut channel, CONTROL_VERSION) {
-        eprintln!("relayctl: {problem}");
+        eprintln!(
+            "relayctl: {}",
+            timed_out(&problem.to_string(), problem.timed_out(), options.timeout)
+        );
         return ExitCode::FAILURE;
+    }
+    if conversation.streams() {
+        // monitor: events come when they come.
+        if let Err(e) = set_timeout(channel.stream(), None) {
+            eprintln!("relayctl: {}: {e}", options.socket);
+            return ExitCode::FAILURE;
+        }
     }
     if let Err(e) = channel.send(&request, None) {
         eprintln!("relayctl: write error: {e}");
         return ExitCode::FAILURE;
     }
-    match talk(&mut channel, conversation) {
+    match talk(&mut channel, conversation, options.timeout) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(problem) => {
@@ -70,6 +94,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn set_timeout(stream: &UnixStream, timeout: Option<Duration>) -> io::Result<()> {
+    stream.set_read_timeout(timeout)?;
+    stream.set_write_timeout(timeout)
+}
+
+/// What to say when a read failed: the timeout in words when it ran out.
+fn timed_out(problem: &str, ran_out: bool, timeout: Option<Duration>) -> String {
+    match timeout {
+        Some(timeout) if ran_out => format!(
+            "relayd did not answer within {} seconds (-t)",
+            timeout.as_secs()
+        ),
+        _ => problem.to_string(),
+    }
+}
+
+/// Whether an error is a read or write that ran out of time.
+fn is_timeout(error: &ImsgError) -> bool {
+    matches!(error, ImsgError::Io(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
 }
 
 /// Connects to the control socket; `monitor` keeps trying while the daemon
@@ -99,7 +144,11 @@ fn now() -> i64 {
 }
 
 /// Reads replies until the answer is complete; `Ok(success)`.
-fn talk(channel: &mut ControlClient, mut conversation: Conversation) -> Result<bool, String> {
+fn talk(
+    channel: &mut ControlClient,
+    mut conversation: Conversation,
+    timeout: Option<Duration>,
+) -> Result<bool, String> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut print = |text: &str| -> Result<(), String> {
@@ -112,7 +161,7 @@ fn talk(channel: &mut ControlClient, mut conversation: Conversation) -> Result<b
         let received = match channel.recv() {
             Ok(Some(received)) => received,
             Ok(None) => return conversation.on_eof(),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(timed_out(&e.to_string(), is_timeout(&e), timeout)),
         };
         match conversation.handle(&received.header, &received.msg, now())? {
             Step::More { output } => print(&output)?,

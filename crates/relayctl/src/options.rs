@@ -1,14 +1,22 @@
-//! relayctl's options, getopt style: `-s socket`, `-j`/`--json`; the
-//! first word that is not an option starts the command.
+//! relayctl's options, getopt style: `-s socket`, `-t seconds`,
+//! `-j`/`--json`; the first word that is not an option starts the command.
 
 use relayd_config::DEFAULT_SOCKET;
+use std::time::Duration;
 
-pub const USAGE: &str = "usage: relayctl [-j] [-s socket] command [argument ...]";
+pub const USAGE: &str = "usage: relayctl [-j] [-s socket] [-t seconds] command [argument ...]";
+
+/// How long relayctl waits for relayd by default (`-t`): more than a
+/// reload may take (every child has 30 s to answer).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub socket: String,
     pub json: bool,
+    /// How long to wait for each answer from relayd; `None`: for ever
+    /// (`-t 0`). `monitor` waits only for the greeting.
+    pub timeout: Option<Duration>,
     /// The command words.
     pub words: Vec<String>,
 }
@@ -18,6 +26,7 @@ pub fn parse_options<I: IntoIterator<Item = String>>(args: I) -> Result<Options,
     let mut options = Options {
         socket: DEFAULT_SOCKET.to_string(),
         json: false,
+        timeout: Some(DEFAULT_TIMEOUT),
         words: Vec::new(),
     };
     let mut args = args.into_iter();
@@ -36,13 +45,19 @@ pub fn parse_options<I: IntoIterator<Item = String>>(args: I) -> Result<Options,
         for (at, flag) in flags.char_indices() {
             match flag {
                 'j' => options.json = true,
-                's' => {
+                's' | 't' => {
                     let rest = &flags[at + 1..];
-                    options.socket = if rest.is_empty() {
-                        args.next().ok_or("option requires an argument -- s")?
+                    let value = if rest.is_empty() {
+                        args.next()
+                            .ok_or(format!("option requires an argument -- {flag}"))?
                     } else {
                         rest.to_string()
                     };
+                    if flag == 's' {
+                        options.socket = value;
+                    } else {
+                        options.timeout = parse_timeout(&value)?;
+                    }
                     break;
                 }
                 other => return Err(format!("unknown option -- {other}")),
@@ -51,6 +66,17 @@ pub fn parse_options<I: IntoIterator<Item = String>>(args: I) -> Result<Options,
     }
     options.words.extend(args);
     Ok(options)
+}
+
+/// `-t`'s whole seconds; 0 waits for ever.
+fn parse_timeout(value: &str) -> Result<Option<Duration>, String> {
+    match value.parse::<u64>() {
+        Ok(0) => Ok(None),
+        Ok(seconds) if seconds <= 86_400 => Ok(Some(Duration::from_secs(seconds))),
+        _ => Err(format!(
+            "-t {value}: the timeout is whole seconds from 0 (none) to 86400"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -87,5 +113,20 @@ mod tests {
     fn bad_options() {
         assert!(parse("-x show").is_err());
         assert!(parse("-s").is_err());
+        assert!(parse("-t").is_err());
+        assert!(parse("-t soon show summary").is_err());
+        assert!(parse("-t -1 show summary").is_err());
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(
+            parse("show summary").unwrap().timeout,
+            Some(DEFAULT_TIMEOUT)
+        );
+        let o = parse("-t 5 show summary").unwrap();
+        assert_eq!(o.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(o.words, ["show", "summary"]);
+        assert_eq!(parse("-jt0 monitor").unwrap().timeout, None);
     }
 }

@@ -82,6 +82,12 @@ impl Conversation {
         self.answer == Answer::Monitor
     }
 
+    /// Whether the answer is a stream with no end (`monitor`): no timeout
+    /// after the greeting.
+    pub fn streams(&self) -> bool {
+        self.answer == Answer::Monitor
+    }
+
     /// Printed once the request is sent.
     pub fn preamble(&self) -> String {
         match (self.format, self.answer) {

@@ -223,24 +223,34 @@ fn join_alternatives(items: &[&str]) -> String {
     }
 }
 
-/// The text where parsing stopped, for "found ...".
+/// The longest word an error quotes.
+const QUOTED_WORD: usize = 32;
+
+/// The text where parsing stopped, for "found ...". A word is quoted only
+/// when it could be a word of relayd.conf (letters, digits, `-`, `_`, `.`,
+/// at most [`QUOTED_WORD`] of them); anything else, and every quoted
+/// string, is only described, so a file that is not a configuration
+/// (`relayctl load /etc/shadow`) is never echoed.
 fn found_token(rest: &str) -> String {
     let rest = rest.trim_start_matches([' ', '\t', '\r']);
     match rest.chars().next() {
         None => "end of file".to_string(),
         Some('\n') => "end of line".to_string(),
         Some(c) if "{}<>,/=!()".contains(c) => format!("'{c}'"),
-        Some('"') => {
-            let end = rest[1..].find('"').map_or(rest.len(), |i| i + 2);
-            rest[..end].to_string()
-        }
+        Some('"') => "a quoted string".to_string(),
         Some(_) => {
             let word: String = rest
                 .chars()
                 .take_while(|c| !c.is_whitespace() && !"{}<>,/=!()".contains(*c))
-                .take(40)
                 .collect();
-            format!("\"{word}\"")
+            let plain = word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if plain && word.len() <= QUOTED_WORD {
+                format!("\"{word}\"")
+            } else {
+                "a word that is not relayd.conf's".to_string()
+            }
         }
     }
 }
@@ -568,6 +578,30 @@ mod tests {
         );
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn errors_quote_only_words_relayd_conf_could_have() {
+        let (_, errors) = parse(
+            "root:$y$j9T$secrethash:20228:0:99999:7:::\n\
+             \"quoted secret\"\n\
+             averyveryverylongwordofthirtythreec\n\
+             relay r {\n lisen on 127.0.0.1 port 80\n}\n",
+        );
+        let text: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(text.len(), 4, "{text:?}");
+        for message in &text[..3] {
+            for secret in ["root", "secret", "averyvery"] {
+                assert!(!message.contains(secret), "{message}");
+            }
+        }
+        assert!(
+            text[0].ends_with("found a word that is not relayd.conf's"),
+            "{}",
+            text[0]
+        );
+        assert!(text[1].ends_with("found a quoted string"), "{}", text[1]);
+        assert!(text[3].contains("found \"lisen\""), "{}", text[3]);
     }
 
     #[test]

@@ -190,6 +190,12 @@ impl<Rx: DeserializeOwned + Serialize> ImsgReader<Rx> {
         }
     }
 
+    /// Bytes received that do not make a whole frame yet: a peer that
+    /// stopped in the middle of a frame (the control socket times it out).
+    pub fn partial_frame(&self) -> usize {
+        self.inbox.decoder.buffered()
+    }
+
     async fn fill(&mut self) -> Result<(), ImsgError> {
         let stream: &UnixStream = self.stream.as_ref();
         loop {

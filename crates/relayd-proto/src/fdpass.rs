@@ -16,18 +16,25 @@ const MAX_FDS_PER_MESSAGE: usize = 253;
 /// Size of one `recvmsg` read.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
-/// Reusable buffers for [`recv_into`].
-pub(crate) struct RecvBuffers {
-    data: Vec<u8>,
-    control: Vec<u8>,
+thread_local! {
+    /// The buffers every channel of a thread reads into (bytes, then room
+    /// for the descriptors of one message): the bytes are copied into the
+    /// channel's decoder at once, so a channel holds only what it has not
+    /// decoded yet and a thousand idle control connections cost no read
+    /// buffers.
+    static READ_BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = std::cell::RefCell::new((
+        vec![0u8; READ_CHUNK],
+        nix::cmsg_space!([RawFd; MAX_FDS_PER_MESSAGE]),
+    ));
 }
+
+/// What [`recv_into`] keeps per channel: nothing (the read buffers are the
+/// thread's).
+pub(crate) struct RecvBuffers;
 
 impl RecvBuffers {
     pub(crate) fn new() -> Self {
-        RecvBuffers {
-            data: vec![0u8; READ_CHUNK],
-            control: nix::cmsg_space!([RawFd; MAX_FDS_PER_MESSAGE]),
-        }
+        RecvBuffers
     }
 }
 
@@ -66,7 +73,16 @@ pub(crate) fn recv_into(
     buffers: &mut RecvBuffers,
     decoder: &mut FrameDecoder,
 ) -> Result<usize, ImsgError> {
-    let RecvBuffers { data, control } = buffers;
+    let RecvBuffers = buffers;
+    READ_BUFFERS.with_borrow_mut(|(data, control)| recv_with(socket, data, control, decoder))
+}
+
+fn recv_with(
+    socket: BorrowedFd<'_>,
+    data: &mut [u8],
+    control: &mut Vec<u8>,
+    decoder: &mut FrameDecoder,
+) -> Result<usize, ImsgError> {
     let (bytes, truncated, received) = {
         let mut iov = [IoSliceMut::new(data)];
         let msg = loop {

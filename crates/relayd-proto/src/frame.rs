@@ -150,6 +150,10 @@ pub struct RawFrame {
     pub fd: Option<OwnedFd>,
 }
 
+/// What a decoder keeps of its buffer once every frame in it was handed
+/// out; a larger buffer (a big frame passed) is freed.
+const KEPT_CAPACITY: usize = 64 * 1024;
+
 /// Reassembles frames from stream bytes and received descriptors.
 ///
 /// Descriptors are queued in arrival order; a frame whose header has
@@ -239,6 +243,11 @@ impl FrameDecoder {
         };
         let payload = pending[HEADER_LEN..len].to_vec();
         self.start += len;
+        if self.start == self.buf.len() && self.buf.capacity() > KEPT_CAPACITY {
+            // A large frame is gone: give its room back.
+            self.buf = Vec::new();
+            self.start = 0;
+        }
         Ok(Some(RawFrame {
             header,
             payload,

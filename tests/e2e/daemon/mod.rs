@@ -4,6 +4,7 @@
 mod abort;
 mod child;
 mod control;
+mod control_limits;
 mod control_version;
 mod demote;
 mod lifecycle;

@@ -11,6 +11,14 @@
 //! answers; `monitor` connections then stream events until the client goes
 //! away. A client of another version gets our `Hello` and is closed
 //! without a word more: its messages may not mean what ours do.
+//!
+//! Limits, so clients cannot wear the parent down: at most
+//! [`MAX_CLIENTS`] connections are served at once (one more is closed as
+//! soon as it is accepted, with a warning while the socket stays full); a
+//! client must say `Hello` within [`FRAME_TIMEOUT`], and a frame it
+//! started must be complete within as long (an idle client between
+//! requests may stay); channels hold no read buffer of their own
+//! (`relayd_proto` reads into one buffer per thread).
 
 use relayd_proto::channel::ImsgChannel;
 use relayd_proto::control::{
@@ -21,8 +29,16 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::UnixListener;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+/// Control connections served at once.
+pub const MAX_CLIENTS: usize = 128;
+/// How long a client has for its `Hello`, and for the rest of a frame it
+/// started sending.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the control socket cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -119,14 +135,55 @@ impl Drop for ControlSocket {
 }
 
 async fn accept_loop(listener: UnixListener, calls: mpsc::Sender<ControlCall>) {
+    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let mut full = false;
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(serve_client(stream, calls.clone()));
-            }
+            Ok((stream, _)) => match Arc::clone(&slots).try_acquire_owned() {
+                Ok(slot) => {
+                    full = false;
+                    tokio::spawn(serve_client(stream, calls.clone(), slot));
+                }
+                Err(_) => {
+                    if !full {
+                        tracing::warn!(
+                            "control socket: {MAX_CLIENTS} clients connected, closing new ones"
+                        );
+                    }
+                    full = true;
+                    drop(stream);
+                }
+            },
             Err(e) => {
                 tracing::warn!("control socket accept: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// The client's next request; `None` when the conversation ends (the
+/// client left, sent something malformed, or took longer than
+/// [`FRAME_TIMEOUT`] for a frame; `patient`: it may idle between frames).
+async fn next_request(
+    reader: &mut ImsgReader<ControlRequest>,
+    patient: bool,
+) -> Option<ControlRequest> {
+    loop {
+        match tokio::time::timeout(FRAME_TIMEOUT, reader.recv()).await {
+            Ok(Ok(Some(received))) => return Some(received.msg),
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => {
+                tracing::debug!("control client: {e}");
+                return None;
+            }
+            Err(_) if patient && reader.partial_frame() == 0 => {}
+            Err(_) => {
+                tracing::debug!(
+                    "control client timed out ({} bytes of a frame)",
+                    reader.partial_frame()
+                );
+                return None;
             }
         }
     }
@@ -138,19 +195,13 @@ async fn greet(
     reader: &mut ImsgReader<ControlRequest>,
     writer: &mut ImsgWriter<ControlReply>,
 ) -> bool {
-    let version = match reader.recv().await {
-        Ok(Some(received)) => match received.msg {
-            ControlRequest::Hello { version } => version,
-            other => {
-                tracing::debug!("control client did not say hello first: {other:?}");
-                return false;
-            }
-        },
-        Ok(None) => return false,
-        Err(e) => {
-            tracing::debug!("control client: {e}");
+    let version = match next_request(reader, false).await {
+        Some(ControlRequest::Hello { version }) => version,
+        Some(other) => {
+            tracing::debug!("control client did not say hello first: {other:?}");
             return false;
         }
+        None => return false,
     };
     let hello = ControlReply::Hello {
         version: CONTROL_VERSION,
@@ -167,20 +218,21 @@ async fn greet(
     }
 }
 
-async fn serve_client(stream: tokio::net::UnixStream, calls: mpsc::Sender<ControlCall>) {
+/// Serves one client; its `slot` is given back when it ends.
+async fn serve_client(
+    stream: tokio::net::UnixStream,
+    calls: mpsc::Sender<ControlCall>,
+    slot: OwnedSemaphorePermit,
+) {
+    let _slot = slot;
     let channel: ImsgChannel<ControlReply, ControlRequest> = ImsgChannel::from_tokio(stream);
     let (mut reader, mut writer) = channel.split();
     if !greet(&mut reader, &mut writer).await {
         return;
     }
     loop {
-        let request = match reader.recv().await {
-            Ok(Some(received)) => received.msg,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::debug!("control client: {e}");
-                return;
-            }
+        let Some(request) = next_request(&mut reader, true).await else {
+            return;
         };
         tracing::debug!("control request {request:?}");
         let (answer_tx, answer_rx) = oneshot::channel();

@@ -10,7 +10,8 @@
 //! relayd's parent does.
 //!
 //! Lifecycle: any child that dies takes the whole daemon down with a
-//! non-zero exit status (relayd's rule); SIGTERM and SIGINT shut down
+//! non-zero exit status (relayd's rule), and the parent then removes what
+//! the children installed (`leftovers`: the nftables table); SIGTERM and SIGINT shut down
 //! cleanly; SIGHUP reloads. A configuration is rolled out in two phases
 //! (`rollout`): every child prepares it and says whether it accepts it,
 //! then all run it or none does; a refusal at startup stops the daemon with
@@ -24,6 +25,7 @@ mod configure;
 mod demote;
 mod error;
 mod events;
+mod leftovers;
 mod links;
 mod listeners;
 mod mirror;
@@ -81,6 +83,7 @@ pub fn run(options: ParentOptions, loaded: Loaded) -> ExitCode {
         eprintln!("relayd: need root privileges");
         return ExitCode::FAILURE;
     }
+    raise_descriptor_limit();
     if let Err(e) = crate::privsep::Sandbox::from_env().check() {
         eprintln!("relayd: {e}");
         return ExitCode::FAILURE;
@@ -122,6 +125,23 @@ pub fn run(options: ParentOptions, loaded: Loaded) -> ExitCode {
     };
     let code = runtime.block_on(serve(options, config, control, readiness));
     ExitCode::from(code)
+}
+
+/// Control connections, listening sockets handed on, check scripts: the
+/// default soft limit of 1024 descriptors is soon reached. The parent
+/// (and so every child, which inherits it) takes the whole hard limit
+/// (the systemd unit sets `LimitNOFILE=65536`).
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                eprintln!("relayd: cannot raise the descriptor limit to {hard}: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("relayd: cannot read the descriptor limit: {e}"),
+    }
 }
 
 /// Why the main loop stopped.
@@ -207,6 +227,9 @@ async fn serve(
         }
     };
     parent.tree.shut_down(&parent.links, SHUTDOWN_GRACE).await;
+    if matches!(exit, Exit::Failure) {
+        leftovers::remove_redirections();
+    }
     parent.demotion.shut_down(parent.mirror.config());
     // Dropping the parent unlinks the control socket.
     drop(parent);

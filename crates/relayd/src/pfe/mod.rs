@@ -518,12 +518,10 @@ impl Pfe {
     /// may be gone: drop it before anything else.
     fn remove_stale_table(&mut self) {
         if let Some(nft) = self.nft.as_mut() {
-            let exists = nft.run(&format!("list table {}", ruleset::TABLE)).is_ok();
-            if exists {
-                match nft.run(&ruleset::cleanup_script()) {
-                    Ok(_) => tracing::info!("removed stale table {}", ruleset::TABLE),
-                    Err(e) => tracing::warn!("cannot remove stale table {}: {e}", ruleset::TABLE),
-                }
+            match remove_leftover_table(nft) {
+                Ok(true) => tracing::info!("removed stale table {}", ruleset::TABLE),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("cannot remove stale table {}: {e}", ruleset::TABLE),
             }
         }
     }
@@ -542,6 +540,18 @@ impl Pfe {
         self.owns_table = false;
     }
 }
+
+/// Deletes `table inet relayd` if it exists; `Ok(true)` when there was one.
+/// The pfe calls it at start, the parent when a child died (`leftovers`).
+pub fn remove_leftover_table(nft: &mut Nftables) -> Result<bool, NftError> {
+    if nft.run(&format!("list table {}", ruleset::TABLE)).is_err() {
+        return Ok(false);
+    }
+    nft.run(&ruleset::cleanup_script()).map(|_| true)
+}
+
+/// The table relayd owns, as nft names it.
+pub const TABLE: &str = ruleset::TABLE;
 
 /// Runs `script`, which uses ct timeout objects while `timeouts` says this
 /// kernel takes them. If the kernel refuses it but takes the same rules
