@@ -68,6 +68,67 @@ impl SslDir {
         self.certificate(name)
     }
 
+    /// A CA: a self-signed ECDSA P-256 certificate that may sign others,
+    /// `NAME.crt` with `private/NAME.key`.
+    pub fn ca(&self, name: &str) -> PathBuf {
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .arg("-subj")
+            .arg(format!("/CN=Test CA {name}"))
+            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+            .arg("-keyout")
+            .arg(self.key(name))
+            .arg("-out")
+            .arg(self.certificate(name))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run openssl");
+        assert!(
+            made.status.success(),
+            "openssl req (CA): {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        self.certificate(name)
+    }
+
+    /// A certificate for `names` (DNS SANs, and 127.0.0.1) issued by the CA
+    /// `ca` of this directory, for servers and clients alike.
+    pub fn signed(&self, name: &str, ca: &str, names: &[&str]) -> PathBuf {
+        let mut sans: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+        sans.push("IP:127.0.0.1".to_string());
+        let cn = names.first().copied().unwrap_or("localhost");
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .arg("-subj")
+            .arg(format!("/CN={cn}"))
+            .arg("-CA")
+            .arg(self.certificate(ca))
+            .arg("-CAkey")
+            .arg(self.key(ca))
+            .arg("-addext")
+            .arg(format!("subjectAltName={}", sans.join(",")))
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .args(["-addext", "extendedKeyUsage=serverAuth,clientAuth"])
+            .arg("-keyout")
+            .arg(self.key(name))
+            .arg("-out")
+            .arg(self.certificate(name))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run openssl");
+        assert!(
+            made.status.success(),
+            "openssl req (signed): {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        self.certificate(name)
+    }
+
     /// The private scalar of an EC key (`openssl ec -text`'s `priv:`
     /// bytes): what must never be in a relay's memory.
     pub fn ec_secret(&self, name: &str) -> Vec<u8> {

@@ -2,6 +2,7 @@
 //! TLS, with a certificate openssl(1) makes for the test.
 
 use std::net::{Ipv4Addr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -38,6 +39,19 @@ impl TlsServer {
         if !made.success() {
             return Err(format!("openssl(1) could not make a certificate: {made}"));
         }
+        Self::serve(dir, cert, key)
+    }
+
+    /// A server with this certificate (chain) and key.
+    pub fn start_with(cert: &Path, key: &Path) -> Result<TlsServer, String> {
+        Self::serve(
+            ScratchDir::new("tls-server"),
+            cert.to_path_buf(),
+            key.to_path_buf(),
+        )
+    }
+
+    fn serve(dir: ScratchDir, cert: PathBuf, key: PathBuf) -> Result<TlsServer, String> {
         let port = free_port();
         let server = format!(
             "import http.server, ssl\n\

@@ -4,5 +4,6 @@
 //! keep-alive and chunked bodies over HTTPS, key files refused by name,
 //! and the private key's secret found in no process but the ca's.
 
+mod backends;
 mod isolation;
 mod termination;

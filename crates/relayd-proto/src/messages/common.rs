@@ -47,6 +47,8 @@ pub enum RelayFileKind {
     CaFile,
     Key,
     Ocsp,
+    /// `tls client ca`: the CAs client certificates must chain to.
+    ClientCa,
 }
 
 impl std::fmt::Display for RelayFileKind {
@@ -58,6 +60,7 @@ impl std::fmt::Display for RelayFileKind {
             RelayFileKind::Ocsp => "OCSP staple",
             RelayFileKind::CaFile => "ca file",
             RelayFileKind::CaCertificate => "ca cert",
+            RelayFileKind::ClientCa => "client ca",
         })
     }
 }

@@ -61,13 +61,46 @@ pub struct Wanted {
     pub file: RelayFile,
 }
 
-/// Every file the TLS relays of `config` need, in the order of their
-/// keypairs (the first keypair of a listener is its default certificate).
+/// Every file the TLS relays of `config` need: the relay's `ca file` (with
+/// `forward with tls`) and `client ca` (with `listen on ... tls`), then
+/// each listener's keypairs in order (the first is its default).
 pub fn wanted(config: &Config, dir: &Path) -> Vec<Wanted> {
     let mut all = Vec::new();
     let default = files::default_protocol();
     for relay in &config.relays {
         let protocol = files::relay_protocol(config, relay, &default);
+        let tls = &protocol.tls;
+        let at =
+            |origin: &Option<Origin>| origin.clone().unwrap_or_else(|| protocol.origin.clone());
+        let roots = [
+            (
+                relay.forward.iter().any(|f| f.tls),
+                &tls.ca_file,
+                &tls.origins.ca_file,
+                RelayFileKind::CaFile,
+            ),
+            (
+                relay.listen.iter().any(|l| l.tls),
+                &tls.client_ca,
+                &tls.origins.client_ca,
+                RelayFileKind::ClientCa,
+            ),
+        ];
+        for (used, path, origin, kind) in roots {
+            if let (true, Some(path)) = (used, path) {
+                all.push(Wanted {
+                    to: ProcessKind::Relay,
+                    file: RelayFile {
+                        relay_id: relay.id,
+                        listen: 0,
+                        kind,
+                        name: kind.to_string(),
+                        path: path.clone(),
+                        origin: at(origin),
+                    },
+                });
+            }
+        }
         for (index, listen) in (0u32..).zip(&relay.listen) {
             if !listen.tls {
                 continue;

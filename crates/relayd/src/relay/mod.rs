@@ -205,6 +205,10 @@ impl Engine for Relay {
         for relay in &config.relays {
             let mut plan = plan::RelayPlan::new(&config, relay).map_err(|e| refused(&e))?;
             plan.tls = relay_tls::plan(&config, relay, &files, &signer).map_err(|e| refused(&e))?;
+            if let (Some(backend), 0) = (&plan.tls.backend, self.instance) {
+                let mode = backend.verification_mode().describe();
+                tracing::info!("relay {}: forward with tls: {mode}", plan.name);
+            }
             plans.push(Arc::new(plan));
         }
         for plan in &plans {

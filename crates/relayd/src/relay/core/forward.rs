@@ -106,6 +106,10 @@ pub enum ConnectError {
     /// The parent's socket bound to the client's address did not come.
     #[error("{0}")]
     BindAny(BindAnyError),
+    /// `forward with tls`: the backend's handshake failed (a certificate
+    /// `tls ca file` does not verify, a backend that is not TLS, closed).
+    #[error("TLS handshake failed: {0}")]
+    Tls(io::Error),
 }
 
 /// Making the socket fails with the system's error (`?` in [`connect`]).
@@ -125,9 +129,10 @@ impl ConnectError {
                 ForwardErrorKind::ConnectTimedOut
             }
             ConnectError::TimedOut => ForwardErrorKind::ConnectTimedOut,
-            ConnectError::Io(_) | ConnectError::MixedFamilies | ConnectError::BindAny(_) => {
-                ForwardErrorKind::ConnectFailed
-            }
+            ConnectError::Io(_)
+            | ConnectError::MixedFamilies
+            | ConnectError::BindAny(_)
+            | ConnectError::Tls(_) => ForwardErrorKind::ConnectFailed,
         }
     }
 }
@@ -210,18 +215,26 @@ pub fn no_usable_host(plan: &RelayPlan, session: u32, peer: SocketAddr) -> Forwa
 }
 
 /// Connects a session of `plan` from `peer` to the backend `addr`. The
-/// transport is plain TCP; TLS to the backend (`forward with tls`, next
-/// issue) is layered on the stream here, as `Transport::Layered`, so that
-/// retries and failover cover its handshake too.
+/// transport is plain TCP; TLS to the backend (`forward with tls`) is
+/// layered on the stream here, as `Transport::Layered`, so that retries
+/// and failover cover its handshake too, within the session timeout.
 pub async fn connect(
     shared: &Shared,
     addr: SocketAddr,
     plan: &RelayPlan,
     peer: SocketAddr,
 ) -> Result<Transport, ConnectError> {
-    connect_tcp(shared, addr, plan, peer)
-        .await
-        .map(Transport::Tcp)
+    let stream = connect_tcp(shared, addr, plan, peer).await?;
+    let Some(tls) = &plan.tls.backend else {
+        return Ok(Transport::Tcp(stream));
+    };
+    let name = tls.server_name(addr.ip(), None);
+    let handshake = tls.connector().connect(name, stream);
+    match tokio::time::timeout(plan.session_timeout, handshake).await {
+        Ok(Ok(stream)) => Ok(Transport::Layered(Box::new(stream))),
+        Ok(Err(e)) => Err(ConnectError::Tls(e)),
+        Err(_) => Err(ConnectError::TimedOut),
+    }
 }
 
 /// One TCP connect, within the session timeout.

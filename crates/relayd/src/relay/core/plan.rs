@@ -360,19 +360,14 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), Unsupported> {
 
 /// The TLS features `relay` asks for that are not built yet.
 fn tls_not_yet(relay: &Relay, protocol: Option<&Protocol>) -> Vec<(&'static str, Origin)> {
-    let mut found = Vec::new();
-    if relay.forward.iter().any(|f| f.tls) {
-        found.push(("forward with tls", relay.origin.clone()));
-    }
     let uses_tls = relay.listen.iter().any(|l| l.tls) || relay.forward.iter().any(|f| f.tls);
     let Some(protocol) = protocol.filter(|_| uses_tls) else {
-        return found;
+        return Vec::new();
     };
     let tls = &protocol.tls;
     let at = |origin: &Option<Origin>| origin.clone().unwrap_or_else(|| protocol.origin.clone());
     let origins = &tls.origins;
     let options = [
-        (tls.client_ca.is_some(), "tls client ca", &origins.client_ca),
         (
             tls.ca_cert.is_some() || tls.ca_key.is_some(),
             "tls ca cert/ca key (TLS inspection)",
@@ -383,22 +378,16 @@ fn tls_not_yet(relay: &Relay, protocol: Option<&Protocol>) -> Vec<(&'static str,
             },
         ),
         (
-            tls.verify_name.is_some(),
-            "tls verify name",
-            &origins.verify_name,
-        ),
-        (
             tls.session_tickets == Some(true),
             "tls session tickets",
             &origins.session_tickets,
         ),
     ];
-    for (asked, feature, origin) in options {
-        if asked {
-            found.push((feature, at(origin)));
-        }
-    }
-    found
+    options
+        .into_iter()
+        .filter(|(asked, _, _)| *asked)
+        .map(|(_, feature, origin)| (feature, at(origin)))
+        .collect()
 }
 
 /// Whether `relay` has a `forward to <table>` line for the definition `table`.

@@ -1,21 +1,25 @@
 //! A relay's TLS, built when a configuration is prepared: the server
 //! configuration of each `listen on ... tls` (its keypairs' certificates
 //! and OCSP staples as the parent sent them, chosen by SNI, the first the
-//! default; every key a `RemoteKey` whose signatures ca N makes), and the
-//! handshake of an accepted session, which runs in the session's task
-//! within the session timeout (the signing step on the blocking pool, see
-//! `relayd_tls::accept`).
+//! default; every key a `RemoteKey` whose signatures ca N makes; client
+//! certificates required with `tls client ca`), and the client side of
+//! `forward with tls` (`tls ca file` verifies the chain, `tls verify name`
+//! the name too, else nothing is checked, as in relayd). The server
+//! handshake runs in the session's task (`core/session.rs`, the signing
+//! step on the blocking pool), the client handshake inside connect's
+//! retries (`core/forward.rs`).
 
 use super::stream::Layered;
 use relayd_config::{Config, Origin, Relay};
 use relayd_proto::messages::{RelayFile, RelayFileKind};
+use relayd_tls::client::{BackendTls, ClientConfigError};
 use relayd_tls::files;
 use relayd_tls::keys::{self, KeyError};
 use relayd_tls::server::{server_config, ServerConfigError, ServerParts};
 use relayd_tls::sign::{KeySigner, RemoteKey};
 use relayd_tls::sni::{SniError, SniResolver};
 use relayd_tls::{OptionError, TlsSettings};
-use rustls::ServerConfig;
+use rustls::{RootCertStore, ServerConfig};
 use std::fmt;
 use std::io;
 use std::sync::Arc;
@@ -26,6 +30,8 @@ use tokio::net::TcpStream;
 pub struct TlsPlan {
     /// By listen index: the server side of `listen on ... tls`.
     pub servers: Vec<Option<Arc<ServerConfig>>>,
+    /// `forward with tls`: the client side.
+    pub backend: Option<BackendTls>,
 }
 
 impl TlsPlan {
@@ -53,14 +59,17 @@ pub enum TlsPlanError {
         path: String,
         reason: FileReason,
     },
-    #[error(
-        "{}: relay {relay}: keypair {keypair}: no certificate arrived",
-        Location(origin)
-    )]
+    #[error("{}: relay {relay}: {what}: the file did not arrive", Location(origin))]
     Missing {
         origin: Origin,
         relay: String,
-        keypair: String,
+        what: String,
+    },
+    #[error("{}: relay {relay}: {source}", Location(origin))]
+    Client {
+        origin: Origin,
+        relay: String,
+        source: Box<ClientConfigError>,
     },
     #[error("{}: relay {relay}: {source}", Location(origin))]
     Sni {
@@ -112,6 +121,13 @@ pub fn plan(
     let Some(settings) = settings(config, relay)? else {
         return Ok(TlsPlan::default());
     };
+    let default = files::default_protocol();
+    let options = &files::relay_protocol(config, relay, &default).tls;
+    let client_roots = if relay.listen.iter().any(|l| l.tls) {
+        roots(relay, received, RelayFileKind::ClientCa, &options.client_ca)?
+    } else {
+        None
+    };
     let mut servers = Vec::new();
     for (index, listen) in (0u32..).zip(&relay.listen) {
         if !listen.tls {
@@ -136,7 +152,7 @@ pub fn plan(
             return Err(TlsPlanError::Missing {
                 origin: relay.origin.clone(),
                 relay: relay.name.clone(),
-                keypair: files::default_keypair_name(listen.addr),
+                what: format!("certificate of {}", listen.addr),
             });
         }
         let resolver = SniResolver::new(certified).map_err(|source| TlsPlanError::Sni {
@@ -146,7 +162,7 @@ pub fn plan(
         })?;
         let parts = ServerParts {
             certificates: Arc::new(resolver),
-            client_roots: None,
+            client_roots: client_roots.clone(),
             tickets: None,
         };
         let server = server_config(&settings, parts).map_err(|source| TlsPlanError::Server {
@@ -156,7 +172,47 @@ pub fn plan(
         })?;
         servers.push(Some(server));
     }
-    Ok(TlsPlan { servers })
+    let backend = if relay.forward.iter().any(|f| f.tls) {
+        let ca_file = roots(relay, received, RelayFileKind::CaFile, &options.ca_file)?;
+        let client_failed = |e: ClientConfigError| TlsPlanError::Client {
+            origin: relay.origin.clone(),
+            relay: relay.name.clone(),
+            source: Box::new(e),
+        };
+        let verification =
+            BackendTls::verification(&settings, options.verify_name.as_deref(), ca_file)
+                .map_err(client_failed)?;
+        Some(BackendTls::new(&settings, verification).map_err(client_failed)?)
+    } else {
+        None
+    };
+    Ok(TlsPlan { servers, backend })
+}
+
+/// The CA certificates of `tls ca file` or `tls client ca` when the
+/// protocol has the option (`path`) and the relay the side it is for.
+fn roots(
+    relay: &Relay,
+    received: &[ReceivedFile],
+    kind: RelayFileKind,
+    path: &Option<String>,
+) -> Result<Option<Arc<RootCertStore>>, TlsPlanError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let Some(file) = received
+        .iter()
+        .find(|r| r.file.relay_id == relay.id && r.file.kind == kind)
+    else {
+        // Never checking what the operator asked to check: refuse.
+        return Err(TlsPlanError::Missing {
+            origin: relay.origin.clone(),
+            relay: relay.name.clone(),
+            what: format!("{kind} {path}"),
+        });
+    };
+    let store = keys::root_store(contents(file)?).map_err(|e| file_error(&file.file, e.into()))?;
+    Ok(Some(Arc::new(store)))
 }
 
 fn contents(received: &ReceivedFile) -> Result<&[u8], TlsPlanError> {
