@@ -38,9 +38,11 @@ enum Node {
     Target(&'static str, fn(Target) -> ControlRequest),
     /// A file name completing a command.
     Path(fn(String) -> ControlRequest),
+    /// A number of seconds that may complete a command, or not.
+    Seconds(fn(Option<u32>) -> ControlRequest),
 }
 
-use Node::{Done, Keywords, Path, Target as Id};
+use Node::{Done, Keywords, Path, Seconds, Target as Id};
 
 static GRAMMAR: Node = Keywords(&[
     ("monitor", Done(|| ControlRequest::Monitor)),
@@ -59,6 +61,10 @@ static GRAMMAR: Node = Keywords(&[
     ("poll", Done(|| ControlRequest::Poll)),
     ("reload", Done(|| ControlRequest::Reload)),
     ("stop", Done(|| ControlRequest::Shutdown)),
+    (
+        "drain",
+        Seconds(|seconds| ControlRequest::Drain { seconds }),
+    ),
     (
         "redirect",
         Keywords(&[
@@ -105,6 +111,7 @@ fn valid_words(node: &Node) -> Vec<&'static str> {
         Done(_) => vec!["<cr>"],
         Id(placeholder, _) => vec![placeholder],
         Path(_) => vec!["<path>"],
+        Seconds(_) => vec!["<seconds>", "<cr>"],
     }
 }
 
@@ -130,6 +137,13 @@ pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<ControlRequest, ParseError> {
                 Some(word) if !word.is_empty() => break make(word.to_string()),
                 Some(word) => return Err(refuse(format!("unknown argument: {word}"), node)),
                 None => return Err(refuse("missing argument:".into(), node)),
+            },
+            Seconds(make) => match words.next() {
+                Some(word) => match word.parse::<u32>() {
+                    Ok(seconds) => break make(Some(seconds)),
+                    Err(_) => return Err(refuse(format!("not a number of seconds: {word}"), node)),
+                },
+                None => break make(None),
             },
             Keywords(choices) => {
                 let Some(word) = words.next() else {
@@ -182,6 +196,10 @@ mod tests {
         assert_eq!(ok("p"), ControlRequest::Poll);
         assert_eq!(ok("rel"), ControlRequest::Reload);
         assert_eq!(ok("st"), ControlRequest::Shutdown);
+        assert_eq!(ok("drain"), ControlRequest::Drain { seconds: None });
+        assert_eq!(ok("dr 20"), ControlRequest::Drain { seconds: Some(20) });
+        assert_eq!(err("drain soon").message, "not a number of seconds: soon");
+        assert!(err("drain 5 6").message.starts_with("superfluous"));
         assert_eq!(ok("log v"), ControlRequest::LogVerbose);
         assert_eq!(ok("log b"), ControlRequest::LogBrief);
         assert_eq!(err("lo b").message, "ambiguous argument: lo");

@@ -65,6 +65,7 @@ impl Conversation {
             | R::RouterDisable(_)
             | R::Poll
             | R::Shutdown
+            | R::Drain { .. }
             | R::Hello { .. } => Answer::Command,
             R::Reload | R::Load(_) | R::LogBrief | R::LogVerbose => Answer::Quiet,
             R::Monitor => Answer::Monitor,

@@ -17,7 +17,7 @@
 //!   their tables and hosts, relays with theirs, routers); relayctl keeps the
 //!   rows its command asked for, as relayd does.
 //! - enable/disable (hosts, tables, redirects, routers), `Poll`, `Reload`,
-//!   `Load`, `Shutdown`, `LogBrief`, `LogVerbose`: one [`ControlReply::Ok`]
+//!   `Load`, `Shutdown`, `Drain`, `LogBrief`, `LogVerbose`: one [`ControlReply::Ok`]
 //!   or [`ControlReply::Failed`].
 //! - `Monitor`: [`ControlReply::Event`]s until either side closes.
 
@@ -29,7 +29,7 @@ use std::fmt;
 
 /// The version of the messages in this module and in `status`. Bump it with
 /// every change to them (the `control_version` test notices a change).
-pub const CONTROL_VERSION: u32 = 3;
+pub const CONTROL_VERSION: u32 = 4;
 
 /// relayctl and relayd were built with different control messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +119,12 @@ pub enum ControlRequest {
     /// its gateways are up) or go. Not in OpenBSD's relayctl.
     RouterEnable(Target),
     RouterDisable(Target),
+    /// `relayctl drain [SECONDS]`: stop accepting, let open sessions end
+    /// (at most SECONDS, or relayd's default bound), then exit. Not in
+    /// OpenBSD's relayctl.
+    Drain {
+        seconds: Option<u32>,
+    },
 }
 
 /// An object id with its name, as relayd's `ctl_id`.

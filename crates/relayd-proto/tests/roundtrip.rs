@@ -348,6 +348,7 @@ async fn parent_relay() {
             error: Some("EPERM".into()),
         }),
         ParentToRelay::ListSessions { request_id: 3 },
+        ParentToRelay::Drain,
     ];
     let to_parent = vec![
         RelayToParent::Statistics(statistics()),
@@ -362,6 +363,7 @@ async fn parent_relay() {
             proto: IpProto::Udp,
             addr: "192.0.2.1:53".parse().unwrap(),
         }),
+        RelayToParent::Drained,
     ];
     parent_child_round_trip(to_relay, to_parent).await;
 }
@@ -453,6 +455,8 @@ async fn control() {
         ControlRequest::Shutdown,
         ControlRequest::RouterEnable(Target::Name("uplinks".into())),
         ControlRequest::RouterDisable(Target::Id(1)),
+        ControlRequest::Drain { seconds: None },
+        ControlRequest::Drain { seconds: Some(30) },
     ];
     let replies = vec![
         ControlReply::Hello { version: 1 },

@@ -1,4 +1,5 @@
 //! Changes without downtime: reloads under load, graceful stops, run-time
 //! table changes.
 
+mod drain;
 mod hitless;

@@ -25,6 +25,9 @@ pub enum ParentToRelay {
     ListSessions {
         request_id: RequestId,
     },
+    /// Graceful stop: accept nothing more, let the sessions end, say
+    /// `Drained` once the last one did.
+    Drain,
 }
 
 /// relay -> parent, beside the lifecycle answers.
@@ -40,6 +43,8 @@ pub enum RelayToParent {
         request_id: RequestId,
     },
     BindAny(BindAnyRequest),
+    /// After `Drain`: this process has no session left.
+    Drained,
 }
 
 /// The parent's end.

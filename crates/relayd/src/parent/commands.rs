@@ -54,7 +54,8 @@ impl Parent {
             ControlRequest::ShowSessions
             | ControlRequest::Reload
             | ControlRequest::Load(_)
-            | ControlRequest::Shutdown => Ok(()),
+            | ControlRequest::Shutdown
+            | ControlRequest::Drain { .. } => Ok(()),
         };
         Answer::Replies(vec![match result {
             Ok(()) => ControlReply::Ok,

@@ -170,6 +170,9 @@ impl Parent {
         if self.current.is_some() {
             return Err(ReloadError::Busy);
         }
+        if self.draining.is_some() {
+            return Err(ReloadError::Draining);
+        }
         let loaded = load_config(path, &self.options.macros)?;
         log_warnings(&loaded.warnings);
         let config = loaded.config;

@@ -61,6 +61,8 @@ pub enum ParentError {
 pub enum ReloadError {
     #[error("a configuration is still being loaded")]
     Busy,
+    #[error("relayd is draining: it exits once its sessions end")]
+    Draining,
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]

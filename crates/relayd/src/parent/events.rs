@@ -100,6 +100,7 @@ impl Parent {
                 self.links.get(id)?.send(EngineMessage::Relay(result), fd)?;
             }
             RelayToParent::Statistics(stats) => self.mirror.update_relay_statistics(stats),
+            RelayToParent::Drained => self.relay_drained(id),
             RelayToParent::Session {
                 request_id,
                 session,

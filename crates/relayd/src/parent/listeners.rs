@@ -75,6 +75,13 @@ impl Listeners {
     pub fn abort(&mut self) {
         self.pending = None;
     }
+
+    /// A drain: the parent's copies close (the relay processes close
+    /// theirs), so the sockets close and new connections are refused.
+    pub fn close_all(&mut self) {
+        self.pending = None;
+        self.running.clear();
+    }
 }
 
 #[cfg(test)]

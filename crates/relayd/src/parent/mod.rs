@@ -11,8 +11,10 @@
 //!
 //! Lifecycle: any child that dies takes the whole daemon down with a
 //! non-zero exit status (relayd's rule), and the parent then removes what
-//! the children installed (`leftovers`: the nftables table); SIGTERM and SIGINT shut down
-//! cleanly; SIGHUP reloads. A configuration is rolled out in two phases
+//! the children installed (`leftovers`: the nftables table); SIGTERM and
+//! SIGINT shut down cleanly; SIGHUP reloads; SIGUSR2 drains (`drain`: stop
+//! accepting, exit once the open sessions end, within a bound). A
+//! configuration is rolled out in two phases
 //! (`rollout`): every child prepares it and says whether it accepts it,
 //! then all run it or none does; a refusal at startup stops the daemon with
 //! the reason, on reload it keeps the running configuration and the reload
@@ -23,6 +25,7 @@ mod children;
 mod commands;
 mod configure;
 mod demote;
+mod drain;
 mod error;
 mod events;
 mod leftovers;
@@ -163,6 +166,8 @@ struct Parent {
     generation: Generation,
     /// The relays' listening sockets, kept across reloads.
     listeners: listeners::Listeners,
+    /// A graceful stop under way.
+    draining: Option<drain::Drain>,
     /// Daemonized: tells the waiting foreground process startup is done.
     readiness: Option<Readiness>,
     monitor: broadcast::Sender<MonitorEvent>,
@@ -207,6 +212,7 @@ async fn serve(
         current: None,
         generation: 0,
         listeners: listeners::Listeners::default(),
+        draining: None,
         readiness,
         monitor,
         control,
@@ -264,16 +270,35 @@ impl Parent {
             SignalKind::interrupt(),
             SignalKind::hangup(),
             SignalKind::child(),
+            SignalKind::user_defined2(),
         ]
         .map(signal);
-        let [Ok(mut sigterm), Ok(mut sigint), Ok(mut sighup), Ok(mut sigchld)] = signals else {
+        let [Ok(mut sigterm), Ok(mut sigint), Ok(mut sighup), Ok(mut sigchld), Ok(mut sigusr2)] =
+            signals
+        else {
             tracing::error!("cannot install signal handlers");
             return Exit::Failure;
         };
         loop {
+            if self.draining.as_ref().is_some_and(drain::Drain::done) {
+                return Exit::Requested;
+            }
             let deadline = self.current.as_ref().map(|c| c.rollout.deadline());
+            let drain_end = self.draining.as_ref().map(drain::Drain::deadline);
             tokio::select! {
                 _ = sigterm.recv() => return Exit::Requested,
+                _ = tokio::time::sleep_until(drain_end.unwrap_or_else(tokio::time::Instant::now)),
+                    if drain_end.is_some() =>
+                {
+                    self.drain_timed_out();
+                    return Exit::Requested;
+                }
+                _ = sigusr2.recv() => {
+                    tracing::info!("drain requested with SIGUSR2");
+                    if let Err(e) = self.start_drain(None) {
+                        tracing::error!("cannot drain: {e}");
+                    }
+                }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
                     if deadline.is_some() =>
                 {
@@ -327,6 +352,18 @@ impl Parent {
             ControlRequest::Load(file) => {
                 tracing::info!("load of {file} requested by relayctl");
                 self.reload_for(Path::new(&file), call.answer);
+            }
+            ControlRequest::Drain { seconds } => {
+                tracing::info!("drain requested by relayctl");
+                let bound = seconds.map(|s| Duration::from_secs(u64::from(s)));
+                let reply = match self.start_drain(bound) {
+                    Ok(()) => ControlReply::Ok,
+                    Err(e) => {
+                        tracing::warn!("control command failed: {e}");
+                        ControlReply::Failed(e.to_string())
+                    }
+                };
+                let _ = call.answer.send(Answer::Replies(vec![reply]));
             }
             ControlRequest::Shutdown => {
                 tracing::info!("shutdown requested by relayctl");

@@ -3,8 +3,8 @@
 //!
 //! imsg peers: parent, hce, ca N.
 //! - parent: configuration, listening sockets, enable/disable, bind-any
-//!   sockets, session list requests in; statistics, session lists and
-//!   bind-any requests out.
+//!   sockets, session list requests, drain in; statistics, session lists,
+//!   bind-any requests and `Drained` out.
 //! - hce: host states in, nothing out.
 //! - ca N (its own instance): signatures for TLS handshakes (`signer`): the
 //!   relay holds certificates and public keys, never a private key.
@@ -132,6 +132,8 @@ struct Relay {
     sweep: Periodic,
     /// Bind-any requests the parent has not answered yet.
     bind_any: Correlator<BindAnyAnswer>,
+    /// Draining: whether the parent was told the last session ended.
+    draining: Option<bool>,
 }
 
 /// The relay's entry in the process table.
@@ -154,6 +156,7 @@ pub fn main(start: ChildStart) -> Result<(), ChildError> {
             statistics: statistics_timer(&Config::default()),
             sweep: Periodic::due_now(SWEEP_INTERVAL),
             bind_any: Correlator::new(),
+            draining: None,
         })
     })
 }
@@ -293,6 +296,18 @@ impl Engine for Relay {
                 }
                 cx.report(RelayToParent::SessionsEnd { request_id })?;
             }
+            ParentToRelay::Drain => {
+                for task in self.accepting.drain(..) {
+                    task.abort();
+                }
+                tracing::debug!(
+                    "instance {} draining: {} sessions open",
+                    self.instance,
+                    self.shared.session_count()
+                );
+                self.draining = Some(false);
+                self.report_drained(cx)?;
+            }
         }
         Ok(())
     }
@@ -348,6 +363,7 @@ impl Engine for Relay {
         let now = Instant::now();
         if self.sweep.tick(now) {
             self.shared.sweep();
+            self.report_drained(cx)?;
         }
         if self.statistics.tick(now) {
             self.publish_statistics(cx)?;
@@ -377,6 +393,15 @@ impl Relay {
             self.accepting.push(task);
         }
         tracing::debug!("instance {} started", self.instance);
+        Ok(())
+    }
+
+    /// Tells the parent, once, that a drain left no session here.
+    fn report_drained(&mut self, cx: &Context<Self>) -> Result<(), RelayError> {
+        if self.draining == Some(false) && self.shared.session_count() == 0 {
+            self.draining = Some(true);
+            cx.report(RelayToParent::Drained)?;
+        }
         Ok(())
     }
 
