@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::data::pattern;
+use crate::data::PatternPieces;
 use crate::http::{read_message, HttpMessage};
 
 pub struct HttpBackend {
@@ -181,7 +181,12 @@ fn serve(
                 writer,
                 "HTTP/1.1 200 OK\r\n{common}Transfer-Encoding: chunked\r\n\r\n"
             )?;
-            write_chunked(&mut writer, &pattern(size, 3), 65_536)?;
+            // Sent as it is made: a body made whole first could take longer
+            // than a test's session timeout on a loaded machine.
+            for piece in PatternPieces::new(size, 3, 65_536) {
+                write_chunk(&mut writer, &piece)?;
+            }
+            writer.write_all(b"0\r\n\r\n")?;
         } else {
             let listing = head.headers.join("\n");
             let close = if path == "/close" {
@@ -207,9 +212,14 @@ fn serve(
 /// `body` in chunks of at most `piece` bytes, and the last chunk.
 fn write_chunked(writer: &mut impl Write, body: &[u8], piece: usize) -> io::Result<()> {
     for chunk in body.chunks(piece) {
-        write!(writer, "{:x}\r\n", chunk.len())?;
-        writer.write_all(chunk)?;
-        writer.write_all(b"\r\n")?;
+        write_chunk(writer, chunk)?;
     }
     writer.write_all(b"0\r\n\r\n")
+}
+
+/// One chunk of a chunked body.
+fn write_chunk(writer: &mut impl Write, chunk: &[u8]) -> io::Result<()> {
+    write!(writer, "{:x}\r\n", chunk.len())?;
+    writer.write_all(chunk)?;
+    writer.write_all(b"\r\n")
 }

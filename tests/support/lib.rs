@@ -58,7 +58,7 @@ mod tls_server;
 
 pub use config::{http_relay_config, relay_using};
 pub use daemon::Daemon;
-pub use data::{pattern, Checksum};
+pub use data::{pattern, Checksum, PatternPieces};
 pub use dns::{dig, dig_with, DigAnswer, Unbound, WHO};
 pub use hosts::{
     expect_state, first_table, host_detail, host_name_is, host_rows, host_state, show_hosts,
