@@ -26,6 +26,8 @@ want unbound unbound
 want dig bind9-dnsutils
 want python3 python3
 want sha1sum coreutils
+want promtool prometheus
+want prometheus prometheus
 want unshare util-linux
 want mount mount
 want useradd passwd

@@ -21,6 +21,7 @@ mod config_check;
 mod daemon;
 mod hce;
 mod man_pages;
+mod metrics;
 mod packaging;
 mod pfe;
 mod relay_dns;

@@ -27,6 +27,7 @@
 //! | `tls_server.rs` | an HTTPS server (python3 + openssl) |
 //! | `tls_clients.rs` | curl and openssl s_client against a TLS relay |
 //! | `tls_keys.rs` | a scratch `/etc/ssl` with openssl-made keypairs, searching process memory |
+//! | `prometheus.rs` | `promtool check metrics`, a `prometheus` scraping a target, a plain HTTP GET |
 //!
 //! A test that cannot run here (no root, no namespace, a missing tool)
 //! calls [`skip_or_fail`] through one of the `require` helpers: it prints
@@ -47,6 +48,7 @@ mod netns;
 mod paths;
 mod ports;
 mod process;
+mod prometheus;
 mod relayctl;
 mod require;
 mod routes;
@@ -74,6 +76,7 @@ pub use ports::free_port;
 pub use process::{
     children_of, cmdline, parent_of, proc_status, process_alive, send_signal, user_ids, wait_until,
 };
+pub use prometheus::{http_get, promtool_check, Prometheus};
 pub use relayctl::{relayctl, status_of, stdout_text, summary_rows, Monitor, SummaryRow};
 pub use require::{
     daemon_can_run, has_tool, is_root, or_skip, running_as_root, skip_or_fail, tools_installed,

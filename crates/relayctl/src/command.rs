@@ -55,6 +55,7 @@ static GRAMMAR: Node = Keywords(&[
             ("relays", Done(|| ControlRequest::ShowRelays)),
             ("routers", Done(|| ControlRequest::ShowRouters)),
             ("sessions", Done(|| ControlRequest::ShowSessions)),
+            ("metrics", Done(|| ControlRequest::ShowMetrics)),
         ]),
     ),
     ("load", Path(ControlRequest::Load)),
@@ -254,7 +255,7 @@ mod tests {
         assert_eq!(err("show r").message, "ambiguous argument: r");
         assert_eq!(err("frobnicate").message, "unknown argument: frobnicate");
         assert_eq!(err("show").message, "missing argument:");
-        assert_eq!(err("show").valid.len(), 6);
+        assert_eq!(err("show").valid.len(), 7);
         assert_eq!(err("").message, "missing argument:");
         let e = err("host disable");
         assert_eq!(

@@ -353,6 +353,7 @@ mod tests {
                 up_count: up,
                 retry_count: 0,
                 last_error: Some("tcp connect timeout".into()),
+                last_check_micros: None,
             },
         }
     }

@@ -40,7 +40,8 @@ pub fn reply(reply: &ControlReply, now: i64) -> Option<String> {
         ControlReply::Session(row) => tagged("type", "session", row),
         ControlReply::Ok => json!({ "result": "ok" }),
         ControlReply::Failed(why) => json!({ "result": "failed", "error": why }),
-        ControlReply::End | ControlReply::Hello { .. } => return None,
+        // The Prometheus text is its own format: relayctl prints it as is.
+        ControlReply::End | ControlReply::Hello { .. } | ControlReply::Metrics(_) => return None,
         ControlReply::Event(event) => event_value(event, now),
     };
     Some(value.to_string())

@@ -20,6 +20,8 @@ enum Answer {
     Quiet,
     /// Events until the connection ends.
     Monitor,
+    /// The Prometheus text, then `End`; printed as it is in either format.
+    Metrics,
 }
 
 /// Output format.
@@ -69,6 +71,7 @@ impl Conversation {
             | R::Hello { .. } => Answer::Command,
             R::Reload | R::Load(_) | R::LogBrief | R::LogVerbose => Answer::Quiet,
             R::Monitor => Answer::Monitor,
+            R::ShowMetrics => Answer::Metrics,
         };
         Conversation {
             answer,
@@ -120,7 +123,10 @@ impl Conversation {
             })
         };
         match (self.answer, reply) {
-            (Answer::Rows(_) | Answer::Sessions, ControlReply::End) => done(String::new()),
+            (Answer::Rows(_) | Answer::Sessions | Answer::Metrics, ControlReply::End) => {
+                done(String::new())
+            }
+            (Answer::Metrics, ControlReply::Metrics(text)) => more(text.clone()),
             (Answer::Rows(view), row) if self.is_row(row) => more(self.render_row(view, row, now)),
             (Answer::Sessions, ControlReply::Session(_)) => {
                 more(self.render_row(View::Summary, reply, now))
@@ -210,6 +216,7 @@ fn answer_name(answer: Answer) -> &'static str {
         Answer::Sessions => "session",
         Answer::Command | Answer::Quiet => "command output",
         Answer::Monitor => "monitor",
+        Answer::Metrics => "metrics",
     }
 }
 
@@ -360,6 +367,16 @@ mod tests {
         assert!(conversation
             .handle(&header, &ControlReply::Event(MonitorEvent::Sync), 0)
             .is_err());
+    }
+
+    #[test]
+    fn metrics_are_printed_as_they_came_in_either_format() {
+        let text = "# HELP relayd_host_up x\n# TYPE relayd_host_up gauge\nrelayd_host_up 1\n";
+        let replies = [ControlReply::Metrics(text.into()), ControlReply::End];
+        for format in [Format::Text, Format::Json] {
+            let (out, result) = talk(ControlRequest::ShowMetrics, format, &replies);
+            assert_eq!((out.as_str(), result), (text, Some(true)));
+        }
     }
 
     #[test]

@@ -248,6 +248,7 @@ impl<'a> Builder<'a> {
             }
             Rule::socket_opt => self.config.global.socket = text(&args[0]),
             Rule::demote_opt => self.config.global.demote = Some(text(&args[0])),
+            Rule::metrics_opt => self.metrics_listen(pair),
             Rule::log_opt => {
                 for level in args {
                     let log = &mut self.config.global.log;
@@ -294,6 +295,37 @@ impl<'a> Builder<'a> {
                 self.config.global.agentx = Some(agentx);
             }
             _ => {}
+        }
+    }
+
+    /// `metrics listen on ADDR port P`: one address, one port.
+    fn metrics_listen(&mut self, pair: Pair<'_, Rule>) {
+        let mut address = None;
+        let mut port = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::string => address = Some(part),
+                Rule::port_spec => port = self.port_spec(part, false),
+                _ => {}
+            }
+        }
+        let (Some(address), Some(port)) = (address, port) else {
+            return;
+        };
+        let host = text(&address);
+        match self.resolve.address(&host) {
+            Ok(addr) => {
+                self.config.global.metrics = Some(MetricsListen {
+                    addr,
+                    port: port.lo,
+                })
+            }
+            Err(message) => {
+                self.error(
+                    &address,
+                    format!("invalid metrics listen ip: {host}: {message}"),
+                );
+            }
         }
     }
 

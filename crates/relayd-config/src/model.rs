@@ -57,6 +57,9 @@ pub struct Global {
     pub socket: String,
     /// Global carp demotion group (`demote group`).
     pub demote: Option<String>,
+    /// `metrics listen on ADDR port P` (an extension): where the metrics
+    /// process serves the Prometheus text format.
+    pub metrics: Option<MetricsListen>,
 }
 
 impl Default for Global {
@@ -70,8 +73,16 @@ impl Default for Global {
             agentx: None,
             socket: DEFAULT_SOCKET.to_string(),
             demote: None,
+            metrics: None,
         }
     }
+}
+
+/// The address of the Prometheus endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsListen {
+    pub addr: IpAddr,
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

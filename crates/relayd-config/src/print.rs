@@ -142,6 +142,10 @@ fn print_global(out: &mut Out, global: &Global) {
     if let Some(group) = &global.demote {
         out.line(0, format!("demote {}", quoted(group)));
     }
+    if let Some(metrics) = &global.metrics {
+        let addr = quoted(&metrics.addr.to_string());
+        out.line(0, format!("metrics listen on {addr} port {}", metrics.port));
+    }
     if out.text.len() > start {
         out.blank();
     }

@@ -277,7 +277,7 @@ pub fn describe(rule: Rule) -> &'static str {
         Rule::global_opt => {
             "a statement (table, redirect, relay, protocol, router, include, a macro \
              definition or a global option: interval, log, timeout, prefork, snmp, \
-             agentx, socket, demote)"
+             agentx, socket, demote, metrics)"
         }
         Rule::interval_opt => "'interval'",
         Rule::timeout_opt => "'timeout'",
@@ -293,6 +293,7 @@ pub fn describe(rule: Rule) -> &'static str {
         Rule::agentx_opt => "'agentx'",
         Rule::agentx_context => "'context'",
         Rule::agentx_path => "'path'",
+        Rule::metrics_opt => "'metrics listen on'",
         Rule::table_def => "'table'",
         Rule::host_list => "a host list in { ... }",
         Rule::host => "a host address",

@@ -51,6 +51,8 @@ fn cases() -> Vec<Case> {
         // Global options.
         with_relay("prefork range", "prefork 33\n", 1, "invalid number of preforked relays: 33"),
         with_relay("timeout over interval", "interval 1\ntimeout 1000\n", 2, "global timeout exceeds interval"),
+        with_relay("metrics address", "metrics listen on no.such.host port 9121\n", 1, "invalid metrics listen ip: no.such.host"),
+        with_relay("metrics without port", "metrics listen on 127.0.0.1\n", 1, "expected 'port'"),
         case("nothing to do", "table <t> { 10.0.0.1 }\n", 1, "no actions, nothing to do"),
         // Tables.
         with_relay("table without hosts", "table <t> { }\n", 1, "table <t> has no hosts"),

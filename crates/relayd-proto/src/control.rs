@@ -19,6 +19,7 @@
 //! - enable/disable (hosts, tables, redirects, routers), `Poll`, `Reload`,
 //!   `Load`, `Shutdown`, `Drain`, `LogBrief`, `LogVerbose`: one [`ControlReply::Ok`]
 //!   or [`ControlReply::Failed`].
+//! - `ShowMetrics`: one [`ControlReply::Metrics`], then `End`.
 //! - `Monitor`: [`ControlReply::Event`]s until either side closes.
 
 use crate::channel::{BlockingChannel, ImsgChannel};
@@ -29,7 +30,7 @@ use std::fmt;
 
 /// The version of the messages in this module and in `status`. Bump it with
 /// every change to them (the `control_version` test notices a change).
-pub const CONTROL_VERSION: u32 = 4;
+pub const CONTROL_VERSION: u32 = 5;
 
 /// relayctl and relayd were built with different control messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -125,6 +126,9 @@ pub enum ControlRequest {
     Drain {
         seconds: Option<u32>,
     },
+    /// `relayctl show metrics`: the Prometheus text exposition format. Not
+    /// in OpenBSD's relayctl.
+    ShowMetrics,
 }
 
 /// An object id with its name, as relayd's `ctl_id`.
@@ -192,6 +196,9 @@ pub enum ControlReply {
     /// Last row of a `Show*` answer.
     End,
     Event(MonitorEvent),
+    /// The answer to [`ControlRequest::ShowMetrics`] (then `End`): text in
+    /// the Prometheus exposition format, version 0.0.4.
+    Metrics(String),
 }
 
 /// The parent's end of one control connection.

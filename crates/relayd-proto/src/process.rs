@@ -13,15 +13,18 @@ pub enum ProcessKind {
     Relay,
     /// Holds TLS private keys.
     Ca,
+    /// Serves the Prometheus endpoint (`metrics listen on`, an extension).
+    Metrics,
 }
 
 impl ProcessKind {
-    pub const ALL: [ProcessKind; 5] = [
+    pub const ALL: [ProcessKind; 6] = [
         ProcessKind::Parent,
         ProcessKind::Hce,
         ProcessKind::Pfe,
         ProcessKind::Relay,
         ProcessKind::Ca,
+        ProcessKind::Metrics,
     ];
 
     /// The name relayd gives the process (`relayd: hce`).
@@ -32,6 +35,7 @@ impl ProcessKind {
             ProcessKind::Pfe => "pfe",
             ProcessKind::Relay => "relay",
             ProcessKind::Ca => "ca",
+            ProcessKind::Metrics => "metrics",
         }
     }
 

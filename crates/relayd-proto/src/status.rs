@@ -49,6 +49,9 @@ pub struct HostStatus {
     pub retry_count: u32,
     /// Why the last check failed, e.g. "tcp connect timeout".
     pub last_error: Option<String>,
+    /// How long the last finished check took, in microseconds (`None`
+    /// before the first).
+    pub last_check_micros: Option<u64>,
 }
 
 impl HostStatus {

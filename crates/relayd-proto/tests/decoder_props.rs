@@ -26,6 +26,7 @@ fn host_status() -> impl Strategy<Value = FromHce> {
                 up_count: count / 2,
                 retry_count: 0,
                 last_error: error,
+                last_check_micros: Some(count / 3),
             }))
         })
 }

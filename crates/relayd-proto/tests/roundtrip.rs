@@ -11,6 +11,7 @@ use relayd_proto::messages::hce_pfe::HceToPfe;
 use relayd_proto::messages::hce_relay::HceToRelay;
 use relayd_proto::messages::parent_ca::ParentToCa;
 use relayd_proto::messages::parent_hce::{HceToParent, ParentToHce};
+use relayd_proto::messages::parent_metrics::{MetricsToParent, ParentToMetrics};
 use relayd_proto::messages::parent_pfe::{ParentToPfe, PfeToParent, RedirectReport};
 use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
 use relayd_proto::messages::relay_ca::{CaToRelay, RelayToCa};
@@ -34,6 +35,7 @@ fn host_status() -> HostStatus {
         up_count: 7,
         retry_count: 1,
         last_error: Some("tcp connect timeout".into()),
+        last_check_micros: Some(1250),
     }
 }
 
@@ -129,6 +131,9 @@ fn every_lifecycle_answer<R>() -> Vec<ToParent<R>> {
             reason: "not a private key".into(),
         },
         Refusal::MissingRoutePlan,
+        Refusal::Metrics {
+            reason: "cannot serve the socket of 127.0.0.1:9121".into(),
+        },
     ];
     let mut all = vec![
         LifecycleAnswer::Ready,
@@ -374,6 +379,19 @@ async fn parent_ca() {
     parent_child_round_trip::<ParentToCa, NoMessage>(to_ca, vec![]).await;
 }
 
+#[tokio::test]
+async fn parent_metrics() {
+    let to_metrics = vec![
+        ParentToMetrics::ListenSocket("127.0.0.1:9121".parse().unwrap()),
+        ParentToMetrics::Exposition {
+            request_id: 7,
+            text: "relayd_host_up 1\n".into(),
+        },
+    ];
+    let to_parent = vec![MetricsToParent::Scrape { request_id: 7 }];
+    parent_child_round_trip(to_metrics, to_parent).await;
+}
+
 #[test]
 fn every_message_of_a_channel_has_a_type_of_its_own() {
     let reset = relayd_proto::message_kind(&ToChild::<ParentToHce>::Lifecycle(Lifecycle::Reset {
@@ -457,6 +475,7 @@ async fn control() {
         ControlRequest::RouterDisable(Target::Id(1)),
         ControlRequest::Drain { seconds: None },
         ControlRequest::Drain { seconds: Some(30) },
+        ControlRequest::ShowMetrics,
     ];
     let replies = vec![
         ControlReply::Hello { version: 1 },
@@ -497,6 +516,7 @@ async fn control() {
         ControlReply::Failed("no such host".into()),
         ControlReply::End,
         ControlReply::Event(MonitorEvent::HostStatus(host_status())),
+        ControlReply::Metrics("# TYPE relayd_host_up gauge\nrelayd_host_up 1\n".into()),
     ];
     round_trip(requests, replies).await;
 

@@ -13,6 +13,7 @@ mod engine;
 mod hce;
 mod joined;
 mod log;
+mod metrics;
 mod parent;
 mod pfe;
 mod privsep;

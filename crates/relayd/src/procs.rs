@@ -35,7 +35,7 @@ pub struct ProcSpec {
 use PartKind as Part;
 use ProcessKind as Kind;
 
-pub static PROCS: [ProcSpec; 5] = [
+pub static PROCS: [ProcSpec; 6] = [
     ProcSpec {
         kind: Kind::Parent,
         instances: Instances::One,
@@ -81,6 +81,15 @@ pub static PROCS: [ProcSpec; 5] = [
         sandbox: Sandboxing::Chroot,
         entry: Some(crate::ca::main),
     },
+    ProcSpec {
+        kind: Kind::Metrics,
+        instances: Instances::One,
+        peers: &[],
+        capabilities: &[],
+        wants: &[Part::Global],
+        sandbox: Sandboxing::Chroot,
+        entry: Some(crate::metrics::main),
+    },
 ];
 
 /// The row of `kind` (rows are in `ProcessKind` order; a test holds it).
@@ -91,6 +100,7 @@ pub fn spec(kind: ProcessKind) -> &'static ProcSpec {
         Kind::Pfe => 2,
         Kind::Relay => 3,
         Kind::Ca => 4,
+        Kind::Metrics => 5,
     };
     &PROCS[row]
 }
@@ -253,8 +263,11 @@ mod tests {
     #[test]
     fn children_start_in_table_order_with_prefork_instances() {
         let ids: Vec<String> = child_ids(2).iter().map(ToString::to_string).collect();
-        assert_eq!(ids, ["hce", "pfe", "relay 1", "relay 2", "ca 1", "ca 2"]);
-        assert_eq!(child_ids(0).len(), 4, "prefork 0 still runs one of each");
+        assert_eq!(
+            ids,
+            ["hce", "pfe", "relay 1", "relay 2", "ca 1", "ca 2", "metrics"]
+        );
+        assert_eq!(child_ids(0).len(), 5, "prefork 0 still runs one of each");
     }
 
     #[test]
@@ -284,6 +297,7 @@ mod tests {
         assert_eq!(wants(Kind::Pfe), set(&[Global, Table, Redirect, Router]));
         assert_eq!(wants(Kind::Relay), set(&[Global, Table, Protocol, Relay]));
         assert_eq!(wants(Kind::Ca), set(&[Global, Protocol, Relay]));
+        assert_eq!(wants(Kind::Metrics), set(&[Global]));
         for row in &PROCS {
             assert!(
                 row.wants.contains(&Global),
@@ -301,6 +315,7 @@ mod tests {
             Kind::Pfe => include_str!("pfe/mod.rs"),
             Kind::Relay => include_str!("relay/mod.rs"),
             Kind::Ca => include_str!("ca/mod.rs"),
+            Kind::Metrics => include_str!("metrics/mod.rs"),
         }
     }
 

@@ -35,7 +35,7 @@ fn sigterm_leaves_no_process_socket_or_listener_behind() {
     let port = free_port();
     let mut daemon = Daemon::start("sigterm", &config(port));
     let children = daemon.children();
-    assert_eq!(children.len(), 6);
+    assert_eq!(children.len(), 7);
     send_signal(daemon.pid, "TERM");
     let status = daemon.wait_exit(Duration::from_secs(10));
     assert_eq!(status, Some(0), "log:\n{}", daemon.log_text());
@@ -130,7 +130,7 @@ fn without_d_relayd_detaches_and_returns_once_it_serves() {
         Some(&pid.to_string().as_str()),
         "session id is its pid"
     );
-    assert_eq!(children_of(pid).len(), 6);
+    assert_eq!(children_of(pid).len(), 7);
     send_signal(pid, "TERM");
     assert!(wait_until(Duration::from_secs(10), || !process_alive(pid)));
     assert!(!socket.exists());

@@ -43,7 +43,7 @@ fn titles(daemon: &mut Daemon) -> Vec<(String, u32)> {
 }
 
 #[test]
-fn the_process_tree_has_one_hce_one_pfe_and_prefork_relays_and_cas() {
+fn the_process_tree_has_one_hce_one_pfe_one_metrics_and_prefork_relays_and_cas() {
     if !daemon_can_run() {
         return;
     }
@@ -55,6 +55,7 @@ fn the_process_tree_has_one_hce_one_pfe_and_prefork_relays_and_cas() {
             "relayd: ca 1",
             "relayd: ca 2",
             "relayd: hce",
+            "relayd: metrics",
             "relayd: pfe",
             "relayd: relay 1",
             "relayd: relay 2"
@@ -77,7 +78,7 @@ fn every_child_runs_as_relayd_user_in_the_chroot_with_no_new_privs() {
     let (uid, gid) = user_ids(DAEMON_USER).expect("user exists");
     let mut daemon = Daemon::start("sandbox", &config(free_port()));
     let children = titles(&mut daemon);
-    assert_eq!(children.len(), 6, "{children:?}\n{}", daemon.log_text());
+    assert_eq!(children.len(), 7, "{children:?}\n{}", daemon.log_text());
     for (title, pid) in children {
         let uids = proc_status(pid, "Uid").expect("Uid line");
         assert_eq!(uids, format!("{uid}\t{uid}\t{uid}\t{uid}"), "{title}");

@@ -94,6 +94,9 @@ pub enum Refusal {
     /// The pfe was sent a configuration without its routers' plan.
     #[error("the routers' plan did not come with the configuration")]
     MissingRoutePlan,
+    /// The metrics process cannot serve the socket it was sent.
+    #[error("metrics: {reason}")]
+    Metrics { reason: String },
 }
 
 /// What a parent -> child channel carries: the lifecycle or the engine's

@@ -15,6 +15,7 @@ pub mod hce_relay;
 pub mod lifecycle;
 pub mod parent_ca;
 pub mod parent_hce;
+pub mod parent_metrics;
 pub mod parent_pfe;
 pub mod parent_relay;
 pub mod relay_ca;

@@ -14,6 +14,9 @@ struct Entry {
     host: Host,
     table_id: ObjectId,
     tracker: HostTracker,
+    /// How long the last check result it took took (its parent's for a
+    /// host that follows one).
+    last_check: Option<Duration>,
 }
 
 /// A host whose state or counters a check result changed.
@@ -53,6 +56,7 @@ impl HostBook {
                     host: host.clone(),
                     table_id: table.id,
                     tracker: HostTracker::new(host.retry),
+                    last_check: None,
                 };
                 entries.insert(host.id, entry);
             }
@@ -159,6 +163,7 @@ impl HostBook {
                 continue;
             }
             let transition = entry.tracker.record(outcome);
+            entry.last_check = Some(outcome.elapsed);
             if let Some(table) = self.tables.get(&entry.table_id) {
                 log_check(&self.log, entry, table, outcome, transition);
             }
@@ -174,6 +179,7 @@ impl HostBook {
     pub fn disable(&mut self, id: ObjectId) -> Option<HostStatus> {
         let entry = self.entries.get_mut(&id)?;
         entry.tracker.disable();
+        entry.last_check = None;
         Some(status_of(entry))
     }
 
@@ -227,6 +233,9 @@ fn status_of(entry: &Entry) -> HostStatus {
         up_count: tracker.up_count(),
         retry_count: tracker.retries_left(),
         last_error: (error != HostError::None).then(|| error.to_string()),
+        last_check_micros: entry
+            .last_check
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
     }
 }
 

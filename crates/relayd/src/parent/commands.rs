@@ -29,6 +29,10 @@ impl Parent {
             | ControlRequest::ShowRedirects
             | ControlRequest::ShowRelays
             | ControlRequest::ShowRouters => return Answer::Replies(self.mirror.summary()),
+            ControlRequest::ShowMetrics => {
+                let text = super::exposition::render(&self.mirror.summary());
+                return Answer::Replies(vec![ControlReply::Metrics(text), ControlReply::End]);
+            }
             ControlRequest::Monitor => return Answer::Monitor(self.monitor.subscribe()),
             ControlRequest::HostEnable(target) => self.toggle(ObjectKind::Host, &target, true),
             ControlRequest::HostDisable(target) => self.toggle(ObjectKind::Host, &target, false),

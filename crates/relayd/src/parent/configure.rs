@@ -14,6 +14,7 @@ use crate::pfe::{ListenWarning, UnsupportedRedirects};
 use crate::proc::ProcId;
 use relayd_config::{Config, ConfigErrors, LoadOptions};
 use relayd_proto::control::ControlReply;
+use relayd_proto::messages::parent_metrics::ParentToMetrics;
 use relayd_proto::messages::parent_pfe::ParentToPfe;
 use relayd_proto::messages::parent_relay::ParentToRelay;
 use relayd_proto::messages::{Generation, ListenSocket, Verdict};
@@ -112,9 +113,9 @@ pub struct Current {
 impl Parent {
     /// Sends `config` to every child; the verdicts arrive as events. The
     /// relays' listening sockets come first (those of the running
-    /// configuration it listens on too, new ones opened), so a
-    /// configuration whose addresses cannot be bound changes nothing. The pfe gets the routers'
-    /// plan with it.
+    /// configuration it listens on too, new ones opened), then the metrics
+    /// endpoint's, so a configuration whose addresses cannot be bound
+    /// changes nothing. The pfe gets the routers' plan with it.
     pub(super) fn roll_out(
         &mut self,
         config: &Config,
@@ -153,6 +154,15 @@ impl Parent {
                 to: *to,
                 message: EngineMessage::Relay(message),
                 fd: Some(socket.fd),
+            });
+        }
+        let metrics = self.links.of_kind(ProcessKind::Metrics).next();
+        if let (Some(listen), Some(metrics)) = (config.global.metrics, metrics) {
+            let (addr, fd) = super::sockets::open_metrics_socket(listen)?;
+            extras.push(Extra {
+                to: metrics.id(),
+                message: EngineMessage::Metrics(ParentToMetrics::ListenSocket(addr)),
+                fd: Some(fd),
             });
         }
         self.generation += 1;

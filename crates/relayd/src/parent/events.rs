@@ -1,6 +1,7 @@
 //! What the parent does with what its children send: verdicts on
 //! configurations, host states (mirrored for relayctl and `monitor`),
-//! requests only root can serve, and the end of a channel (a lost child).
+//! requests only root can serve, the metrics process's scrapes, and the
+//! end of a channel (a lost child).
 
 use super::error::ParentError;
 use super::links::{ChildEvent, EngineMessage, Report};
@@ -8,6 +9,7 @@ use super::Parent;
 use crate::proc::ProcId;
 use relayd_proto::control::{IdName, MonitorEvent};
 use relayd_proto::messages::parent_hce::HceToParent;
+use relayd_proto::messages::parent_metrics::{MetricsToParent, ParentToMetrics};
 use relayd_proto::messages::parent_pfe::PfeToParent;
 use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
 use relayd_proto::messages::{BindAnyResult, LifecycleAnswer};
@@ -37,6 +39,13 @@ impl Parent {
                 Ok(())
             }
             ChildEvent::Report(id, Report::Relay(report)) => self.relay_reported(id, report),
+            ChildEvent::Report(id, Report::Metrics(MetricsToParent::Scrape { request_id })) => {
+                let text = super::exposition::render(&self.mirror.summary());
+                let answer = ParentToMetrics::Exposition { request_id, text };
+                self.links
+                    .get(id)?
+                    .send(EngineMessage::Metrics(answer), None)
+            }
         }
     }
 

@@ -10,6 +10,7 @@ use super::error::{ChannelEnd, ParentError};
 use crate::proc::ProcId;
 use relayd_proto::messages::parent_ca::ParentToCa;
 use relayd_proto::messages::parent_hce::{HceToParent, ParentToHce};
+use relayd_proto::messages::parent_metrics::{MetricsToParent, ParentToMetrics};
 use relayd_proto::messages::parent_pfe::{ParentToPfe, PfeToParent};
 use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
 use relayd_proto::messages::{
@@ -31,6 +32,7 @@ pub enum EngineMessage {
     Pfe(ParentToPfe),
     Relay(ParentToRelay),
     Ca(ParentToCa),
+    Metrics(ParentToMetrics),
 }
 
 impl EngineMessage {
@@ -41,6 +43,7 @@ impl EngineMessage {
             EngineMessage::Pfe(_) => ProcessKind::Pfe,
             EngineMessage::Relay(_) => ProcessKind::Relay,
             EngineMessage::Ca(_) => ProcessKind::Ca,
+            EngineMessage::Metrics(_) => ProcessKind::Metrics,
         }
     }
 }
@@ -51,6 +54,7 @@ pub enum Report {
     Hce(HceToParent),
     Pfe(PfeToParent),
     Relay(RelayToParent),
+    Metrics(MetricsToParent),
 }
 
 /// Something a child sent, or the end of its channel.
@@ -122,6 +126,7 @@ impl Links {
             ProcessKind::Hce => open_channel(id, socket, events, Report::Hce)?,
             ProcessKind::Pfe => open_channel(id, socket, events, Report::Pfe)?,
             ProcessKind::Relay => open_channel(id, socket, events, Report::Relay)?,
+            ProcessKind::Metrics => open_channel(id, socket, events, Report::Metrics)?,
             ProcessKind::Ca => {
                 open_channel(id, socket, events, |nothing: NoMessage| match nothing {})?
             }

@@ -2,7 +2,7 @@
 //! children, opens what needs root (listening sockets, raw sockets, key
 //! files), serves the control socket and reloads.
 //!
-//! imsg peers: hce, pfe, relay N, ca N.
+//! imsg peers: hce, pfe, relay N, ca N, metrics.
 //! Every child has its channel to the parent; relayctl clients speak to it
 //! on the control socket (`control`).
 //!
@@ -28,6 +28,7 @@ mod demote;
 mod drain;
 mod error;
 mod events;
+mod exposition;
 mod leftovers;
 mod links;
 mod listeners;

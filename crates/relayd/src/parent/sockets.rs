@@ -20,6 +20,11 @@ pub enum SocketError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("metrics: cannot listen on {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("relay {relay}: cannot keep the socket on {addr}: {source}")]
     Duplicate {
         relay: String,
@@ -125,6 +130,20 @@ pub fn relay_listens(config: &Config) -> Vec<RelayListen> {
     }
     listens
 }
+
+/// The listening socket of `metrics listen on` (SO_REUSEPORT, as the
+/// relays': the running one keeps serving until the new one commits).
+pub fn open_metrics_socket(
+    listen: relayd_config::MetricsListen,
+) -> Result<(SocketAddr, OwnedFd), SocketError> {
+    let addr = SocketAddr::new(listen.addr, listen.port);
+    let fd = open_listener(addr, METRICS_BACKLOG)
+        .map_err(|source| SocketError::Metrics { addr, source })?;
+    Ok((addr, fd))
+}
+
+/// Scrapers are few: a short queue.
+const METRICS_BACKLOG: u32 = 16;
 
 fn open_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<OwnedFd> {
     let domain = Domain::for_address(addr);

@@ -1,0 +1,115 @@
+//! The `metrics listen on` endpoint: served by the unprivileged metrics
+//! process (the parent holds no socket on its port), accepted by
+//! `promtool`, and scraped by a real `prometheus` whose query API follows
+//! relayd's host states.
+
+use e2e::{
+    children_of, cmdline, daemon_can_run, expect_state, first_table, free_port, http_get, or_skip,
+    promtool_check, tools_installed, wait_until, Daemon, Prometheus, TcpBackend, TcpBehaviour,
+};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The inode of the socket listening on 127.0.0.1:`port`, from
+/// /proc/net/tcp (`0100007F:PORT` in state 0A).
+fn listening_inode(port: u16) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
+            .then(|| fields.get(9).map(|inode| inode.to_string()))
+            .flatten()
+    })
+}
+
+/// Whether process `pid` holds socket `inode`.
+fn holds_socket(pid: u32, inode: &str) -> bool {
+    let wanted = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == wanted))
+}
+
+#[test]
+fn the_endpoint_is_the_metrics_process_and_prometheus_reads_host_states() {
+    if !daemon_can_run() || !tools_installed(&["promtool", "prometheus"]) {
+        return;
+    }
+    let mut backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
+    let metrics_port = free_port();
+    let config = format!(
+        "interval 1\ntimeout 500\n\
+         metrics listen on 127.0.0.1 port {metrics_port}\n\
+         table <web> {{ 127.0.0.1 127.0.0.2 }}\n\
+         relay www {{\n\
+         \tlisten on 127.0.0.1 port {}\n\
+         \tforward to <web> port {} check tcp\n\
+         }}\n",
+        free_port(),
+        backend.port()
+    );
+    let daemon = Daemon::start("metrics-endpoint", &config);
+    expect_state(&daemon, "127.0.0.1", "up", Duration::from_secs(10));
+    expect_state(&daemon, "127.0.0.2", "down", Duration::from_secs(10));
+    let endpoint = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    let table = first_table(&daemon);
+
+    // Only the metrics process holds the listening socket.
+    let inode = listening_inode(metrics_port).expect("a socket listens on the metrics port");
+    let holders: Vec<String> = std::iter::once(daemon.pid)
+        .chain(children_of(daemon.pid))
+        .filter(|pid| holds_socket(*pid, &inode))
+        .map(cmdline)
+        .collect();
+    assert_eq!(holders.len(), 1, "{holders:?}");
+    assert!(holders[0].starts_with("relayd: metrics"), "{holders:?}");
+
+    let (status, text) = http_get(endpoint, "/metrics").expect("the endpoint answers");
+    assert_eq!(status, 200, "{text}");
+    if let Err(why) = promtool_check(&text) {
+        panic!("{why}\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l == format!("relayd_host_up{{table=\"{table}\",host=\"127.0.0.1\"}} 1")),
+        "{text}"
+    );
+    assert_eq!(http_get(endpoint, "/").map(|(s, _)| s), Some(404));
+
+    let Some(prometheus) = or_skip(Prometheus::scraping(endpoint)) else {
+        return;
+    };
+    let host_up = |host: &str| -> Option<String> {
+        prometheus
+            .query(&format!(
+                "relayd_host_up{{job=\"relayd\",table=\"{table}\"}}"
+            ))
+            .into_iter()
+            .find(|(labels, _)| labels["host"] == host)
+            .map(|(_, value)| value)
+    };
+    let seen = |host: &str, value: &str| {
+        wait_until(Duration::from_secs(30), || {
+            host_up(host).as_deref() == Some(value)
+        })
+    };
+    assert!(
+        seen("127.0.0.1", "1") && seen("127.0.0.2", "0"),
+        "prometheus says {:?} {:?}\n{}",
+        host_up("127.0.0.1"),
+        host_up("127.0.0.2"),
+        prometheus.log_text()
+    );
+    // The backend goes away: relayd marks the host down, Prometheus sees it.
+    backend.kill();
+    expect_state(&daemon, "127.0.0.1", "down", Duration::from_secs(10));
+    assert!(
+        seen("127.0.0.1", "0"),
+        "prometheus says {:?}\n{}",
+        host_up("127.0.0.1"),
+        prometheus.log_text()
+    );
+}

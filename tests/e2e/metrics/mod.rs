@@ -1,0 +1,6 @@
+//! Prometheus metrics: `relayctl show metrics` and the `metrics listen on`
+//! endpoint, checked with Debian's `promtool` and scraped by a real
+//! `prometheus`.
+
+mod endpoint;
+mod relayctl;

@@ -1,0 +1,74 @@
+//! `relayctl show metrics`: text `promtool check metrics` accepts, whose
+//! host samples say what `show hosts` says.
+
+use e2e::{
+    daemon_can_run, expect_state, first_table, free_port, host_rows, promtool_check, relayctl,
+    stdout_text, tools_installed, Daemon, TcpBackend, TcpBehaviour,
+};
+use std::time::Duration;
+
+#[test]
+fn show_metrics_passes_promtool_and_matches_show_hosts() {
+    if !daemon_can_run() || !tools_installed(&["promtool"]) {
+        return;
+    }
+    let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
+    // Nothing listens on 127.0.0.2 at this port: that host goes down.
+    let config = format!(
+        "interval 1\ntimeout 500\n\
+         table <web> {{ 127.0.0.1 127.0.0.2 }}\n\
+         relay www {{\n\
+         \tlisten on 127.0.0.1 port {}\n\
+         \tforward to <web> port {} check tcp\n\
+         }}\n",
+        free_port(),
+        backend.port()
+    );
+    let daemon = Daemon::start("metrics-relayctl", &config);
+    expect_state(&daemon, "127.0.0.1", "up", Duration::from_secs(10));
+    expect_state(&daemon, "127.0.0.2", "down", Duration::from_secs(10));
+
+    // relayd names a relay's table after its port: `web:PORT`.
+    let table = first_table(&daemon);
+    let output = relayctl(&daemon.socket, &["show", "metrics"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout_text(&output);
+    if let Err(why) = promtool_check(&text) {
+        panic!("{why}\n{text}");
+    }
+    // Every host of `show hosts` has its relayd_host_up sample, 1 for up.
+    let rows = host_rows(&daemon);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in rows {
+        let value = if row.status == "up" { 1 } else { 0 };
+        let sample = format!(
+            "relayd_host_up{{table=\"{table}\",host=\"{}\"}} {value}",
+            row.name
+        );
+        assert!(
+            text.lines().any(|l| l == sample),
+            "no {sample:?} in\n{text}"
+        );
+    }
+    for line in [
+        format!("relayd_table_hosts{{table=\"{table}\"}} 2"),
+        format!("relayd_table_hosts_up{{table=\"{table}\"}} 1"),
+        "relayd_relay_enabled{relay=\"www\"} 1".to_string(),
+        format!("relayd_host_state{{table=\"{table}\",host=\"127.0.0.2\",state=\"down\"}} 1"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    // A host that was checked has a check duration, in seconds.
+    let duration = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!(
+                "relayd_host_check_duration_seconds{{table=\"{table}\",host=\"127.0.0.1\"}} "
+            ))
+        })
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(
+        duration.is_some_and(|d| (0.0..0.5).contains(&d)),
+        "{duration:?}\n{text}"
+    );
+}
