@@ -28,6 +28,7 @@ want python3 python3
 want sha1sum coreutils
 want promtool prometheus
 want prometheus prometheus
+want keepalived keepalived
 want unshare util-linux
 want mount mount
 want useradd passwd

@@ -19,6 +19,7 @@
 
 mod config_check;
 mod daemon;
+mod ha;
 mod hce;
 mod man_pages;
 mod metrics;
