@@ -118,7 +118,10 @@ fn sub_delim(b: u8) -> bool {
 }
 
 /// The canonical form of `path` (no query): `%XX` of an unreserved
-/// character decoded and every other escape's hex in upper case, `.` and
+/// character decoded, every other escape's hex in upper case and a `%`
+/// that starts no escape written `%25` (so decoding cannot make a new
+/// escape: `/%%373` is `/%2573`, never `/%73`, which a backend would
+/// read as `/s`), `.` and
 /// `..` segments removed (RFC 3986 5.2.4, never above the root), empty
 /// segments merged, a trailing slash kept. A path that does not start
 /// with `/` (`*`) is returned as it is.
@@ -154,7 +157,7 @@ pub fn canonical_path(path: &str) -> String {
 }
 
 /// `%XX` escapes of unreserved characters decoded, the others' hex digits
-/// upper-cased; a `%` not followed by two hex digits stays.
+/// upper-cased; a `%` not followed by two hex digits becomes `%25`.
 fn decode_unreserved(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -176,6 +179,10 @@ fn decode_unreserved(path: &str) -> String {
                 out.push(b'%');
                 out.extend(bytes[at + 1..at + 3].iter().map(u8::to_ascii_uppercase));
                 at += 3;
+            }
+            None if bytes[at] == b'%' => {
+                out.extend_from_slice(b"%25");
+                at += 1;
             }
             None => {
                 out.push(bytes[at]);
@@ -213,9 +220,25 @@ mod tests {
         assert_eq!(canonical_path("/"), "/");
         assert_eq!(canonical_path("/.."), "/");
         assert_eq!(canonical_path("/a%2fb"), "/a%2Fb");
-        assert_eq!(canonical_path("/a%zz%4"), "/a%zz%4");
+        assert_eq!(canonical_path("/a%zz%4"), "/a%25zz%254");
+        // Found by the http_head fuzz target: decoding made a new escape.
+        assert_eq!(canonical_path("/%%373muggled"), "/%2573muggled");
+        assert_eq!(canonical_path("/ht%7%373mug"), "/ht%25773mug");
         assert_eq!(canonical_path("/caf\u{e9}"), "/caf\u{e9}");
         assert_eq!(canonical_path("*"), "*");
+    }
+
+    #[test]
+    fn the_canonical_path_is_its_own_canonical_path() {
+        for path in [
+            "/%%373muggled",
+            "/ht%7%373mug80",
+            "/%2%2e%2e/x",
+            "/a/%2e%2E/./%7e%",
+        ] {
+            let once = canonical_path(path);
+            assert_eq!(canonical_path(&once), once, "{path}");
+        }
     }
 
     #[test]

@@ -236,6 +236,9 @@ fn path_rules_match_the_canonical_path_and_the_backend_gets_it() {
         ("/a/./b/../%63?q=%2e", "/a/c?q=%2e"),
         ("http://x/ok?q=1", "/ok?q=1"),
         ("//a//b/", "/a/b/"),
+        // A `%` that starts no escape cannot make one when `%37` is
+        // decoded: the backend never reads `/%73muggled` (`/smuggled`).
+        ("/%%373muggled", "/%2573muggled"),
     ] {
         let before = backend.received();
         let mut client = connect(port);
