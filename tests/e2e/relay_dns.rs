@@ -6,11 +6,14 @@
 //! mode, a stopped backend is skipped once the hce saw it down, and bad
 //! input (junk, answers with an unknown ID or from a host not asked, a
 //! flood of queries to a silent backend) is dropped and counted, never
-//! answered. Needs root, iproute2, nftables, unbound and dig.
+//! answered; `forward to nat lookup` / `destination` sends each query that
+//! a DNAT rule brought to the relay where the client sent it (conntrack,
+//! asked by the pfe) and drops one that nothing redirected. Needs root,
+//! iproute2, nftables, unbound and dig.
 
 use e2e::{
-    bin, daemon_can_run, dig, expect_state, or_skip, stdout_text, tools_installed, wait_hosts_up,
-    wait_until, Daemon, Namespace, ScratchDir, Unbound, TWO_INTERVALS, WHO,
+    bin, daemon_can_run, dig, dig_with, expect_state, or_skip, stdout_text, tools_installed,
+    wait_hosts_up, wait_until, Daemon, Namespace, ScratchDir, Unbound, TWO_INTERVALS, WHO,
 };
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -397,38 +400,133 @@ fn a_flood_to_a_silent_backend_fills_a_bounded_table_and_the_relay_goes_on() {
 #[test]
 fn what_a_dns_relay_cannot_do_here_is_refused_with_its_line() {
     let dir = ScratchDir::new("dns-check");
-    let accepted = dir.write(
-        "dns.conf",
-        "table <r> { 127.0.0.2 }\ndns protocol dns { tcp { socket buffer 65536 } }\n\
-         relay resolver {\n\tlisten on 127.0.0.1 port 53\n\tprotocol dns\n\
-         \tforward to <r> port 53 mode loadbalance check tcp\n}\n",
-    );
-    let output = Command::new(bin("relayd"))
-        .arg("-nf")
-        .arg(&accepted)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let refused = dir.write(
-        "natlook.conf",
+    let check = |name: &str, text: &str| {
+        let path = dir.write(name, text);
+        let output = Command::new(bin("relayd"))
+            .arg("-nf")
+            .arg(&path)
+            .output()
+            .unwrap();
+        (path, output)
+    };
+    for (name, forward) in [
+        (
+            "table.conf",
+            "forward to <r> port 53 mode loadbalance check tcp",
+        ),
+        ("natlook.conf", "forward to nat lookup"),
+        ("destination.conf", "forward to destination"),
+    ] {
+        let (_, output) = check(
+            name,
+            &format!(
+                "table <r> {{ 127.0.0.2 }}\ndns protocol dns {{ tcp {{ socket buffer 65536 }} }}\n\
+                 relay resolver {{\n\tlisten on 127.0.0.1 port 53\n\tprotocol dns\n\t{forward}\n}}\n"
+            ),
+        );
+        assert!(
+            output.status.success(),
+            "{forward}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let (refused, output) = check(
+        "transparent.conf",
         "dns protocol dns { }\n\nrelay resolver {\n\tlisten on 127.0.0.1 port 53\n\
-         \tprotocol dns\n\tforward to nat lookup\n}\n",
+         \tprotocol dns\n\ttransparent forward to nat lookup\n}\n",
     );
-    let output = Command::new(bin("relayd"))
-        .arg("-nf")
-        .arg(&refused)
-        .output()
-        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8_lossy(&output.stderr);
     let place = format!(
-        "{}:3: relay resolver: forward to destination",
+        "{}:3: relay resolver: transparent forward",
         refused.display()
     );
     assert!(text.contains(&place), "{text}");
-    assert!(text.contains("conntrack"), "{text}");
+}
+
+/// Where `nat lookup` queries are sent before the redirection: an unbound
+/// listens there, and the test's DNAT rules bring the clients' queries to
+/// the relays instead.
+const ORIGINAL: &str = "127.0.0.53";
+/// The clients' source addresses: each has its DNAT rule to one relay, and
+/// `UNTRACKED` sends without conntrack.
+const TO_NATLOOK: &str = "127.0.0.9";
+const TO_DESTINATION: &str = "127.0.0.10";
+const UNTRACKED: &str = "127.0.0.11";
+
+/// DNAT rules in `ns`, as an operator's (or a relayd `redirect`) would be:
+/// queries to ORIGINAL:53 from each client address go to its relay's port,
+/// and UNTRACKED's datagrams are not tracked at all. Only the clients'
+/// sources match, so the relays' own queries to ORIGINAL go through.
+fn redirect_to_relays(ns: &Namespace, natlook: u16, destination: u16) -> Result<(), String> {
+    let script = format!(
+        "add table ip divert\n\
+         add chain ip divert out {{ type nat hook output priority -100; }}\n\
+         add rule ip divert out ip saddr {TO_NATLOOK} ip daddr {ORIGINAL} udp dport 53 \
+         dnat to {RELAY}:{natlook}\n\
+         add rule ip divert out ip saddr {TO_DESTINATION} ip daddr {ORIGINAL} udp dport 53 \
+         dnat to {RELAY}:{destination}\n\
+         add chain ip divert raw {{ type filter hook output priority -300; }}\n\
+         add rule ip divert raw ip saddr {UNTRACKED} notrack\n"
+    );
+    let scratch = ScratchDir::new("dns-divert");
+    let path = scratch.write("divert.nft", &script);
+    ns.exec(&["nft", "-f", &path.display().to_string()])
+        .map(|_| ())
+        .map_err(|e| format!("nftables unusable: {e}"))
+}
+
+#[test]
+fn nat_lookup_sends_each_redirected_query_to_its_original_destination() {
+    let Some(ns) = namespace_or_skip() else {
+        return;
+    };
+    let Some(_original) = or_skip(Unbound::start(&ns, ORIGINAL, 53, "original")) else {
+        return;
+    };
+    let (natlook, destination) = (5353, 5354);
+    let Some(()) = or_skip(redirect_to_relays(&ns, natlook, destination)) else {
+        return;
+    };
+    let config = format!(
+        "prefork 1\n\
+         interval 1\n\
+         dns protocol dns {{ }}\n\
+         relay natlook {{\n\
+         \tlisten on {RELAY} port {natlook}\n\
+         \tprotocol dns\n\
+         \tforward to nat lookup\n\
+         }}\n\
+         relay todest {{\n\
+         \tlisten on {RELAY} port {destination}\n\
+         \tprotocol dns\n\
+         \tforward to destination\n\
+         }}\n"
+    );
+    let daemon = Daemon::start_in(&ns, "dns-natlook", &config);
+    for (relay, source) in [("natlook", TO_NATLOOK), ("todest", TO_DESTINATION)] {
+        for _ in 0..3 {
+            let answer = dig_with(&ns, ORIGINAL, 53, WHO, CLIENT_ID, &["-b", source])
+                .unwrap_or_else(|e| panic!("{relay}: {e}\nrelayd log:\n{}", daemon.log_text()));
+            assert_eq!(answer.id, CLIENT_ID, "{answer:?}");
+            assert_eq!(answer.txt, ["original"], "{relay}: {answer:?}");
+        }
+        // The queries went through the relay, not around it.
+        let counted = wait_until(Duration::from_secs(5), || {
+            relay_details(&daemon, relay).contains("total: 3 sessions")
+        });
+        assert!(counted, "{relay}: {}", relay_details(&daemon, relay));
+    }
+
+    // Straight to the relay (conntrack's entry says so) and untracked: no
+    // original destination, nothing sent, each dropped and counted.
+    for source in ["127.0.0.1", UNTRACKED] {
+        let straight = dig_with(&ns, RELAY, natlook, WHO, CLIENT_ID, &["-b", source]);
+        assert!(straight.is_err(), "from {source}: {straight:?}");
+    }
+    let counted = wait_until(Duration::from_secs(5), || {
+        dropped(&daemon, "natlook", "no destination") == 2
+    });
+    assert!(counted, "{}", relay_details(&daemon, "natlook"));
+    assert_eq!(dropped(&daemon, "todest", "no destination"), 0);
 }

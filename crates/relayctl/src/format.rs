@@ -161,12 +161,19 @@ pub fn dns_drops(stats: &[Statistics]) -> String {
         wrong_source: sum.wrong_source + d.wrong_source,
         evicted: sum.evicted + d.evicted,
         no_backend: sum.no_backend + d.no_backend,
+        no_destination: sum.no_destination + d.no_destination,
         timeouts: sum.timeouts + d.timeouts,
     });
     detail(&format!(
         "dropped: {} malformed, {} unknown id, {} wrong source, {} table full, \
-         {} no backend, {} timeout",
-        sum.malformed, sum.unknown_id, sum.wrong_source, sum.evicted, sum.no_backend, sum.timeouts
+         {} no backend, {} no destination, {} timeout",
+        sum.malformed,
+        sum.unknown_id,
+        sum.wrong_source,
+        sum.evicted,
+        sum.no_backend,
+        sum.no_destination,
+        sum.timeouts
     ))
 }
 
@@ -470,6 +477,7 @@ mod tests {
                 malformed: 1,
                 unknown_id: 2,
                 evicted: process as u64,
+                no_destination: 3,
                 timeouts: 4,
                 ..DnsDrops::default()
             });
@@ -478,7 +486,7 @@ mod tests {
         assert!(
             text.contains(
                 "\tdropped: 2 malformed, 4 unknown id, 0 wrong source, 1 table full, \
-                 0 no backend, 8 timeout\n"
+                 0 no backend, 6 no destination, 8 timeout\n"
             ),
             "{text}"
         );

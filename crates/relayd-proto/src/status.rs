@@ -98,6 +98,10 @@ pub struct DnsDrops {
     pub evicted: u64,
     /// Queries with no usable backend, or whose sending failed.
     pub no_backend: u64,
+    /// `forward to destination` / `nat lookup` without tables: queries
+    /// that were not redirected, or whose original destination conntrack
+    /// could not give.
+    pub no_destination: u64,
     /// Queries unanswered within the session timeout.
     pub timeouts: u64,
 }

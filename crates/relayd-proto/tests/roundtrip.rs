@@ -14,6 +14,9 @@ use relayd_proto::messages::parent_hce::{HceToParent, ParentToHce};
 use relayd_proto::messages::parent_metrics::{MetricsToParent, ParentToMetrics};
 use relayd_proto::messages::parent_pfe::{ParentToPfe, PfeToParent, RedirectReport};
 use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
+use relayd_proto::messages::pfe_relay::{
+    NatLookAnswer, NatLookRequest, NatLookResult, PfeToRelay, RelayToPfe,
+};
 use relayd_proto::messages::relay_ca::{CaToRelay, RelayToCa};
 use relayd_proto::messages::*;
 use relayd_proto::status::*;
@@ -413,6 +416,31 @@ async fn hce_to_pfe_and_relay() {
     round_trip::<HceToPfe, NoMessage>(updates, vec![]).await;
     let updates = vec![HceToRelay::HostStatus(host_status()), HceToRelay::Sync];
     round_trip::<HceToRelay, NoMessage>(updates, vec![]).await;
+}
+
+#[tokio::test]
+async fn relay_pfe() {
+    let to_pfe = vec![RelayToPfe::NatLook(NatLookRequest {
+        request_id: 7,
+        proto: IpProto::Udp,
+        client: "192.0.2.1:40000".parse().unwrap(),
+        listen: "[2001:db8::1]:5353".parse().unwrap(),
+    })];
+    let to_relay = vec![
+        PfeToRelay::NatLook(NatLookAnswer {
+            request_id: 7,
+            result: NatLookResult::Destination("198.51.100.53:53".parse().unwrap()),
+        }),
+        PfeToRelay::NatLook(NatLookAnswer {
+            request_id: 8,
+            result: NatLookResult::NoEntry,
+        }),
+        PfeToRelay::NatLook(NatLookAnswer {
+            request_id: 9,
+            result: NatLookResult::Failed("conntrack: not permitted".into()),
+        }),
+    ];
+    round_trip(to_pfe, to_relay).await;
 }
 
 #[tokio::test]

@@ -57,7 +57,7 @@ pub static PROCS: [ProcSpec; 6] = [
     ProcSpec {
         kind: Kind::Pfe,
         instances: Instances::One,
-        peers: &[Peer::each(Kind::Hce)],
+        peers: &[Peer::each(Kind::Hce), Peer::each(Kind::Relay)],
         capabilities: &[Capability::CAP_NET_ADMIN],
         wants: &[Part::Global, Part::Table, Part::Redirect, Part::Router],
         sandbox: Sandboxing::Chroot,
@@ -66,7 +66,11 @@ pub static PROCS: [ProcSpec; 6] = [
     ProcSpec {
         kind: Kind::Relay,
         instances: Instances::Prefork,
-        peers: &[Peer::each(Kind::Hce), Peer::same_instance(Kind::Ca)],
+        peers: &[
+            Peer::each(Kind::Hce),
+            Peer::each(Kind::Pfe),
+            Peer::same_instance(Kind::Ca),
+        ],
         capabilities: &[],
         wants: &[Part::Global, Part::Table, Part::Protocol, Part::Relay],
         sandbox: Sandboxing::Chroot,
@@ -239,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn the_mesh_links_hce_to_pfe_and_every_relay_and_each_relay_to_its_ca() {
+    fn the_mesh_links_hce_and_pfe_to_every_relay_and_each_relay_to_its_ca() {
         let mesh: BTreeSet<(String, String)> = peer_mesh(3)
             .into_iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -249,6 +253,9 @@ mod tests {
             ("hce", "relay 1"),
             ("hce", "relay 2"),
             ("hce", "relay 3"),
+            ("pfe", "relay 1"),
+            ("pfe", "relay 2"),
+            ("pfe", "relay 3"),
             ("relay 1", "ca 1"),
             ("relay 2", "ca 2"),
             ("relay 3", "ca 3"),

@@ -18,6 +18,7 @@ pub mod parent_hce;
 pub mod parent_metrics;
 pub mod parent_pfe;
 pub mod parent_relay;
+pub mod pfe_relay;
 pub mod relay_ca;
 
 mod common;

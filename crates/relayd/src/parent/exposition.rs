@@ -198,12 +198,13 @@ impl Families {
         let sum = |pick: fn(&relayd_proto::status::DnsDrops) -> u64| -> u64 {
             drops.iter().map(pick).sum()
         };
-        let reasons: [(&str, u64); 6] = [
+        let reasons: [(&str, u64); 7] = [
             ("malformed", sum(|d| d.malformed)),
             ("unknown_id", sum(|d| d.unknown_id)),
             ("wrong_source", sum(|d| d.wrong_source)),
             ("evicted", sum(|d| d.evicted)),
             ("no_backend", sum(|d| d.no_backend)),
+            ("no_destination", sum(|d| d.no_destination)),
             ("timeout", sum(|d| d.timeouts)),
         ];
         for (reason, count) in reasons {

@@ -3,15 +3,18 @@
 //! statistics (relayd's pf engine, on nftables); keeps the routes of the
 //! `router` blocks through the gateways that are up (`routes`).
 //!
-//! imsg peers: parent, hce.
+//! imsg peers: parent, hce, relay N.
 //! - parent: configuration (with the routers' plan), enable/disable in;
 //!   redirect states, statistics, table changes and errors out.
 //! - hce: host states in, nothing out.
+//! - relay N: `nat lookup` questions in (the original destination of a
+//!   redirected datagram), conntrack's answers out (`conntrack`).
 //!
 //! Sandbox: chroot, unprivileged user, only CAP_NET_ADMIN, no_new_privs.
-//! libnftables is loaded and the rtnetlink socket opened before the
-//! sandbox (see `nft`, `routes`): the pfe edits nftables and routes over
-//! netlink itself and never executes anything.
+//! libnftables is loaded and the rtnetlink and ctnetlink sockets opened
+//! before the sandbox (see `nft`, `routes`, `conntrack`): the pfe edits
+//! nftables and routes and reads conntrack over netlink itself and never
+//! executes anything.
 //!
 //! Lifecycle: at start a stale `table inet relayd` (from a killed relayd) is
 //! deleted; a configuration is prepared into its rules, which the kernel
@@ -37,6 +40,7 @@
 //! `route to` are refused when the configuration loads (`check`).
 
 mod check;
+mod conntrack;
 mod nft;
 mod plan;
 mod routes;
@@ -52,13 +56,17 @@ use crate::engine::{
     earliest, open_peer, ChildError, ChildStart, Context, Engine, EngineError, Periodic,
 };
 use crate::proc::ProcId;
+use conntrack::Conntrack;
 use plan::{plan, Plan, Switches};
 use relayd_config::{Config, ObjectId};
 use relayd_proto::messages::hce_pfe::{HceToPfe, PfeHceChannel};
 use relayd_proto::messages::parent_pfe::{ParentToPfe, PfeToParent, RedirectReport};
+use relayd_proto::messages::pfe_relay::{
+    NatLookAnswer, NatLookRequest, NatLookResult, PfeRelayChannel, PfeToRelay, RelayToPfe,
+};
 use relayd_proto::messages::Refusal;
 use relayd_proto::status::{HostState, RedirectState};
-use relayd_proto::ImsgReader;
+use relayd_proto::{ImsgReader, ImsgSender, ProcessKind};
 use relayd_route::{RoutePlan, RouteSocket};
 use routes::Routes;
 use ruleset::RedirectRules;
@@ -78,6 +86,8 @@ const SYNC_DELAY: Duration = Duration::from_millis(200);
 pub enum PfeEvent {
     /// A message from the hce.
     Hce(HceToPfe),
+    /// A message from a relay process.
+    Relay(ProcId, RelayToPfe),
 }
 
 /// A configuration turned into rules, ready to be built into the table.
@@ -112,14 +122,20 @@ struct Pfe {
     routes: Routes,
     /// The routers' plan that came with the configuration being sent.
     incoming_routes: Option<RoutePlan>,
+    /// Why not, when the ctnetlink socket could not be opened: every nat
+    /// lookup then fails with that reason.
+    conntrack: Result<Conntrack, String>,
+    /// Each relay process's channel, for the answers to its lookups.
+    relays: BTreeMap<ProcId, ImsgSender<PfeToRelay>>,
 }
 
 /// The pfe's entry in the process table: libnftables and the rtnetlink
-/// socket are opened here, before the sandbox hides the one and takes the
-/// privilege to open the other.
+/// and ctnetlink sockets are opened here, before the sandbox hides the one
+/// and takes the privilege to open the others.
 pub fn main(start: ChildStart) -> Result<(), ChildError> {
     let nft = Nftables::load();
     let route_socket = RouteSocket::open();
+    let conntrack = Conntrack::open().map_err(|e| e.to_string());
     start.run(move |_: &Context<Pfe>| {
         let nft = match nft {
             Ok(nft) => Some(nft),
@@ -143,6 +159,8 @@ pub fn main(start: ChildStart) -> Result<(), ChildError> {
             random_seed: random_u32(),
             routes: Routes::new(route_socket),
             incoming_routes: None,
+            conntrack,
+            relays: BTreeMap::new(),
         };
         pfe.remove_stale_table();
         Ok(pfe)
@@ -258,15 +276,27 @@ impl Engine for Pfe {
         self.sync(cx).await
     }
 
-    /// The hce: the only peer the table gives the pfe.
+    /// The hce (host states) and each relay process (nat lookups).
     fn on_peer(
         &mut self,
         peer: ProcId,
         socket: UnixStream,
         cx: &Context<Self>,
     ) -> Result<(), EngineError> {
-        let channel: PfeHceChannel = open_peer(peer, socket)?;
-        tokio::spawn(follow_hce(channel.split().0, cx.events()));
+        match peer.kind {
+            ProcessKind::Hce => {
+                let channel: PfeHceChannel = open_peer(peer, socket)?;
+                tokio::spawn(follow_hce(channel.split().0, cx.events()));
+            }
+            ProcessKind::Relay => {
+                let channel: PfeRelayChannel = open_peer(peer, socket)?;
+                let (reader, writer) = channel.split();
+                let (sender, _task) = writer.into_sender();
+                self.relays.insert(peer, sender);
+                tokio::spawn(follow_relay(peer, reader, cx.events()));
+            }
+            other => tracing::warn!("unexpected channel to {other}, closed"),
+        }
         Ok(())
     }
 
@@ -294,6 +324,7 @@ impl Engine for Pfe {
                     self.sync(cx).await?;
                 }
             }
+            PfeEvent::Relay(relay, RelayToPfe::NatLook(request)) => self.nat_lookup(relay, request),
         }
         Ok(())
     }
@@ -321,6 +352,37 @@ impl Engine for Pfe {
 }
 
 impl Pfe {
+    /// Answers a relay's question: where the flow was going before it was
+    /// redirected (relayd's `natlook`). A relay gone is no error.
+    fn nat_lookup(&mut self, relay: ProcId, request: NatLookRequest) {
+        let result = match &mut self.conntrack {
+            Ok(conntrack) => {
+                match conntrack.original_destination(request.proto, request.client, request.listen)
+                {
+                    Ok(Some(destination)) => NatLookResult::Destination(destination),
+                    Ok(None) => NatLookResult::NoEntry,
+                    Err(e) => NatLookResult::Failed(e.to_string()),
+                }
+            }
+            Err(e) => NatLookResult::Failed(e.clone()),
+        };
+        tracing::debug!(
+            "nat lookup for {relay}: {} -> {}: {result:?}",
+            request.client,
+            request.listen
+        );
+        let answer = PfeToRelay::NatLook(NatLookAnswer {
+            request_id: request.request_id,
+            result,
+        });
+        if let Some(sender) = self.relays.get(&relay) {
+            if sender.send(answer, None).is_err() {
+                tracing::debug!("channel to {relay} closed");
+                self.relays.remove(&relay);
+            }
+        }
+    }
+
     /// Has the kernel check the table `rules` need without applying it:
     /// the skeleton, and each redirect's rules for every table it may
     /// forward to, all its hosts up. Without nftables there is nothing to
@@ -587,6 +649,25 @@ async fn follow_hce(mut reader: ImsgReader<HceToPfe>, events: mpsc::UnboundedSen
             }
             Ok(None) => return tracing::debug!("channel from hce closed"),
             Err(e) => return tracing::warn!("channel from hce: {e}"),
+        }
+    }
+}
+
+/// Questions from a relay process, handed to the engine in order.
+async fn follow_relay(
+    peer: ProcId,
+    mut reader: ImsgReader<RelayToPfe>,
+    events: mpsc::UnboundedSender<PfeEvent>,
+) {
+    loop {
+        match reader.recv().await {
+            Ok(Some(received)) => {
+                if events.send(PfeEvent::Relay(peer, received.msg)).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => return tracing::debug!("channel from {peer} closed"),
+            Err(e) => return tracing::warn!("channel from {peer}: {e}"),
         }
     }
 }

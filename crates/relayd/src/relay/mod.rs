@@ -1,11 +1,13 @@
 //! relay, the layer 7 engine; relayd runs `prefork` of them, each accepting
 //! on its own SO_REUSEPORT copy of every relay's listening sockets.
 //!
-//! imsg peers: parent, hce, ca N.
+//! imsg peers: parent, hce, pfe, ca N.
 //! - parent: configuration, listening sockets, enable/disable, bind-any
 //!   sockets, session list requests, drain in; statistics, session lists,
 //!   bind-any requests and `Drained` out.
 //! - hce: host states in, nothing out.
+//! - pfe: `nat lookup` questions out (a dns relay's redirected datagram),
+//!   their answers from conntrack in (`core/natlook`).
 //! - ca N (its own instance): signatures for TLS handshakes (`signer`): the
 //!   relay holds certificates and public keys, never a private key.
 //!
@@ -63,6 +65,7 @@ use plan::{ProtocolPlan, RelayPlan};
 use relayd_config::{Config, IpProto};
 use relayd_proto::messages::hce_relay::{HceToRelay, RelayHceChannel};
 use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
+use relayd_proto::messages::pfe_relay::{PfeToRelay, RelayPfeChannel};
 use relayd_proto::messages::relay_ca::RelayCaChannel;
 use relayd_proto::messages::{BindAnyRequest, ListenSocket, Refusal};
 use relayd_proto::status::HostStatus;
@@ -324,6 +327,12 @@ impl Engine for Relay {
                 // Nothing flows from relay to hce: only the reader is kept.
                 tokio::spawn(follow_hce(channel.split().0, self.shared.clone()));
             }
+            ProcessKind::Pfe => {
+                let channel: RelayPfeChannel = open_peer(peer, socket)?;
+                let (reader, writer) = channel.split();
+                self.shared.natlook.connect(writer.into_sender().0);
+                tokio::spawn(follow_pfe(reader, self.shared.clone()));
+            }
             ProcessKind::Ca => {
                 let channel: RelayCaChannel = open_peer(peer, socket)?;
                 let (reader, writer) = channel.split();
@@ -447,6 +456,19 @@ async fn follow_hce(mut reader: ImsgReader<HceToRelay>, shared: Arc<Shared>) {
             },
             Ok(None) => return tracing::debug!("channel from hce closed"),
             Err(e) => return tracing::warn!("channel from hce: {e}"),
+        }
+    }
+}
+
+/// The pfe's answers to nat lookups, for the queries waiting on them.
+async fn follow_pfe(mut reader: ImsgReader<PfeToRelay>, shared: Arc<Shared>) {
+    loop {
+        match reader.recv().await {
+            Ok(Some(received)) => match received.msg {
+                PfeToRelay::NatLook(answer) => shared.natlook.answer(answer),
+            },
+            Ok(None) => return tracing::debug!("channel from pfe closed"),
+            Err(e) => return tracing::warn!("channel from pfe: {e}"),
         }
     }
 }

@@ -2,9 +2,12 @@
 //! picked from its tables (backup tables when the first has no usable
 //! host), or the connection's original destination (`forward to
 //! destination`, `nat lookup`: SO_ORIGINAL_DST behind an nftables
-//! redirect). A failed connect is retried on other hosts `retry` times.
+//! redirect; a dns relay asks the pfe instead, `natlook.rs`, and picks with
+//! [`original_or_table`] as TCP does). A failed connect is retried on other
+//! hosts `retry` times.
 
-use super::plan::{RelayPlan, Target};
+use super::natlook::redirected;
+use super::plan::{RelayPlan, TableTarget, Target};
 use super::shared::{Backend, BindAnyError, Shared};
 use super::sockopt;
 use super::stream::Transport;
@@ -160,16 +163,15 @@ pub async fn connect_backend(
                 None => break,
             },
             Target::OriginalDestination(tables) => {
-                match client.socket().and_then(original_destination) {
-                    Some(addr) => Backend { addr, host: None },
-                    None => match shared.choose(plan, tables, peer, listen, &tried) {
-                        Some(backend) => backend,
-                        None if tables.is_empty() => {
+                let original = client.socket().and_then(original_destination);
+                match original_or_table(shared, plan, tables, original, peer, listen, &tried) {
+                    Ok(backend) => backend,
+                    Err(kind) => {
+                        if kind == ForwardErrorKind::NoOriginalDestination {
                             cause = Cause::NoOriginalDestination;
-                            break;
                         }
-                        None => break,
-                    },
+                        break;
+                    }
                 }
             }
         };
@@ -207,6 +209,36 @@ pub fn connect_failed(
     error: ConnectError,
 ) -> ForwardError {
     ForwardError::new(plan, session, peer, Cause::Connect { backend, error })
+}
+
+/// The backend of a session of `forward to destination` / `nat lookup`:
+/// its `original` destination (SO_ORIGINAL_DST for TCP, conntrack through
+/// the pfe for a dns relay's datagram), else a host of the relay's tables
+/// (`NoUsableHost` when none is left), else `NoOriginalDestination` when
+/// the relay has no tables (relayd: "session NAT lookup failed").
+pub fn original_or_table(
+    shared: &Shared,
+    plan: &RelayPlan,
+    tables: &[TableTarget],
+    original: Option<SocketAddr>,
+    peer: SocketAddr,
+    listen: SocketAddr,
+    tried: &[relayd_config::ObjectId],
+) -> Result<Backend, ForwardErrorKind> {
+    if let Some(addr) = original {
+        return Ok(Backend { addr, host: None });
+    }
+    match shared.choose(plan, tables, peer, listen, tried) {
+        Some(backend) => Ok(backend),
+        None if tables.is_empty() => Err(ForwardErrorKind::NoOriginalDestination),
+        None => Err(ForwardErrorKind::NoUsableHost),
+    }
+}
+
+/// The error of a session of `plan` whose original destination is unknown
+/// and that has no table to fall back to.
+pub fn no_original_destination(plan: &RelayPlan, session: u32, peer: SocketAddr) -> ForwardError {
+    ForwardError::new(plan, session, peer, Cause::NoOriginalDestination)
 }
 
 /// The error of a session of `plan` that found no usable host.
@@ -292,7 +324,7 @@ pub fn original_destination(stream: &TcpStream) -> Option<SocketAddr> {
             ))
         }
     };
-    (original != local).then_some(original)
+    redirected(original, local)
 }
 
 fn getsockopt_struct<T>(fd: libc::c_int, level: libc::c_int) -> Option<T> {

@@ -7,7 +7,8 @@
 //! listeners handing datagrams to a protocol), `session` (from accept to
 //! the protocol, and back from the parking lot), `stream` (the transport
 //! seam: plain TCP or a layered stream such as TLS), `forward` (choosing
-//! and connecting a backend), `schedule` (the table modes), `clock` (a
+//! and connecting a backend), `natlook` (a datagram's original destination,
+//! asked of the pfe), `schedule` (the table modes), `clock` (a
 //! session's activity), `end` (how sessions end, their log line), `park`
 //! (idle sessions without a task), `shared` (state the sessions share),
 //! `sockopt` (`tcp { ... }`), `stats` (relayd's counters), `tls` (a relay's
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod datagram;
 pub mod end;
 pub mod forward;
+pub mod natlook;
 pub mod park;
 pub mod plan;
 pub mod schedule;

@@ -216,9 +216,10 @@ pub struct Refusal {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefusalKind {
-    /// `forward to destination` or `nat lookup` on a dns relay: the
-    /// original destination of a DNAT'ed datagram is in conntrack only.
-    DnsOriginalDestination,
+    /// `forward to destination` or `nat lookup` on a dns relay listening
+    /// on a wildcard address: its flows are looked up in conntrack by the
+    /// address they reached, which a wildcard does not say.
+    DnsDestinationWildcard,
     /// `transparent forward` on a dns relay.
     DnsTransparent,
     /// TLS on a dns relay, which is UDP (relayd refuses it too).
@@ -240,11 +241,10 @@ impl fmt::Display for Refusal {
         let (origin, relay) = (&self.origin, &self.relay);
         write!(f, "{}:{}: relay {relay}: ", origin.file, origin.line)?;
         match &self.kind {
-            RefusalKind::DnsOriginalDestination => f.write_str(
-                "forward to destination and nat lookup are not supported by dns \
-                 relays: Linux keeps the original destination of a redirected \
-                 datagram only in conntrack, which the unprivileged relay cannot ask; \
-                 forward to a table or an address",
+            RefusalKind::DnsDestinationWildcard => f.write_str(
+                "forward to destination and nat lookup on a dns relay need a listen \
+                 address that is not a wildcard: the original destination is looked up \
+                 by the address the query reached",
             ),
             RefusalKind::DnsTransparent => f.write_str(
                 "transparent forward is not supported by dns relays: queries leave \
@@ -320,8 +320,8 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), Unsupported> {
                     ForwardTarget::Destination | ForwardTarget::NatLookup
                 )
             });
-            if destination {
-                refuse(RefusalKind::DnsOriginalDestination);
+            if destination && relay.listen.iter().any(|l| l.addr.is_unspecified()) {
+                refuse(RefusalKind::DnsDestinationWildcard);
             }
             if relay.forward.iter().any(|f| f.transparent) {
                 refuse(RefusalKind::DnsTransparent);
@@ -448,24 +448,31 @@ mod tests {
     #[test]
     fn dns_relays_run_except_what_udp_cannot_do_here() {
         assert_eq!(verdict("dns protocol p { }", ""), Ok(()));
-        let text = "dns protocol p { }\n\
-                    relay r {\n listen on 127.0.0.1 port 53\n protocol p\n\
-                    transparent forward to nat lookup\n}\n";
-        let config = parse_str(text, "t.conf", &LoadOptions::default()).expect("valid");
-        let refused = refuse_unsupported(&config).expect_err("nat lookup");
+        let relay = |forward: &str| {
+            format!(
+                "dns protocol p {{ }}\n\
+                 relay r {{\n listen on 127.0.0.1 port 53\n protocol p\n{forward}\n}}\n"
+            )
+        };
+        for forward in ["forward to nat lookup", "forward to destination"] {
+            let config =
+                parse_str(&relay(forward), "t.conf", &LoadOptions::default()).expect("valid");
+            assert_eq!(refuse_unsupported(&config), Ok(()), "{forward}");
+        }
+        let text = relay("transparent forward to nat lookup");
+        let config = parse_str(&text, "t.conf", &LoadOptions::default()).expect("valid");
+        let refused = refuse_unsupported(&config).expect_err("transparent");
         let text = refused.to_string();
         assert!(
-            text.starts_with("t.conf:2: relay r: forward to destination"),
+            text.starts_with("t.conf:2: relay r: transparent forward"),
             "{text}"
         );
-        assert!(text.contains("conntrack"), "{text}");
-        assert_eq!(
-            kinds(refused),
-            [
-                RefusalKind::DnsOriginalDestination,
-                RefusalKind::DnsTransparent
-            ]
-        );
+        assert_eq!(kinds(refused), [RefusalKind::DnsTransparent]);
+        let wildcard = relay("forward to nat lookup").replace("127.0.0.1", "0.0.0.0");
+        let config = parse_str(&wildcard, "t.conf", &LoadOptions::default()).expect("valid");
+        let refused = refuse_unsupported(&config).expect_err("wildcard");
+        assert!(refused.to_string().contains("not a wildcard"), "{refused}");
+        assert_eq!(kinds(refused), [RefusalKind::DnsDestinationWildcard]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use super::clock::ActivityClock;
 use super::end::{finish, Ended, Outcome};
+use super::natlook::NatLook;
 use super::park::{ParkedSession, ParkingLot};
 use super::plan::{RelayPlan, TableTarget, Target};
 use super::schedule::{self, Candidate, Request};
@@ -63,6 +64,8 @@ pub struct Shared {
     pub pid: u32,
     pub pipes: PipePool,
     pub lot: ParkingLot,
+    /// `nat lookup` questions to the pfe and their answers.
+    pub natlook: NatLook,
     /// Sessions were parked since the last sweep: freed task memory can
     /// go back to the system.
     parked_since_sweep: AtomicBool,
@@ -101,6 +104,7 @@ impl Shared {
             pid: std::process::id(),
             pipes: PipePool::new(),
             lot: ParkingLot::new()?,
+            natlook: NatLook::default(),
             parked_since_sweep: AtomicBool::new(false),
             next_session: AtomicU32::new(1),
             state: Mutex::new(State {

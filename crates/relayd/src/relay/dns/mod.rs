@@ -1,6 +1,8 @@
 //! `dns protocol` relays, as relayd's relay_udp.c: UDP only (DNS over TCP
 //! is a `tcp` relay on port 53). Each query from a client goes to a backend
-//! of the relay's tables (every mode, health checks, backup tables) from a
+//! of the relay's tables (every mode, health checks, backup tables), or to
+//! where the client sent it before a DNAT rule brought it here (`forward
+//! to destination`, `nat lookup`: the pfe asks conntrack), from a
 //! socket of its own, so the kernel picks a fresh source port, with its
 //! DNS ID replaced by a random non-zero one (`ids`); the answer is taken
 //! only from that backend's address and port and only with that ID, gets

@@ -25,6 +25,10 @@ pub enum Dropped {
     WrongSource,
     /// No usable backend, or sending the query failed.
     NoBackend,
+    /// `forward to destination` / `nat lookup` without tables: the query
+    /// was not redirected here, or its original destination could not be
+    /// looked up.
+    NoDestination,
     /// No answer within the session timeout.
     Timeout,
 }
@@ -89,6 +93,7 @@ impl PendingQueries {
             Dropped::UnknownId => &mut drops.unknown_id,
             Dropped::WrongSource => &mut drops.wrong_source,
             Dropped::NoBackend => &mut drops.no_backend,
+            Dropped::NoDestination => &mut drops.no_destination,
             Dropped::Timeout => &mut drops.timeouts,
         };
         *counter += 1;

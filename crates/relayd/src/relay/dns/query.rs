@@ -1,4 +1,6 @@
-//! One query from one client, in a task of its own: pick a backend, send
+//! One query from one client, in a task of its own: for `forward to
+//! destination` / `nat lookup` ask the pfe where the client sent it before
+//! a redirection brought it here (`core/natlook`), pick a backend, send
 //! the query from a new socket with the relay's ID, wait for the answer
 //! from that backend with that ID, and send it to the client with the
 //! client's ID, through the listening socket the query came in on. A
@@ -12,11 +14,13 @@ use super::pending::{Admitted, Dropped};
 use super::{DnsState, Unanswered};
 use crate::relay::core::clock::ActivityClock;
 use crate::relay::core::end::{finish, Ended, Outcome};
-use crate::relay::core::forward::no_usable_host;
+use crate::relay::core::forward::{
+    no_original_destination, no_usable_host, original_or_table, ForwardErrorKind,
+};
 use crate::relay::core::plan::{RelayPlan, Target};
 use crate::relay::core::shared::{Backend, Shared};
 use crate::relay::core::sockopt;
-use relayd_config::ObjectId;
+use relayd_config::{IpProto, ObjectId};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -63,10 +67,14 @@ impl Query {
     async fn run(&mut self) -> Outcome {
         let deadline = Instant::now() + self.plan.session_timeout;
         header::set_id(&mut self.message, self.id);
-        let (socket, backend) = match self.send().await {
+        let original = match self.look_up(deadline).await {
+            Ok(original) => original,
+            Err(outcome) => return outcome,
+        };
+        let (socket, backend) = match self.send(original).await {
             Ok(sent) => sent,
-            Err(outcome) => {
-                self.state.pending.count(Dropped::NoBackend);
+            Err((outcome, dropped)) => {
+                self.state.pending.count(dropped);
                 return outcome;
             }
         };
@@ -104,15 +112,54 @@ impl Query {
         }
     }
 
+    /// For `forward to destination` / `nat lookup`: the destination the
+    /// client sent the query to, asked of the pfe within the session
+    /// timeout (relayd's `relay_natlook`); `None` for other relays, for a
+    /// query nothing redirected and when the lookup failed (logged).
+    async fn look_up(&mut self, deadline: Instant) -> Result<Option<SocketAddr>, Outcome> {
+        if !matches!(self.plan.target, Target::OriginalDestination(_)) {
+            return Ok(None);
+        }
+        let natlook = &self.shared.natlook;
+        let lookup = natlook.original_destination(
+            IpProto::Udp,
+            self.client,
+            self.listen,
+            deadline.into_std(),
+        );
+        tokio::select! {
+            biased;
+            _ = &mut self.admitted.evicted => {
+                Err(Outcome::Unrouted(Ended::Dns(Unanswered::Evicted)))
+            }
+            result = lookup => match result {
+                Ok(original) => Ok(original),
+                Err(e) => {
+                    natlook.log_failure(&self.plan.name, self.client, &e);
+                    Ok(None)
+                }
+            },
+        }
+    }
+
     /// Sends the query to a backend from a new socket, trying the next
-    /// host when sending fails (`retry`).
-    async fn send(&self) -> Result<(UdpSocket, Backend), Outcome> {
+    /// host when sending fails (`retry`); a query that goes nowhere is
+    /// dropped, counted by why.
+    async fn send(
+        &self,
+        original: Option<SocketAddr>,
+    ) -> Result<(UdpSocket, Backend), (Outcome, Dropped)> {
         let plan = &self.plan;
         let mut tried: Vec<ObjectId> = Vec::new();
         let mut failed = None;
         for _ in 0..=plan.retry {
-            let Some(backend) = self.choose(&tried) else {
-                break;
+            let backend = match self.choose(original, &tried) {
+                Ok(backend) => backend,
+                Err(ForwardErrorKind::NoOriginalDestination) => {
+                    let why = no_original_destination(plan, self.session, self.client);
+                    return Err((Outcome::NoBackend(why), Dropped::NoDestination));
+                }
+                Err(_) => break,
             };
             match send_from_new_socket(plan, &self.message, backend.addr).await {
                 Ok(socket) => return Ok((socket, backend)),
@@ -130,23 +177,33 @@ impl Query {
                 }
             }
         }
-        Err(match failed {
+        let outcome = match failed {
             Some((addr, e)) => Outcome::Relayed(addr, Ended::ServerWrite(e)),
             None => Outcome::NoBackend(no_usable_host(plan, self.session, self.client)),
-        })
+        };
+        Err((outcome, Dropped::NoBackend))
     }
 
-    fn choose(&self, tried: &[ObjectId]) -> Option<Backend> {
-        match &self.plan.target {
-            Target::Address(addr) => Some(Backend {
+    /// The backend of the query: the relay's address, a host of its
+    /// tables, or the query's `original` destination (then the tables), as
+    /// a TCP relay picks.
+    fn choose(
+        &self,
+        original: Option<SocketAddr>,
+        tried: &[ObjectId],
+    ) -> Result<Backend, ForwardErrorKind> {
+        let (plan, client, listen) = (&self.plan, self.client, self.listen);
+        match &plan.target {
+            Target::Address(addr) => Ok(Backend {
                 addr: *addr,
                 host: None,
             }),
-            // `forward to destination` is refused for dns relays at load:
-            // only the tables remain.
-            Target::Tables(tables) | Target::OriginalDestination(tables) => {
-                self.shared
-                    .choose(&self.plan, tables, self.client, self.listen, tried)
+            Target::Tables(tables) => self
+                .shared
+                .choose(plan, tables, client, listen, tried)
+                .ok_or(ForwardErrorKind::NoUsableHost),
+            Target::OriginalDestination(tables) => {
+                original_or_table(&self.shared, plan, tables, original, client, listen, tried)
             }
         }
     }
