@@ -351,6 +351,13 @@ async fn parent_relay() {
         ParentToRelay::RelayFile(relay_file(RelayFileKind::CaCertificate)),
         ParentToRelay::RelayFile(relay_file(RelayFileKind::CaFile)),
         ParentToRelay::RelayFile(relay_file(RelayFileKind::Ocsp)),
+        ParentToRelay::TicketKeys(TicketKeys {
+            keys: vec![TicketKey {
+                name: [1; 16],
+                secret: [2; 32],
+                created: 1_700_000_000,
+            }],
+        }),
         ParentToRelay::BindAnyResult(BindAnyResult {
             request_id: 9,
             error: Some("EPERM".into()),

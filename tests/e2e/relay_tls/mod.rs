@@ -6,4 +6,6 @@
 
 mod backends;
 mod isolation;
+mod options;
+mod reload;
 mod termination;

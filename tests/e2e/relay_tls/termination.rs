@@ -220,3 +220,44 @@ fn a_key_that_is_not_its_certificates_is_refused_naming_file_and_line() {
         );
     }
 }
+
+#[test]
+fn the_ocsp_staple_of_a_keypair_reaches_the_client() {
+    if !tools() {
+        return;
+    }
+    let ssl = SslDir::new("tls-ocsp");
+    let ca = ssl.ca("ocspca");
+    ssl.signed("www", "ocspca", &["www"]);
+    ssl.ocsp_staple("www", "ocspca");
+    let backend = TcpBackend::start(
+        "127.0.0.1:0",
+        TcpBehaviour::Reply {
+            until: b"\n".to_vec(),
+            answer: b"pong\n".to_vec(),
+        },
+    );
+    let port = free_port();
+    let config = format!(
+        "prefork 1\ntcp protocol stapled {{\n tls keypair www\n}}\n\
+         relay stapled {{\n listen on 127.0.0.1 port {port} tls\n protocol stapled\n \
+         forward to 127.0.0.1 port {}\n}}\n",
+        backend.port()
+    );
+    let daemon = Daemon::start_with_env("tls-ocsp", &config, &[ssl_env(&ssl)]);
+    let out = Command::new("openssl")
+        .args(["s_client", "-status", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-servername", "www", "-verify_return_error", "-CAfile"])
+        .arg(&ca)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run s_client");
+    let text = output_text(&out.stdout);
+    assert!(
+        text.contains("OCSP Response Status: successful") && text.contains("Cert Status: good"),
+        "{text}\n{}\nlog:\n{}",
+        output_text(&out.stderr),
+        daemon.log_text()
+    );
+}

@@ -143,3 +143,28 @@ pub struct KeyOperationResult {
     pub request_id: RequestId,
     pub result: Result<Vec<u8>, String>,
 }
+
+/// One session ticket key, made by the parent.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketKey {
+    pub name: [u8; 16],
+    pub secret: [u8; 32],
+    /// Seconds since the Unix epoch when it was made.
+    pub created: u64,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for TicketKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketKey")
+            .field("name", &self.name)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The ticket keys in use, newest first: the first encrypts, all decrypt.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketKeys {
+    pub keys: Vec<TicketKey>,
+}

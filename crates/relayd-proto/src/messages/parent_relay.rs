@@ -1,6 +1,8 @@
 //! parent <-> relay (one channel per relay process).
 
-use super::{BindAnyRequest, BindAnyResult, ListenSocket, RelayFile, ToChild, ToParent};
+use super::{
+    BindAnyRequest, BindAnyResult, ListenSocket, RelayFile, TicketKeys, ToChild, ToParent,
+};
 use crate::channel::ImsgChannel;
 use crate::correlate::RequestId;
 use crate::status::{SessionRow, Statistics};
@@ -28,6 +30,10 @@ pub enum ParentToRelay {
     /// Graceful stop: accept nothing more, let the sessions end, say
     /// `Drained` once the last one did.
     Drain,
+    /// The session ticket keys every relay process shares (with each
+    /// configuration that has `tls session tickets`, and on every
+    /// rotation).
+    TicketKeys(TicketKeys),
 }
 
 /// relay -> parent, beside the lifecycle answers.

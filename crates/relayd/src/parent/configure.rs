@@ -132,6 +132,7 @@ impl Parent {
             })
             .collect();
         extras.extend(tls_files::extras(config, &self.links)?);
+        extras.extend(self.tickets.extras(config, &self.links)?);
         let relays: Vec<ProcId> = self
             .links
             .of_kind(ProcessKind::Relay)

@@ -54,6 +54,8 @@ pub enum ParentError {
     /// A TLS file could be opened at load, not any more.
     #[error(transparent)]
     TlsFile(#[from] super::tls_files::OpenError),
+    #[error(transparent)]
+    TicketKeys(relayd_tls::tickets::RandomError),
 }
 
 /// Why a reload (SIGHUP, `relayctl reload|load`) did not happen.

@@ -38,6 +38,7 @@ mod routers;
 mod scripts;
 mod sessions;
 mod sockets;
+mod tickets;
 mod tls_files;
 mod unsupported;
 
@@ -182,6 +183,8 @@ struct Parent {
     sessions: FanOut<ProcId, SessionRow>,
     /// keepalived track files for `demote` groups.
     demotion: demote::Demotion,
+    /// Session ticket keys, made and rotated here, shared by the relays.
+    tickets: tickets::Tickets,
 }
 
 async fn serve(
@@ -221,6 +224,7 @@ async fn serve(
         scripts: scripts::ScriptRunner,
         sessions: FanOut::new(),
         demotion: demote::Demotion::from_env(),
+        tickets: tickets::Tickets::default(),
     };
     parent.demotion.update(&parent.mirror);
     let started = parent
@@ -285,9 +289,18 @@ impl Parent {
                 return Exit::Requested;
             }
             let deadline = self.current.as_ref().map(|c| c.rollout.deadline());
+            let rotation = self.tickets.next_rotation();
             let drain_end = self.draining.as_ref().map(drain::Drain::deadline);
             tokio::select! {
                 _ = sigterm.recv() => return Exit::Requested,
+                _ = tokio::time::sleep_until(rotation.unwrap_or_else(tokio::time::Instant::now)),
+                    if rotation.is_some() =>
+                {
+                    if let Err(e) = self.tickets.rotate(&self.links) {
+                        tracing::error!("{e}");
+                        return Exit::Failure;
+                    }
+                }
                 _ = tokio::time::sleep_until(drain_end.unwrap_or_else(tokio::time::Instant::now)),
                     if drain_end.is_some() =>
                 {

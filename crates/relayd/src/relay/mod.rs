@@ -70,6 +70,7 @@ use relayd_proto::messages::relay_ca::RelayCaChannel;
 use relayd_proto::messages::{BindAnyRequest, ListenSocket, Refusal};
 use relayd_proto::status::HostStatus;
 use relayd_proto::{Correlator, Delivery, ImsgReader, ProcessKind};
+use relayd_tls::tickets::{SharedTicketer, TicketKey, TicketKeySet};
 use signer::CaSigner;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -123,6 +124,8 @@ struct Relay {
     signer: Arc<CaSigner>,
     /// TLS files of the configuration being sent, until it is prepared.
     files: Vec<ReceivedFile>,
+    /// Session ticket keys from the parent, shared by every TLS listener.
+    tickets: Arc<SharedTicketer>,
     config: Config,
     plans: Vec<Arc<RelayPlan>>,
     shared: Arc<Shared>,
@@ -150,6 +153,7 @@ pub fn main(start: ChildStart) -> Result<(), ChildError> {
             instance,
             signer: CaSigner::new(),
             files: Vec::new(),
+            tickets: Arc::new(SharedTicketer::new(&TicketKeySet::default())),
             config: Config::default(),
             plans: Vec::new(),
             shared,
@@ -210,7 +214,8 @@ impl Engine for Relay {
         let mut plans = Vec::new();
         for relay in &config.relays {
             let mut plan = plan::RelayPlan::new(&config, relay).map_err(|e| refused(&e))?;
-            plan.tls = relay_tls::plan(&config, relay, &files, &signer).map_err(|e| refused(&e))?;
+            plan.tls = relay_tls::plan(&config, relay, &files, &signer, &self.tickets)
+                .map_err(|e| refused(&e))?;
             if let (Some(backend), 0) = (&plan.tls.backend, self.instance) {
                 let mode = backend.verification_mode().describe();
                 tracing::info!("relay {}: forward with tls: {mode}", plan.name);
@@ -280,6 +285,7 @@ impl Engine for Relay {
                     self.missing_descriptor.get_or_insert(what);
                 }
             },
+            ParentToRelay::TicketKeys(keys) => self.tickets.update(&ticket_keys(keys)),
             ParentToRelay::BindAnyResult(result) => {
                 let answer = match (result.error, fd) {
                     (None, Some(fd)) => Ok(fd),
@@ -429,6 +435,21 @@ impl Relay {
             cx.report(RelayToParent::Statistics(stats))?;
         }
         Ok(())
+    }
+}
+
+/// The parent's ticket keys as the ticketer takes them.
+fn ticket_keys(keys: relayd_proto::messages::TicketKeys) -> TicketKeySet {
+    TicketKeySet {
+        keys: keys
+            .keys
+            .into_iter()
+            .map(|k| TicketKey {
+                name: k.name,
+                secret: k.secret,
+                created: k.created,
+            })
+            .collect(),
     }
 }
 

@@ -367,22 +367,15 @@ fn tls_not_yet(relay: &Relay, protocol: Option<&Protocol>) -> Vec<(&'static str,
     let tls = &protocol.tls;
     let at = |origin: &Option<Origin>| origin.clone().unwrap_or_else(|| protocol.origin.clone());
     let origins = &tls.origins;
-    let options = [
-        (
-            tls.ca_cert.is_some() || tls.ca_key.is_some(),
-            "tls ca cert/ca key (TLS inspection)",
-            if tls.ca_cert.is_some() {
-                &origins.ca_cert
-            } else {
-                &origins.ca_key
-            },
-        ),
-        (
-            tls.session_tickets == Some(true),
-            "tls session tickets",
-            &origins.session_tickets,
-        ),
-    ];
+    let options = [(
+        tls.ca_cert.is_some() || tls.ca_key.is_some(),
+        "tls ca cert/ca key (TLS inspection)",
+        if tls.ca_cert.is_some() {
+            &origins.ca_cert
+        } else {
+            &origins.ca_key
+        },
+    )];
     options
         .into_iter()
         .filter(|(asked, _, _)| *asked)
@@ -420,11 +413,13 @@ mod tests {
     #[test]
     fn what_would_be_silently_lost_is_refused() {
         assert_eq!(verdict("tcp protocol p { }", "tls"), Ok(()));
-        let tickets = verdict("tcp protocol p {\n tls session tickets\n}", "tls")
-            .expect_err("session tickets");
-        let text = tickets.to_string();
+        let inspection =
+            verdict("tcp protocol p {\n tls ca cert \"/x\"\n}", "tls").expect_err("inspection");
+        let text = inspection.to_string();
         assert!(
-            text.starts_with("t.conf:5: relay r: tls session tickets (t.conf:3) is not"),
+            text.starts_with(
+                "t.conf:5: relay r: tls ca cert/ca key (TLS inspection) (t.conf:3) is not"
+            ),
             "{text}"
         );
         let elsewhere = verdict(

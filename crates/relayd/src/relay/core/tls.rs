@@ -18,6 +18,7 @@ use relayd_tls::keys::{self, KeyError};
 use relayd_tls::server::{server_config, ServerConfigError, ServerParts};
 use relayd_tls::sign::{KeySigner, RemoteKey};
 use relayd_tls::sni::{SniError, SniResolver};
+use relayd_tls::tickets::SharedTicketer;
 use relayd_tls::{OptionError, TlsSettings};
 use rustls::{RootCertStore, ServerConfig};
 use std::fmt;
@@ -117,6 +118,7 @@ pub fn plan(
     relay: &Relay,
     received: &[ReceivedFile],
     signer: &Arc<dyn KeySigner>,
+    tickets: &Arc<SharedTicketer>,
 ) -> Result<TlsPlan, TlsPlanError> {
     let Some(settings) = settings(config, relay)? else {
         return Ok(TlsPlan::default());
@@ -163,7 +165,7 @@ pub fn plan(
         let parts = ServerParts {
             certificates: Arc::new(resolver),
             client_roots: client_roots.clone(),
-            tickets: None,
+            tickets: Some(tickets.clone()),
         };
         let server = server_config(&settings, parts).map_err(|source| TlsPlanError::Server {
             origin: relay.origin.clone(),
