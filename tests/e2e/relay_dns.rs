@@ -488,8 +488,10 @@ fn nat_lookup_sends_each_redirected_query_to_its_original_destination() {
     let Some(()) = or_skip(redirect_to_relays(&ns, natlook, destination)) else {
         return;
     };
+    // Two relay processes: each asks the pfe itself and must get its own
+    // answers (queries from one address spread over both by source port).
     let config = format!(
-        "prefork 1\n\
+        "prefork 2\n\
          interval 1\n\
          dns protocol dns {{ }}\n\
          relay natlook {{\n\
@@ -505,7 +507,7 @@ fn nat_lookup_sends_each_redirected_query_to_its_original_destination() {
     );
     let daemon = Daemon::start_in(&ns, "dns-natlook", &config);
     for (relay, source) in [("natlook", TO_NATLOOK), ("todest", TO_DESTINATION)] {
-        for _ in 0..3 {
+        for _ in 0..6 {
             let answer = dig_with(&ns, ORIGINAL, 53, WHO, CLIENT_ID, &["-b", source])
                 .unwrap_or_else(|e| panic!("{relay}: {e}\nrelayd log:\n{}", daemon.log_text()));
             assert_eq!(answer.id, CLIENT_ID, "{answer:?}");
@@ -513,7 +515,7 @@ fn nat_lookup_sends_each_redirected_query_to_its_original_destination() {
         }
         // The queries went through the relay, not around it.
         let counted = wait_until(Duration::from_secs(5), || {
-            relay_details(&daemon, relay).contains("total: 3 sessions")
+            relay_details(&daemon, relay).contains("total: 6 sessions")
         });
         assert!(counted, "{relay}: {}", relay_details(&daemon, relay));
     }

@@ -26,7 +26,7 @@ pub const LOOKUP_LIMIT: usize = 4096;
 pub enum NatLookError {
     #[error("no channel to the pfe")]
     NoPfe,
-    #[error("too many nat lookups pending ({LOOKUP_LIMIT})")]
+    #[error("too many nat lookups pending")]
     TooMany,
     #[error("no answer from the pfe in time")]
     Expired,
@@ -56,15 +56,32 @@ pub fn redirected(original: SocketAddr, local: SocketAddr) -> Option<SocketAddr>
 
 /// The relay process's side of the lookups: the channel to the pfe (set
 /// when the parent hands it over) and the lookups waiting for answers.
-#[derive(Default)]
 pub struct NatLook {
     pfe: OnceLock<ImsgSender<RelayToPfe>>,
     pending: Correlator<NatLookResult>,
+    /// At most this many lookups wait at once.
+    limit: usize,
     /// A failing lookup was logged as a warning; later ones are debug.
     warned: AtomicBool,
 }
 
+impl Default for NatLook {
+    fn default() -> NatLook {
+        NatLook::with_limit(LOOKUP_LIMIT)
+    }
+}
+
 impl NatLook {
+    /// Lookups with at most `limit` waiting at once.
+    pub fn with_limit(limit: usize) -> NatLook {
+        NatLook {
+            pfe: OnceLock::new(),
+            pending: Correlator::new(),
+            limit,
+            warned: AtomicBool::new(false),
+        }
+    }
+
     /// The channel to the pfe; only the first one counts.
     pub fn connect(&self, pfe: ImsgSender<RelayToPfe>) {
         if self.pfe.set(pfe).is_err() {
@@ -96,7 +113,7 @@ impl NatLook {
         deadline: Instant,
     ) -> Result<Option<SocketAddr>, NatLookError> {
         let pfe = self.pfe.get().ok_or(NatLookError::NoPfe)?;
-        if self.pending.open() >= LOOKUP_LIMIT {
+        if self.pending.open() >= self.limit {
             return Err(NatLookError::TooMany);
         }
         let (request_id, waiting) = self.pending.register();
@@ -179,9 +196,16 @@ mod tests {
 
     /// The relay's side wired to a fake pfe.
     fn wired(answer: fn(&NatLookRequest) -> Option<NatLookResult>) -> Arc<NatLook> {
+        wired_with_limit(answer, LOOKUP_LIMIT)
+    }
+
+    fn wired_with_limit(
+        answer: fn(&NatLookRequest) -> Option<NatLookResult>,
+        limit: usize,
+    ) -> Arc<NatLook> {
         let (relay, pfe): (RelayPfeChannel, _) = ImsgChannel::pair().unwrap();
         fake_pfe(pfe, answer);
-        let natlook = Arc::new(NatLook::default());
+        let natlook = Arc::new(NatLook::with_limit(limit));
         let (reader, writer) = relay.split();
         natlook.connect(writer.into_sender().0);
         let answers = natlook.clone();
@@ -240,6 +264,36 @@ mod tests {
             .await;
         assert_eq!(result, Err(NatLookError::Expired));
         assert_eq!(natlook.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn past_the_limit_a_lookup_fails_at_once_and_the_waiting_ones_go_on() {
+        // A pfe that never answers: the first two lookups wait.
+        let natlook = wired_with_limit(|_| None, 2);
+        let listen = addr("127.0.0.1:5353");
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let waiting: Vec<_> = (1..=2)
+            .map(|port| {
+                let natlook = natlook.clone();
+                tokio::spawn(async move {
+                    let client = SocketAddr::new([127, 0, 0, 9].into(), port);
+                    natlook
+                        .original_destination(IpProto::Udp, client, listen, deadline)
+                        .await
+                })
+            })
+            .collect();
+        while natlook.pending() < 2 {
+            tokio::task::yield_now().await;
+        }
+        let third = natlook
+            .original_destination(IpProto::Udp, addr("127.0.0.9:3"), listen, soon())
+            .await;
+        assert_eq!(third, Err(NatLookError::TooMany));
+        for task in waiting {
+            assert_eq!(task.await.unwrap(), Err(NatLookError::Expired));
+        }
+        assert_eq!(natlook.pending(), 0, "expired lookups leave the table");
     }
 
     #[tokio::test]

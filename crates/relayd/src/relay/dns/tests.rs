@@ -3,7 +3,7 @@
 //! answers through by hand (the e2e tests use unbound and dig).
 
 use super::*;
-use crate::relay::core::plan::ProtocolPlan;
+use crate::relay::core::plan::{ProtocolPlan, Target};
 use crate::relay::core::testing;
 use std::time::Duration;
 use tokio::net::UdpSocket;
@@ -276,4 +276,53 @@ async fn no_backend_to_ask_is_counted() {
         .settled(|b| b.dns.drops().no_backend == 1 && b.shared.session_count() == 0)
         .await;
     assert!(counted, "{:?}", bench.dns.drops());
+}
+
+#[tokio::test]
+async fn nat_lookup_without_an_original_destination_is_dropped_and_counted() {
+    // No pfe in a unit test: every lookup fails, and without a table the
+    // query goes nowhere.
+    let backend = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let plan = testing::plan("dns protocol p { }", "forward to nat lookup");
+    let bench = bench_of(plan, backend, 4).await;
+    bench.client.send_to(&query(9), bench.listen).await.unwrap();
+    let counted = bench
+        .settled(|b| b.dns.drops().no_destination == 1 && b.shared.session_count() == 0)
+        .await;
+    assert!(counted, "{:?}", bench.dns.drops());
+    assert_eq!(bench.dns.drops().no_backend, 0);
+    assert!(bench
+        .answer_within(Duration::from_millis(100))
+        .await
+        .is_none());
+}
+
+#[tokio::test]
+async fn nat_lookup_falls_back_to_the_relays_table_as_a_tcp_relay_does() {
+    let backend = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = backend.local_addr().unwrap().port();
+    let text = format!(
+        "table <t> {{ 127.0.0.1 }}\ndns protocol p {{ }}\nrelay r {{\n\
+         listen on 127.0.0.1 port 1\nprotocol p\nforward to nat lookup\n\
+         forward to <t> port {port} check tcp\n}}\n"
+    );
+    let plan = testing::plan_of(&text);
+    let Target::OriginalDestination(tables) = &plan.target else {
+        panic!("{:?}", plan.target);
+    };
+    let host = tables[0].table.hosts[0].id;
+    let bench = bench_of(plan.clone(), backend, 4).await;
+    bench
+        .shared
+        .set_host_state(host, relayd_proto::status::HostState::Up);
+    let sent = query(0x0707);
+    let (seen, from) = bench.ask(&sent).await;
+    bench
+        .backend
+        .send_to(&answer(&seen, id_of(&seen), 5), from)
+        .await
+        .unwrap();
+    let (got, _) = bench.answer_within(WAIT).await.expect("the table's answer");
+    assert_eq!(got, answer(&sent, 0x0707, 5));
+    assert_eq!(bench.dns.drops(), DnsDrops::default());
 }
