@@ -21,6 +21,7 @@ mod proc;
 mod procs;
 mod relay;
 mod same_host;
+mod sandbox;
 
 use clap::Parser;
 use relayd_proto::ProcessKind;

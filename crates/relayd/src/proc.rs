@@ -78,14 +78,20 @@ impl Peer {
     }
 }
 
-/// Where a process runs (see `privsep`).
+/// Where a process runs (see `privsep` and `sandbox`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sandboxing {
     /// Root, no chroot: the parent.
     None,
     /// Capability bounding set cleared, chroot, unprivileged user,
-    /// `no_new_privs`; only the capabilities its table row keeps.
-    Chroot,
+    /// `no_new_privs`, only the capabilities its table row keeps; then
+    /// seccomp (the common calls and `calls`) and landlock (`files`,
+    /// `tcp`).
+    Confined {
+        calls: &'static [crate::sandbox::calls::Rule],
+        files: crate::sandbox::FilesView,
+        tcp: crate::sandbox::TcpView,
+    },
 }
 
 /// One process: its kind and, for kinds that run `prefork` of them, its
@@ -144,9 +150,22 @@ pub struct ChildSpec {
     pub verbosity: u8,
 }
 
-/// Starts one child: exec of our own binary with the internal flags. The
+/// A started child and the read end of its death note (see `sandbox`):
+/// the system call its sandbox killed it for, if it did.
+pub struct Spawned {
+    pub child: Child,
+    pub death_note: OwnedFd,
+}
+
+/// Starts one child: exec of our own binary with the internal flags, its
+/// parent channel on fd 3 and the write end of its death note on fd 4. The
 /// descriptors in `spec` are closed in the parent when this returns.
-pub fn spawn(spec: ChildSpec) -> std::io::Result<Child> {
+pub fn spawn(spec: ChildSpec) -> std::io::Result<Spawned> {
+    let (note_read, note_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    nix::fcntl::fcntl(
+        note_read.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )?;
     let mut command = Command::new("/proc/self/exe");
     command.arg0(spec.id.title());
     command.args([
@@ -165,7 +184,10 @@ pub fn spawn(spec: ChildSpec) -> std::io::Result<Child> {
     for _ in 0..spec.verbosity {
         command.arg("-v");
     }
-    let moves: Vec<(RawFd, RawFd)> = vec![(spec.parent_channel.as_raw_fd(), PARENT_FD)];
+    let moves: Vec<(RawFd, RawFd)> = vec![
+        (spec.parent_channel.as_raw_fd(), PARENT_FD),
+        (note_write.as_raw_fd(), crate::sandbox::DEATH_NOTE_FD),
+    ];
     // SAFETY: the closure only calls async-signal-safe functions (fcntl,
     // dup2, close) on descriptors it owns in the forked child.
     unsafe {
@@ -173,7 +195,11 @@ pub fn spawn(spec: ChildSpec) -> std::io::Result<Child> {
     }
     let child = command.spawn()?;
     drop(spec.parent_channel);
-    Ok(child)
+    drop(note_write);
+    Ok(Spawned {
+        child,
+        death_note: note_read,
+    })
 }
 
 /// In the forked child: puts every `(from, to)` descriptor at `to`, without

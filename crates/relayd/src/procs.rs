@@ -10,6 +10,7 @@
 
 use crate::engine::{AllowedPeer, ChildError, ChildStart};
 use crate::proc::{Instances, Pairing, Peer, ProcId, Sandboxing};
+use crate::sandbox::{calls, FilesView, TcpView};
 use caps::Capability;
 use relayd_proto::{PartKind, ProcessKind};
 
@@ -51,7 +52,11 @@ pub static PROCS: [ProcSpec; 6] = [
         peers: &[Peer::each(Kind::Pfe), Peer::each(Kind::Relay)],
         capabilities: &[],
         wants: &[Part::Global, Part::Table],
-        sandbox: Sandboxing::Chroot,
+        sandbox: Sandboxing::Confined {
+            calls: calls::HCE,
+            files: FilesView::Nothing,
+            tcp: TcpView::ConnectAny,
+        },
         entry: Some(crate::hce::main),
     },
     ProcSpec {
@@ -60,7 +65,11 @@ pub static PROCS: [ProcSpec; 6] = [
         peers: &[Peer::each(Kind::Hce), Peer::each(Kind::Relay)],
         capabilities: &[Capability::CAP_NET_ADMIN],
         wants: &[Part::Global, Part::Table, Part::Redirect, Part::Router],
-        sandbox: Sandboxing::Chroot,
+        sandbox: Sandboxing::Confined {
+            calls: calls::PFE,
+            files: FilesView::Nothing,
+            tcp: TcpView::Nothing,
+        },
         entry: Some(crate::pfe::main),
     },
     ProcSpec {
@@ -73,7 +82,11 @@ pub static PROCS: [ProcSpec; 6] = [
         ],
         capabilities: &[],
         wants: &[Part::Global, Part::Table, Part::Protocol, Part::Relay],
-        sandbox: Sandboxing::Chroot,
+        sandbox: Sandboxing::Confined {
+            calls: calls::RELAY,
+            files: FilesView::Nothing,
+            tcp: TcpView::ConnectAny,
+        },
         entry: Some(crate::relay::main),
     },
     ProcSpec {
@@ -82,7 +95,11 @@ pub static PROCS: [ProcSpec; 6] = [
         peers: &[Peer::same_instance(Kind::Relay)],
         capabilities: &[],
         wants: &[Part::Global, Part::Protocol, Part::Relay],
-        sandbox: Sandboxing::Chroot,
+        sandbox: Sandboxing::Confined {
+            calls: calls::CA,
+            files: FilesView::Nothing,
+            tcp: TcpView::Nothing,
+        },
         entry: Some(crate::ca::main),
     },
     ProcSpec {
@@ -91,7 +108,11 @@ pub static PROCS: [ProcSpec; 6] = [
         peers: &[],
         capabilities: &[],
         wants: &[Part::Global],
-        sandbox: Sandboxing::Chroot,
+        sandbox: Sandboxing::Confined {
+            calls: calls::METRICS,
+            files: FilesView::Nothing,
+            tcp: TcpView::Nothing,
+        },
         entry: Some(crate::metrics::main),
     },
 ];
@@ -204,7 +225,7 @@ mod tests {
     fn sandbox_line(row: &ProcSpec) -> String {
         match row.sandbox {
             Sandboxing::None => "Sandbox: none, root.".to_string(),
-            Sandboxing::Chroot => {
+            Sandboxing::Confined { .. } => {
                 let capabilities = match row.capabilities {
                     [] => "no capabilities".to_string(),
                     kept => {
@@ -212,7 +233,9 @@ mod tests {
                         format!("only {}", names.join(", "))
                     }
                 };
-                format!("Sandbox: chroot, unprivileged user, {capabilities}, no_new_privs.")
+                format!(
+                    "Sandbox: chroot, unprivileged user, {capabilities}, no_new_privs, seccomp, landlock."
+                )
             }
         }
     }

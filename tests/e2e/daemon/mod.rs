@@ -10,3 +10,4 @@ mod demote;
 mod lifecycle;
 mod privsep;
 mod reload;
+mod sandbox;

@@ -10,7 +10,8 @@
 //!   not out, by request id. Signing is the only operation: there is no
 //!   decryption, and a scheme that does not fit the key is refused.
 //!
-//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs. Not
+//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs, seccomp, landlock.
+//! (`sandbox`: the calls of `sandbox/calls/ca.rs`, no files). Not
 //! dumpable (PR_SET_DUMPABLE 0): the relays run as the same user, and a
 //! compromised relay must not read this process's memory or trace it.
 //!

@@ -53,6 +53,8 @@ pub enum LifecycleError {
 pub enum ChildError {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Confine(#[from] crate::sandbox::ConfineError),
     #[error("cannot start the runtime: {0}")]
     Runtime(io::Error),
     #[error(transparent)]

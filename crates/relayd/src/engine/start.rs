@@ -36,7 +36,9 @@ impl ChildStart {
         self,
         make: impl FnOnce(&Context<E>) -> Result<E, E::Error>,
     ) -> Result<(), ChildError> {
-        if self.sandbox == Sandboxing::Chroot {
+        if self.sandbox != Sandboxing::None {
+            #[cfg(debug_assertions)]
+            crate::sandbox::learn(self.id.kind);
             Sandbox::from_env().enter(self.capabilities)?;
         }
         die_with_parent(Signal::SIGTERM)?;
@@ -45,6 +47,24 @@ impl ChildStart {
             .enable_all()
             .build()
             .map_err(ChildError::Runtime)?;
+        if let Sandboxing::Confined { calls, files, tcp } = self.sandbox {
+            // Before the first byte from the parent is read.
+            crate::sandbox::confine(self.id.kind, calls, files, tcp)?;
+            #[cfg(debug_assertions)]
+            forbidden_call_hook(self.id.kind);
+        }
         runtime.block_on(runtime::serve(self.id, self.parent, self.peers, make))
+    }
+}
+
+/// Debug builds only, for the sandbox's end-to-end test: with
+/// `RELAYD_TEST_FORBIDDEN_CALL=KIND` in the environment, a child of that
+/// kind signals another process (init) once confined, as a compromised
+/// process signalling a sibling would; its sandbox must kill it.
+#[cfg(debug_assertions)]
+fn forbidden_call_hook(kind: ProcessKind) {
+    if std::env::var("RELAYD_TEST_FORBIDDEN_CALL").is_ok_and(|wanted| wanted == kind.title()) {
+        // SAFETY: kill(2) with signal 0 only checks; the filter traps it.
+        unsafe { libc::kill(1, 0) };
     }
 }

@@ -7,7 +7,8 @@
 //!   host status, `Sync` and script requests out.
 //! - pfe, relay N: host state changes and `Sync` out, nothing in.
 //!
-//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs. Its
+//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs, seccomp, landlock.
+//! (`sandbox`: the calls of `sandbox/calls/hce.rs`, no files). Its
 //! raw ICMP sockets are opened by the parent (root) and passed in, so it
 //! needs no CAP_NET_RAW; `check script` runs in the parent, which is not
 //! chrooted, at the hce's request (answers matched by request id).

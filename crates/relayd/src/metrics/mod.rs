@@ -8,7 +8,8 @@
 //! - parent: the listening socket with each configuration, and the text of
 //!   each scrape in; scrape requests out.
 //!
-//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs.
+//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs, seccomp, landlock.
+//! (`sandbox`: the calls of `sandbox/calls/metrics.rs`, no files, no TCP).
 //!
 //! Without `metrics listen on` it runs and serves nothing. A reload that
 //! keeps the option gets a new socket (SO_REUSEPORT) at `ConfigDone`; the

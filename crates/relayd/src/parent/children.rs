@@ -9,8 +9,10 @@
 
 use super::error::ParentError;
 use super::links::{ChildEvent, Links};
-use crate::proc::{spawn, ChildSpec, ProcId};
+use crate::proc::{spawn, ChildSpec, ProcId, Spawned};
+use crate::sandbox::trap::{describe_call, read_note};
 use relayd_proto::messages::Lifecycle;
+use std::os::fd::AsRawFd;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, ExitStatus};
@@ -19,7 +21,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 /// The running children.
 pub struct ProcessTree {
-    processes: Vec<(ProcId, Child)>,
+    processes: Vec<(ProcId, Child, OwnedFd)>,
 }
 
 /// How children are started.
@@ -46,7 +48,7 @@ impl ProcessTree {
                 what: id.to_string(),
                 source,
             })?;
-            let child = spawn(ChildSpec {
+            let Spawned { child, death_note } = spawn(ChildSpec {
                 id,
                 parent_channel: OwnedFd::from(theirs),
                 foreground: options.foreground,
@@ -54,7 +56,7 @@ impl ProcessTree {
             })
             .map_err(|source| ParentError::Spawn { id, source })?;
             tracing::debug!("started {id}, pid {}", child.id());
-            tree.processes.push((id, child));
+            tree.processes.push((id, child, death_note));
             links.open(id, ours, events)?;
         }
         links.connect_peers(&crate::procs::peer_mesh(options.prefork))?;
@@ -62,15 +64,25 @@ impl ProcessTree {
     }
 
     pub fn pids(&self) -> Vec<(ProcId, u32)> {
-        self.processes.iter().map(|(id, c)| (*id, c.id())).collect()
+        self.processes
+            .iter()
+            .map(|(id, c, _)| (*id, c.id()))
+            .collect()
     }
 
-    /// Collects children that exited, without waiting.
+    /// Collects children that exited, without waiting. A child its
+    /// sandbox killed is logged with the system call it made.
     pub fn reap(&mut self) -> Vec<(ProcId, ExitStatus)> {
         let mut gone = Vec::new();
         self.processes
-            .retain_mut(|(id, child)| match child.try_wait() {
+            .retain_mut(|(id, child, note)| match child.try_wait() {
                 Ok(Some(status)) => {
+                    if let Some(call) = read_note(note.as_raw_fd()) {
+                        tracing::error!(
+                            "{id} killed by its sandbox: system call {}",
+                            describe_call(call)
+                        );
+                    }
                     gone.push((*id, status));
                     false
                 }
@@ -98,7 +110,7 @@ impl ProcessTree {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        for (id, child) in &mut self.processes {
+        for (id, child, _) in &mut self.processes {
             tracing::warn!("{id} did not exit in time, killing it");
             let _ = child.kill();
             let _ = child.wait();

@@ -118,6 +118,7 @@ pub fn run(options: ParentOptions, loaded: Loaded) -> ExitCode {
     };
     crate::log::init("parent", destination, options.verbosity);
     configure::log_warnings(&warnings);
+    crate::sandbox::log_support();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

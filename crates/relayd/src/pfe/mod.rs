@@ -10,7 +10,8 @@
 //! - relay N: `nat lookup` questions in (the original destination of a
 //!   redirected datagram), conntrack's answers out (`conntrack`).
 //!
-//! Sandbox: chroot, unprivileged user, only CAP_NET_ADMIN, no_new_privs.
+//! Sandbox: chroot, unprivileged user, only CAP_NET_ADMIN, no_new_privs, seccomp, landlock.
+//! (`sandbox`: the calls of `sandbox/calls/pfe.rs`, no files).
 //! libnftables is loaded and the rtnetlink and ctnetlink sockets opened
 //! before the sandbox (see `nft`, `routes`, `conntrack`): the pfe edits
 //! nftables and routes and reads conntrack over netlink itself and never

@@ -11,7 +11,8 @@
 //! - ca N (its own instance): signatures for TLS handshakes (`signer`): the
 //!   relay holds certificates and public keys, never a private key.
 //!
-//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs. It
+//! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs, seccomp, landlock.
+//! (`sandbox`: the calls of `sandbox/calls/relay.rs`, no files). It
 //! never binds: the parent (root) opens the sockets and passes them with
 //! SCM_RIGHTS, those of a new configuration before its `ConfigDone`; the
 //! relay accepts on them from `Start` on and keeps the old ones until then.

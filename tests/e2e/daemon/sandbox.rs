@@ -1,0 +1,130 @@
+//! End-to-end: every child's sandbox seen from outside. Each child runs
+//! with a seccomp filter (`Seccomp: 2` in /proc/PID/status), no_new_privs
+//! and no capability but the pfe's CAP_NET_ADMIN; a relay that makes a
+//! call its list does not have (a debug build's test hook makes it signal
+//! another process, as a compromised relay signalling a sibling would) is killed with SIGSYS, and
+//! the parent logs which child made which call before relayd stops.
+//! Needs root.
+
+use e2e::{bin, daemon_can_run, free_port, proc_status, Daemon, ScratchDir};
+use std::process::{Command, Stdio};
+
+fn config() -> String {
+    format!(
+        "prefork 2\n\
+         table <web> {{ 127.0.0.1 }}\n\
+         relay www {{\n\
+         \tlisten on 127.0.0.1 port {}\n\
+         \tforward to <web> port 80 check tcp\n\
+         }}\n",
+        free_port()
+    )
+}
+
+/// CapEff of a process with only CAP_NET_ADMIN (bit 12).
+const NET_ADMIN_ONLY: &str = "0000000000001000";
+const NONE: &str = "0000000000000000";
+
+#[test]
+fn every_child_runs_under_its_seccomp_filter_without_new_privileges() {
+    if !daemon_can_run() {
+        return;
+    }
+    let mut daemon = Daemon::start("sandbox-status", &config());
+    let children = daemon.children();
+    assert_eq!(children.len(), 7, "hce, pfe, 2 relays, 2 cas, metrics");
+    for pid in children {
+        let title = e2e::cmdline(pid);
+        assert_eq!(proc_status(pid, "Seccomp").as_deref(), Some("2"), "{title}");
+        assert_eq!(
+            proc_status(pid, "NoNewPrivs").as_deref(),
+            Some("1"),
+            "{title}"
+        );
+        let expected = if title.starts_with("relayd: pfe") {
+            NET_ADMIN_ONLY
+        } else {
+            NONE
+        };
+        assert_eq!(
+            proc_status(pid, "CapEff").as_deref(),
+            Some(expected),
+            "{title}"
+        );
+        assert_eq!(
+            proc_status(pid, "CapPrm").as_deref(),
+            Some(expected),
+            "{title}"
+        );
+        assert_eq!(proc_status(pid, "CapBnd").as_deref(), Some(NONE), "{title}");
+    }
+    // The parent is not confined: it runs check scripts and reloads.
+    assert_eq!(proc_status(daemon.pid, "Seccomp").as_deref(), Some("0"));
+}
+
+#[test]
+fn a_relay_signalling_another_process_is_killed_and_the_call_logged() {
+    if !daemon_can_run() {
+        return;
+    }
+    let dir = ScratchDir::new("sandbox-forbidden");
+    let socket = dir.join("relayd.sock");
+    let config = dir.write("relayd.conf", &Daemon::config_text(&socket, &config()));
+    let out = Command::new(bin("relayd"))
+        .args(["-d", "-v", "-f"])
+        .arg(&config)
+        .env("RELAYD_TEST_FORBIDDEN_CALL", "relay")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run relayd");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("killed by its sandbox: system call kill ("),
+        "the parent names the call:\n{log}"
+    );
+    let killed = log
+        .lines()
+        .find(|l| l.contains("killed by its sandbox"))
+        .unwrap_or_default();
+    assert!(killed.starts_with("parent: relay "), "{killed}");
+    // The parent was not signalled: it shut down on its own terms.
+    assert!(!socket.exists(), "control socket left behind:\n{log}");
+}
+
+#[test]
+fn under_landlock_no_child_opens_a_file_even_inside_its_chroot() {
+    if !daemon_can_run() {
+        return;
+    }
+    // A chroot with a file every child could read without landlock.
+    let jail = ScratchDir::new("sandbox-jail");
+    jail.write("probe", "readable\n");
+    let _ = Command::new("chmod")
+        .args(["0755", &jail.path.to_string_lossy()])
+        .status();
+    let _ = Command::new("chmod")
+        .args(["0644", &jail.join("probe").to_string_lossy()])
+        .status();
+    let jail_path = jail.path.to_string_lossy().into_owned();
+    let daemon = Daemon::start_with_env(
+        "sandbox-landlock",
+        &config(),
+        &[
+            ("RELAYD_CHROOT", &jail_path),
+            ("RELAYD_TEST_LANDLOCK_PROBE", "/probe"),
+        ],
+    );
+    let log = daemon.log_text();
+    let probes: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("landlock probe"))
+        .collect();
+    assert_eq!(probes.len(), 7, "one probe per child:\n{log}");
+    for probe in probes {
+        assert!(
+            probe.ends_with("landlock probe /probe: Permission denied (os error 13)"),
+            "{probe}"
+        );
+    }
+}
