@@ -129,6 +129,69 @@ impl SslDir {
         self.certificate(name)
     }
 
+    /// Like [`SslDir::signed`], but expired a day before it was made.
+    pub fn expired(&self, name: &str, ca: &str, names: &[&str]) -> PathBuf {
+        let mut sans: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+        sans.push("IP:127.0.0.1".to_string());
+        let request = self.dir.join(&format!("{name}.csr"));
+        let extensions = self.dir.write(
+            &format!("{name}.ext"),
+            &format!(
+                "subjectAltName={}\nbasicConstraints=critical,CA:FALSE\n",
+                sans.join(",")
+            ),
+        );
+        let cn = names.first().copied().unwrap_or("localhost");
+        let steps: [Vec<std::ffi::OsString>; 2] = [
+            vec![
+                "req".into(),
+                "-new".into(),
+                "-newkey".into(),
+                "ec".into(),
+                "-pkeyopt".into(),
+                "ec_paramgen_curve:prime256v1".into(),
+                "-nodes".into(),
+                "-subj".into(),
+                format!("/CN={cn}").into(),
+                "-keyout".into(),
+                self.key(name).into(),
+                "-out".into(),
+                request.clone().into(),
+            ],
+            vec![
+                "x509".into(),
+                "-req".into(),
+                "-in".into(),
+                request.into(),
+                "-CA".into(),
+                self.certificate(ca).into(),
+                "-CAkey".into(),
+                self.key(ca).into(),
+                "-days".into(),
+                "-1".into(),
+                "-extfile".into(),
+                extensions.into(),
+                "-out".into(),
+                self.certificate(name).into(),
+            ],
+        ];
+        for args in steps {
+            let out = Command::new("openssl")
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {:?}: {}",
+                args[0],
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        self.certificate(name)
+    }
+
     /// An OCSP response saying `name` (issued by CA `ca`) is good, signed by
     /// the CA, as `NAME.ocsp`: relayd's staple file for the keypair.
     pub fn ocsp_staple(&self, name: &str, ca: &str) -> PathBuf {

@@ -8,4 +8,5 @@ mod backends;
 mod isolation;
 mod options;
 mod reload;
+mod robust;
 mod termination;
