@@ -144,8 +144,24 @@ pub fn relay(view: View, relay: &RelayRow) -> String {
     if view == View::Relays {
         out += &statistics(&relay.stats);
         out += &dns_drops(&relay.stats);
+        out += &http_reuse(&relay.stats);
     }
     out
+}
+
+/// An http relay's pooled backend connections, summed over the relay
+/// processes; nothing for other relays or `http { no reuse }`.
+pub fn http_reuse(stats: &[Statistics]) -> String {
+    let mut reported = stats.iter().filter_map(|s| s.http).peekable();
+    if reported.peek().is_none() {
+        return String::new();
+    }
+    let (idle, reused) = reported.fold((0u64, 0u64), |(idle, reused), h| {
+        (idle + u64::from(h.idle), reused + h.reused)
+    });
+    detail(&format!(
+        "backend connections: {idle} idle, {reused} reused"
+    ))
 }
 
 /// What a dns relay dropped, summed over the relay processes; nothing for
@@ -329,7 +345,7 @@ pub fn monitor_event(header: &Header, event: &MonitorEvent, now: i64) -> String 
 mod tests {
     use super::*;
     use relayd_config::Prefix;
-    use relayd_proto::status::{HostState, RedirectState};
+    use relayd_proto::status::{HostState, HttpReuse, RedirectState};
 
     fn stats(count: u64, last: u32) -> Statistics {
         Statistics {
@@ -344,6 +360,7 @@ mod tests {
             last_day: 2000,
             avg_day: 1800,
             dns: None,
+            http: None,
         }
     }
 
@@ -491,6 +508,19 @@ mod tests {
             "{text}"
         );
         assert!(!super::relay(View::Relays, &relay).contains("dropped"));
+        let mut http = relay.clone();
+        for (process, stats) in http.stats.iter_mut().enumerate() {
+            stats.http = Some(HttpReuse {
+                idle: 2,
+                reused: 10 + process as u64,
+            });
+        }
+        let text = super::relay(View::Relays, &http);
+        assert!(
+            text.contains("\tbackend connections: 4 idle, 21 reused\n"),
+            "{text}"
+        );
+        assert!(!super::relay(View::Relays, &relay).contains("backend connections"));
         let disabled = RelayRow {
             disabled: true,
             ..relay

@@ -342,6 +342,8 @@ impl Builder<'_> {
             }
             Rule::k_websockets => http.websockets = true,
             Rule::http_no_websockets => http.websockets = false,
+            Rule::http_reuse => http.reuse = true,
+            Rule::http_no_reuse => http.reuse = false,
             _ => {}
         }
     }

@@ -456,6 +456,9 @@ pub enum EdhParams {
 pub struct HttpOptions {
     pub headerlen: u32,
     pub websockets: bool,
+    /// `[no] reuse` (an extension): idle backend connections are shared
+    /// between the relay's client sessions. On unless switched off.
+    pub reuse: bool,
 }
 
 impl Default for HttpOptions {
@@ -463,6 +466,7 @@ impl Default for HttpOptions {
         HttpOptions {
             headerlen: DEFAULT_HEADERLEN,
             websockets: false,
+            reuse: true,
         }
     }
 }

@@ -395,8 +395,13 @@ pub fn describe(rule: Rule) -> &'static str {
              ip minttl, or 'no' and one of nodelay, sack, splice)"
         }
         Rule::http_opts => "'http'",
-        Rule::http_flag | Rule::http_headerlen | Rule::http_no_websockets => {
-            "an http option (headerlen, websockets, no websockets)"
+        Rule::http_flag
+        | Rule::http_headerlen
+        | Rule::http_no_websockets
+        | Rule::http_reuse
+        | Rule::http_no_reuse
+        | Rule::reuse => {
+            "an http option (headerlen, websockets, reuse, or 'no' and one of websockets, reuse)"
         }
         Rule::return_error => "'return error'",
         Rule::error_style => "'style'",

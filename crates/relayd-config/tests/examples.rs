@@ -412,3 +412,20 @@ fn rules_of_relayds_regression_tests() {
     assert_eq!(protocol.tcp.socket_buffer, Some(1024));
     assert_eq!(config.global.prefork, 1);
 }
+
+#[test]
+fn backend_reuse_is_on_unless_switched_off() {
+    let with = |options: &str| {
+        let text = format!(
+            "http protocol p {{\n{options}\n}}\n\
+             relay r {{\nlisten on 127.0.0.1 port 8080\nprotocol p\n\
+             forward to 127.0.0.1 port 80\n}}\n"
+        );
+        common::parse(&text).expect("loads").protocols[0].http.reuse
+    };
+    assert!(with(""), "an OpenBSD configuration reuses");
+    assert!(!with("http { no reuse }"));
+    assert!(!with("http { websockets, no reuse }"));
+    assert!(with("http { no reuse, reuse }"));
+    assert!(with("http reuse"));
+}

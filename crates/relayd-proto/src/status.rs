@@ -81,6 +81,19 @@ pub struct Statistics {
     /// A dns relay's drops since its configuration started; `None` for
     /// other relays and redirects.
     pub dns: Option<DnsDrops>,
+    /// An http relay's pooled backend connections (`http { reuse }`);
+    /// `None` for other relays, redirects, and `http { no reuse }`.
+    pub http: Option<HttpReuse>,
+}
+
+/// One http relay's idle backend connections in one relay process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HttpReuse {
+    /// Idle connections waiting for a request now.
+    pub idle: u32,
+    /// Requests sent over a connection taken from the pool, since the
+    /// configuration started.
+    pub reused: u64,
 }
 
 /// What one dns relay in one relay process dropped, by reason. Nothing

@@ -59,6 +59,10 @@ fn statistics() -> Statistics {
             timeouts: 2,
             ..DnsDrops::default()
         }),
+        http: Some(HttpReuse {
+            idle: 4,
+            reused: 99,
+        }),
     }
 }
 

@@ -1,9 +1,11 @@
 //! `http protocol` relays against a real HTTP/1.1 backend: the basics,
-//! message framing, robustness, the filter rules, and the strict reading
-//! of bad input (exact bytes to a backend that records them).
+//! message framing, robustness, the filter rules, the strict reading
+//! of bad input (exact bytes to a backend that records them), backend
+//! connection reuse.
 
 mod basics;
 mod framing;
+mod reuse;
 mod robust;
 mod rules;
 mod strict;

@@ -156,6 +156,11 @@ fn http_options(http: &HttpOptions) -> Vec<String> {
     if http.websockets {
         options.push("websockets".into());
     }
+    // Only the extension's non-default is printed: an OpenBSD
+    // configuration prints back as one.
+    if !http.reuse {
+        options.push("no reuse".into());
+    }
     options
 }
 

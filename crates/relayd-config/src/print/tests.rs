@@ -300,6 +300,7 @@ fn protocols_print_options_and_rules() {
     protocol.tls.edh = Some(EdhParams::Legacy);
     protocol.tls.tlsv1_0 = Some(false);
     protocol.http.websockets = true;
+    protocol.http.reuse = false;
     protocol.rules.push(FilterRule {
         action: RuleAction::Match,
         quick: true,
@@ -345,7 +346,7 @@ fn protocols_print_options_and_rules() {
          \ttls ca key \"/etc/ssl/private/ca.key\" password \"pw\"\n\
          \ttls edh params legacy\n\
          \ttls no tlsv1.0\n\
-         \thttp { websockets }\n\
+         \thttp { websockets, no reuse }\n\
          \n\
          \tmatch response quick inet6 from 2001:db8::/32 forward to <web> \\\n\
          \t\tmethod GET header set \"X-Forwarded-For\" value \"$REMOTE_ADDR\" \\\n\

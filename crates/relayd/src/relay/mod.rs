@@ -69,7 +69,7 @@ use relayd_proto::messages::parent_relay::{ParentToRelay, RelayToParent};
 use relayd_proto::messages::pfe_relay::{PfeToRelay, RelayPfeChannel};
 use relayd_proto::messages::relay_ca::RelayCaChannel;
 use relayd_proto::messages::{BindAnyRequest, ListenSocket, Refusal};
-use relayd_proto::status::HostStatus;
+use relayd_proto::status::{HostStatus, HttpReuse};
 use relayd_proto::{Correlator, Delivery, ImsgReader, ProcessKind};
 use relayd_tls::tickets::{SharedTicketer, TicketKey, TicketKeySet};
 use signer::CaSigner;
@@ -275,7 +275,10 @@ impl Engine for Relay {
             ParentToRelay::HostEnable(id) => self.shared.set_host_enabled(id, true),
             ParentToRelay::HostDisable(id) => self.shared.set_host_enabled(id, false),
             ParentToRelay::TableEnable(id) => self.shared.set_table_enabled(id, true),
-            ParentToRelay::TableDisable(id) => self.shared.set_table_enabled(id, false),
+            ParentToRelay::TableDisable(id) => {
+                self.shared.set_table_enabled(id, false);
+                self.shared.backends.forget_hosts(&self.hosts_of_table(id));
+            }
             ParentToRelay::RelayFile(file) => match fd {
                 Some(fd) => {
                     let contents = read_file(fd);
@@ -421,6 +424,16 @@ impl Relay {
         Ok(())
     }
 
+    /// The hosts of table `id` in the running configuration.
+    fn hosts_of_table(&self, id: relayd_config::ObjectId) -> Vec<relayd_config::ObjectId> {
+        self.config
+            .tables
+            .iter()
+            .filter(|t| t.id == id)
+            .flat_map(|t| t.hosts.iter().map(|h| h.id))
+            .collect()
+    }
+
     fn publish_statistics(&mut self, cx: &Context<Self>) -> Result<(), RelayError> {
         let relays: Vec<_> = self.plans.iter().map(|p| p.id).collect();
         let interval = u64::from(self.config.global.interval_secs.max(1));
@@ -430,8 +443,16 @@ impl Relay {
             .into_iter()
             .zip(&self.plans)
         {
-            if let ProtocolPlan::Dns(dns) = &plan.protocol {
-                stats.dns = Some(dns.drops());
+            match &plan.protocol {
+                ProtocolPlan::Dns(dns) => stats.dns = Some(dns.drops()),
+                ProtocolPlan::Http(http) if http.options.reuse => {
+                    let figures = self.shared.backends.figures(plan.id);
+                    stats.http = Some(HttpReuse {
+                        idle: figures.idle,
+                        reused: figures.reused,
+                    });
+                }
+                _ => {}
             }
             cx.report(RelayToParent::Statistics(stats))?;
         }

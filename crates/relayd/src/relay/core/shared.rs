@@ -14,6 +14,7 @@ use super::plan::{RelayPlan, TableTarget, Target};
 use super::schedule::{self, Candidate, Request};
 use super::session::SessionEntry;
 use super::stats::RelayCounters;
+use crate::relay::http::pool::BackendPool;
 use crate::relay::tcp::splice::PipePool;
 use relayd_config::{Check, ConnectionLog, ObjectId};
 use relayd_proto::status::{HostState, SessionRow, Statistics};
@@ -26,7 +27,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// A backend picked for one connection attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Backend {
     pub addr: SocketAddr,
     /// The table host, `None` for a fixed address or original destination.
@@ -63,6 +64,8 @@ pub struct Shared {
     bind_any: mpsc::UnboundedSender<BindAnyCall>,
     pub pid: u32,
     pub pipes: PipePool,
+    /// Idle HTTP backend connections (`http { reuse }`).
+    pub backends: BackendPool,
     pub lot: ParkingLot,
     /// `nat lookup` questions to the pfe and their answers.
     pub natlook: NatLook,
@@ -103,6 +106,7 @@ impl Shared {
             bind_any,
             pid: std::process::id(),
             pipes: PipePool::new(),
+            backends: BackendPool::default(),
             lot: ParkingLot::new()?,
             natlook: NatLook::default(),
             parked_since_sweep: AtomicBool::new(false),
@@ -129,23 +133,47 @@ impl Shared {
         state.cursors.clear();
         state.counters.clear();
         state.connection_log = connection_log;
+        drop(state);
+        self.backends.clear();
     }
 
     pub fn connection_log(&self) -> Option<ConnectionLog> {
         self.state().connection_log
     }
 
+    /// A host no longer up loses its idle backend connections.
     pub fn set_host_state(&self, host: ObjectId, host_state: HostState) {
         self.state().host_states.insert(host, host_state);
+        if host_state != HostState::Up {
+            self.backends.forget_hosts(&[host]);
+        }
     }
 
+    /// A host disabled loses its idle backend connections.
     pub fn set_host_enabled(&self, host: ObjectId, enabled: bool) {
         let mut state = self.state();
         if enabled {
             state.disabled_hosts.remove(&host);
         } else {
             state.disabled_hosts.insert(host);
+            drop(state);
+            self.backends.forget_hosts(&[host]);
         }
+    }
+
+    /// Whether a backend connection to `backend` may wait in the pool: its
+    /// host is neither disabled nor known to be down. (A disabled table's
+    /// hosts are forgotten where the relay knows its tables.)
+    pub fn may_pool(&self, backend: Backend) -> bool {
+        let Some(host) = backend.host else {
+            return true;
+        };
+        let state = self.state();
+        !state.disabled_hosts.contains(&host)
+            && state
+                .host_states
+                .get(&host)
+                .is_none_or(|s| *s == HostState::Up)
     }
 
     pub fn set_table_enabled(&self, table: ObjectId, enabled: bool) {
@@ -329,6 +357,7 @@ impl Shared {
         if self.parked_since_sweep.swap(false, Ordering::Relaxed) {
             release_free_memory();
         }
+        self.backends.sweep();
     }
 
     pub fn session_count(&self) -> usize {

@@ -45,6 +45,7 @@ impl RelayCounters {
             last_day: self.day,
             avg_day: self.avg_day,
             dns: None,
+            http: None,
         };
         if self.ticks.is_multiple_of((3600 / interval).max(1)) {
             self.avg_hour = halfway(self.hour, self.avg_hour);

@@ -2,6 +2,8 @@
 //! when the first request has been read (so that its rules can choose the
 //! table and hash), replaced only when a later request's rules send it to
 //! another table (`forward to <table>`) or their `hash` picks another host.
+//! With `http { reuse }` a chosen host's idle pooled connection is taken
+//! before a new one is opened (`pool.rs`).
 
 use super::wire::Wire;
 use crate::relay::core::forward::{
@@ -12,6 +14,7 @@ use crate::relay::core::shared::{Backend, Shared};
 use crate::relay::core::stream::Transport;
 use relayd_config::Mode;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The live connection to one backend host.
 pub struct Link {
@@ -19,6 +22,13 @@ pub struct Link {
     pub backend: Backend,
     /// The table definition the host belongs to, if any.
     pub table: Option<String>,
+    /// The connection may go to the pool when the session is done with
+    /// it: `http { reuse }`, a table host or the relay's fixed address,
+    /// no transparent source.
+    pub poolable: bool,
+    /// The last exchange ended so that another request may follow on this
+    /// connection (set by the exchange, HAProxy's `http-reuse safe`).
+    pub reusable: bool,
 }
 
 impl Link {
@@ -27,17 +37,26 @@ impl Link {
             wire: Wire::new(stream, plan.tcp.nodelay, plan.session_timeout),
             backend,
             table: table_of(plan, backend),
+            poolable: false,
+            reusable: false,
         }
+    }
+
+    fn poolable(mut self, poolable: bool) -> Link {
+        self.poolable = poolable;
+        self
     }
 }
 
 /// Who is asking: what choosing and connecting a backend needs to know.
 pub struct Chooser<'a> {
     pub shared: &'a Shared,
-    pub plan: &'a RelayPlan,
+    pub plan: &'a Arc<RelayPlan>,
     pub session: u32,
     pub peer: SocketAddr,
     pub listen: SocketAddr,
+    /// `http { reuse }`: pooled connections may be taken and kept.
+    pub reuse: bool,
 }
 
 /// Which table definition `backend`'s host comes from.
@@ -67,6 +86,13 @@ impl Chooser<'_> {
             let chosen = self.connect_among(tables, None, route).await?;
             return chosen.ok_or_else(|| no_usable_host(self.plan, self.session, self.peer));
         }
+        let fixed = match self.plan.target {
+            Target::Address(addr) => Some(Backend { addr, host: None }),
+            _ => None,
+        };
+        if let Some(link) = fixed.and_then(|backend| self.pooled(backend)) {
+            return Ok(link);
+        }
         let (stream, backend) = connect_backend(
             self.shared,
             self.plan,
@@ -76,7 +102,21 @@ impl Chooser<'_> {
             self.listen,
         )
         .await?;
-        Ok(Link::new(self.plan, stream, backend))
+        Ok(Link::new(self.plan, stream, backend).poolable(self.may_pool() && fixed.is_some()))
+    }
+
+    /// Whether this session's connections may come from and go to the pool.
+    fn may_pool(&self) -> bool {
+        self.reuse && !self.plan.transparent
+    }
+
+    /// An idle pooled connection to `backend`, if there is a live one.
+    fn pooled(&self, backend: Backend) -> Option<Link> {
+        if !self.may_pool() {
+            return None;
+        }
+        let stream = self.shared.backends.take(self.plan, backend)?;
+        Some(Link::new(self.plan, Transport::Tcp(stream), backend).poolable(true))
     }
 
     /// A link to another backend if the request's route needs one other
@@ -133,8 +173,14 @@ impl Chooser<'_> {
             if keep == Some(backend.addr) {
                 return Ok(None);
             }
+            if let Some(link) = self.pooled(backend) {
+                return Ok(Some(link));
+            }
             match connect(self.shared, backend.addr, self.plan, self.peer).await {
-                Ok(stream) => return Ok(Some(Link::new(self.plan, stream, backend))),
+                Ok(stream) => {
+                    let link = Link::new(self.plan, stream, backend).poolable(self.may_pool());
+                    return Ok(Some(link));
+                }
                 Err(error) => {
                     tracing::debug!(
                         "relay {}, session {}: connect to {}: {error}",
@@ -171,7 +217,6 @@ mod tests {
     use crate::relay::core::forward::ForwardErrorKind;
     use crate::relay::core::testing::{plan_of, shared};
     use crate::relay::http::testing::{client_addr, listen_addr};
-    use std::sync::Arc;
 
     /// Relay `r` forwarding to tables `<a>` (port `a`) and `<b>` (port
     /// `b`), one host each, unchecked.
@@ -201,13 +246,14 @@ mod tests {
         )
     }
 
-    fn chooser<'a>(shared: &'a Shared, plan: &'a RelayPlan) -> Chooser<'a> {
+    fn chooser<'a>(shared: &'a Shared, plan: &'a Arc<RelayPlan>) -> Chooser<'a> {
         Chooser {
             shared,
             plan,
             session: 1,
             peer: client_addr(),
             listen: listen_addr(),
+            reuse: true,
         }
     }
 

@@ -6,7 +6,7 @@
 
 use super::backend::Link;
 use super::filter::Blocked;
-use super::head::{self, RequestHead, ResponseHead};
+use super::head::{self, Framing, RequestHead, ResponseHead};
 use super::message::{self, send_head, Head, MessageError, Outgoing, Watched};
 use super::proxy::{Next, Proxy, Stop};
 use super::refusal::Refusal;
@@ -29,13 +29,18 @@ enum BodyEvent {
 
 impl Proxy {
     /// Sends the request (`out` is its head) to `link` and the answer back.
+    /// `close_kept` says the client's `Connection: close` was taken out of
+    /// `out`, to keep the backend connection open for the pool.
     pub(super) async fn exchange_with(
         &mut self,
         link: &mut Link,
         request: &RequestHead,
         out: Head,
         variables: Option<&Variables>,
+        close_kept: bool,
     ) -> Result<Next, Stop> {
+        // Nothing but a clean end of this exchange makes it reusable again.
+        link.reusable = false;
         let mut request_body = Outgoing::new(request.framing);
         let sent = send_head(
             &mut self.client,
@@ -52,8 +57,11 @@ impl Proxy {
             return self.switch_protocols(link, request, &response).await;
         }
         let keep_alive = request.keep_alive && request_body.is_done() && response.keep_alive;
-        // The client asked for more but the session ends after this answer.
-        let announce_close = request.keep_alive && !keep_alive && !response.says_close;
+        // What the backend was told about this connection.
+        let backend_keep_alive = request.keep_alive || close_kept;
+        // The session ends after this answer, which does not say so: the
+        // client asked for more, or its close was kept from the backend.
+        let announce_close = backend_keep_alive && !keep_alive && !response.says_close;
         let (mut filter, _) = self.filter();
         let head_bytes = &link.wire.buffered()[..response.len];
         let out = match filter.response(&response, head_bytes, variables, announce_close) {
@@ -71,6 +79,13 @@ impl Proxy {
         if let Err(e) = sent {
             return Err(response_failed(e));
         }
+        // HAProxy's `http-reuse safe`: a whole request and a whole answer
+        // framed by length or chunks, neither side closing, nothing more.
+        link.reusable = backend_keep_alive
+            && response.keep_alive
+            && request_body.is_done()
+            && response.framing != Framing::UntilClose
+            && link.wire.buffered().is_empty();
         if keep_alive {
             Ok(Next::KeepAlive)
         } else if request_body.is_done() {

@@ -1,6 +1,9 @@
 //! HTTP relays (`http protocol`): each client connection is one session
-//! paired with one backend connection for its life (no pooling across
-//! clients, as relayd). Every request is parsed and checked, goes through
+//! with one backend connection at a time. With `http { reuse }` (the
+//! default) a session done with a cleanly used backend connection leaves
+//! it in the process's pool for the next session (`pool.rs`); with
+//! `no reuse` a client connection keeps its own backend connection, as
+//! relayd. Every request is parsed and checked, goes through
 //! the protocol's filter rules and is forwarded with its body streaming;
 //! an allowed Upgrade (`http websockets`) turns the session into a raw
 //! byte relay. The HTTP/1.1 engine is our own, on httparse: one task per
@@ -15,10 +18,14 @@
 //! (choosing and connecting the backend), `rules` (filter rules), `glob`
 //! (their patterns), `variables` (`$HOST` and friends), `error_page`
 //! (relayd's `return error` page), `refusal` (why the relay ended a
-//! session). Parsing heads and request targets and following chunked
-//! framing are the `relayd-http` crate's (`head`, `target`, `chunked`).
+//! session), `pool` (idle backend connections shared between sessions,
+//! `http { reuse }`), `connection` (the request's `Connection: close`
+//! kept from a pooled backend). Parsing heads and request targets and
+//! following chunked framing are the `relayd-http` crate's (`head`,
+//! `target`, `chunked`).
 
 mod backend;
+mod connection;
 mod edit;
 mod error_page;
 mod exchange;
@@ -26,6 +33,7 @@ mod filter;
 mod glob;
 mod message;
 mod plan;
+pub mod pool;
 mod proxy;
 mod refusal;
 mod rules;
@@ -59,6 +67,9 @@ pub struct Between {
     http: Arc<HttpPlan>,
     listen: SocketAddr,
     marks: Marks,
+    /// The backend connection may serve another request (see `Link`).
+    reusable: bool,
+    poolable: bool,
 }
 
 /// Serves one client connection until it ends or is parked.
@@ -82,7 +93,8 @@ pub async fn resume(
         peer,
         backend,
     } = session;
-    let link = Link::new(&plan, Transport::Tcp(server), backend);
+    let mut link = Link::new(&plan, Transport::Tcp(server), backend);
+    (link.reusable, link.poolable) = (between.reusable, between.poolable);
     let session = Accepted {
         id,
         plan,
@@ -108,6 +120,11 @@ async fn run(shared: Arc<Shared>, mut proxy: Proxy) {
             Ok(parked) => return shared.park(parked),
             Err((addr, e)) => Outcome::Relayed(addr, Ended::Park(e)),
         },
+        (Ended::Done, Some(link)) => {
+            let addr = link.backend.addr;
+            proxy.release(link);
+            Outcome::Relayed(addr, Ended::Done)
+        }
         (ended, Some(link)) => Outcome::Relayed(link.backend.addr, ended),
         (ended, None) => Outcome::Unrouted(ended),
     };
@@ -118,6 +135,7 @@ async fn run(shared: Arc<Shared>, mut proxy: Proxy) {
 /// runtime, and what the next request needs.
 fn park(proxy: Proxy, link: Link) -> Result<ParkedSession, (SocketAddr, ParkError)> {
     let addr = link.backend.addr;
+    let (reusable, poolable) = (link.reusable, link.poolable);
     let (client, server) = match (proxy.client.stream, link.wire.stream) {
         (Transport::Tcp(client), Transport::Tcp(server)) => (client, server),
         // The proxy only rests long enough to park with two plain sides.
@@ -140,6 +158,8 @@ fn park(proxy: Proxy, link: Link) -> Result<ParkedSession, (SocketAddr, ParkErro
             http: proxy.http,
             listen: proxy.listen,
             marks: proxy.marks,
+            reusable,
+            poolable,
         }),
     })
 }

@@ -12,6 +12,7 @@
 //! and writes its transport.
 
 use super::backend::{Chooser, Link, Route};
+use super::connection;
 use super::error_page;
 use super::filter::{Filter, Filtered};
 use super::head::{self, HeadError, RequestHead};
@@ -276,6 +277,20 @@ impl Proxy {
         (filter, &self.client)
     }
 
+    /// The session is done with `link`: it goes to the pool if its last
+    /// exchange left it reusable, and closes otherwise.
+    pub fn release(&self, link: Link) {
+        if !(link.poolable && link.reusable && link.wire.buffered().is_empty()) {
+            return;
+        }
+        if !self.shared.may_pool(link.backend) {
+            return;
+        }
+        if let Transport::Tcp(stream) = link.wire.stream {
+            self.shared.backends.put(&self.plan, link.backend, stream);
+        }
+    }
+
     /// Checks and filters a request, makes sure the session has the
     /// backend the rules want, and runs the exchange with it.
     async fn exchange(&mut self, head: RequestHead) -> Result<Next, Stop> {
@@ -304,12 +319,34 @@ impl Proxy {
                 (verdict, out, Some(variables))
             }
         };
+        let (out, stripped) = self.keep_backend_open(&head, out);
         let mut link = self.route(&verdict).await?;
         let next = self
-            .exchange_with(&mut link, &head, out, variables.as_ref())
+            .exchange_with(&mut link, &head, out, variables.as_ref(), stripped)
             .await;
         self.backend = Some(link);
         next
+    }
+
+    /// With `http { reuse }`, a request saying `Connection: close` goes to
+    /// the backend without it, so that the backend connection may serve
+    /// another client; the client still gets its close. Whether that was
+    /// done comes back with the head.
+    fn keep_backend_open(&self, request: &RequestHead, out: Head) -> (Head, bool) {
+        if !self.http.options.reuse || request.keep_alive || request.upgrade {
+            return (out, false);
+        }
+        let (len, kept) = match &out {
+            Head::Buffered(len) => (
+                *len,
+                connection::without_close(&self.client.buffered()[..*len]),
+            ),
+            Head::Rewritten { len, bytes } => (*len, connection::without_close(bytes)),
+        };
+        match kept {
+            Some(bytes) => (Head::Rewritten { len, bytes }, true),
+            None => (out, false),
+        }
     }
 
     /// The backend for this request: the current one, or a new connection
@@ -326,12 +363,16 @@ impl Proxy {
             session: self.id,
             peer: self.peer,
             listen: self.listen,
+            reuse: self.http.options.reuse,
         };
         let chosen = match self.backend.take() {
             None => chooser.first(&self.client.stream, route).await,
             Some(current) => match chooser.reroute(&current, route).await {
                 Ok(None) => return Ok(current),
-                Ok(Some(link)) => Ok(link),
+                Ok(Some(link)) => {
+                    self.release(current);
+                    Ok(link)
+                }
                 Err(error) => {
                     self.backend = Some(current);
                     Err(error)
