@@ -532,3 +532,103 @@ fn nat_lookup_sends_each_redirected_query_to_its_original_destination() {
     assert!(counted, "{}", relay_details(&daemon, "natlook"));
     assert_eq!(dropped(&daemon, "todest", "no destination"), 0);
 }
+
+/// A DNS server of the test's on `addr` port 53 in `ns`: answers each of
+/// `answers` queries NOERROR with the query's ID and records where each
+/// came from. Started before it returns.
+fn recording_server(
+    ns: &Namespace,
+    addr: SocketAddr,
+    answers: usize,
+) -> std::thread::JoinHandle<Vec<SocketAddr>> {
+    let (ready, started) = std::sync::mpsc::channel();
+    let thread = ns.spawn(move || {
+        let socket = UdpSocket::bind(addr).expect("bind the server");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let _ = ready.send(());
+        let mut senders = Vec::new();
+        let mut buffer = [0u8; 512];
+        for _ in 0..answers {
+            let Ok((len, from)) = socket.recv_from(&mut buffer) else {
+                break;
+            };
+            let query = &buffer[..len];
+            let id = u16::from_be_bytes([query[0], query[1]]);
+            let _ = socket.send_to(&raw_answer(query, id, 0), from);
+            senders.push(from);
+        }
+        senders
+    });
+    started
+        .recv_timeout(Duration::from_secs(5))
+        .expect("server ready");
+    thread
+}
+
+#[test]
+fn nat_lookup_finds_the_original_destination_of_ipv6_queries_too() {
+    let Some(ns) = namespace_or_skip() else {
+        return;
+    };
+    let (original, client, relay) = ("fd00:53::53", "fd00:53::9", "fd00:53::1");
+    for addr in [original, client, relay] {
+        let with_prefix = format!("{addr}/128");
+        let added = ns.exec(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &with_prefix,
+            "dev",
+            "lo",
+            "nodad",
+        ]);
+        let Some(_) = or_skip(added) else {
+            return;
+        };
+    }
+    let port = 5355;
+    let script = format!(
+        "add table ip6 divert\n\
+         add chain ip6 divert out {{ type nat hook output priority -100; }}\n\
+         add rule ip6 divert out ip6 saddr {client} ip6 daddr {original} udp dport 53 \
+         dnat to [{relay}]:{port}\n"
+    );
+    let scratch = ScratchDir::new("dns-divert6");
+    let path = scratch.write("divert6.nft", &script);
+    let Some(_) = or_skip(ns.exec(&["nft", "-f", &path.display().to_string()])) else {
+        return;
+    };
+    let server = recording_server(&ns, format!("[{original}]:53").parse().unwrap(), 3);
+    let config = format!(
+        "prefork 1\n\
+         interval 1\n\
+         dns protocol dns {{ }}\n\
+         relay natlook6 {{\n\
+         \tlisten on {relay} port {port}\n\
+         \tprotocol dns\n\
+         \tforward to nat lookup\n\
+         }}\n"
+    );
+    let daemon = Daemon::start_in(&ns, "dns-natlook6", &config);
+    for _ in 0..3 {
+        let answer = dig_with(&ns, original, 53, WHO, CLIENT_ID, &["-6", "-b", client])
+            .unwrap_or_else(|e| panic!("{e}\nrelayd log:\n{}", daemon.log_text()));
+        assert_eq!((answer.id, answer.status.as_str()), (CLIENT_ID, "NOERROR"));
+    }
+    let senders = server.join().expect("the server");
+    assert_eq!(senders.len(), 3, "{senders:?}");
+    // Each query reached the server from a socket of the relay's, not
+    // from the client: the relay asked conntrack where it was going.
+    let client_ip: std::net::IpAddr = client.parse().unwrap();
+    assert!(
+        senders.iter().all(|from| from.ip() != client_ip),
+        "{senders:?}"
+    );
+    let counted = wait_until(Duration::from_secs(5), || {
+        relay_details(&daemon, "natlook6").contains("total: 3 sessions")
+    });
+    assert!(counted, "{}", relay_details(&daemon, "natlook6"));
+}
