@@ -257,17 +257,51 @@ fn raw_socket_inodes() -> Vec<String> {
         .collect()
 }
 
+/// The hce's pid.
+fn hce_of(daemon: &mut Daemon) -> u32 {
+    titles(daemon)
+        .into_iter()
+        .find(|(t, _)| t == "relayd: hce")
+        .map(|(_, pid)| pid)
+        .expect("hce runs")
+}
+
+/// Whether `pid` holds one of the raw sockets of /proc/net/raw.
+fn holds_a_raw_socket(pid: u32) -> bool {
+    let held = socket_inodes(pid);
+    raw_socket_inodes().iter().any(|inode| held.contains(inode))
+}
+
+#[test]
+fn the_hce_holds_a_raw_socket_only_once_a_table_is_checked_with_icmp() {
+    if !daemon_can_run() {
+        return;
+    }
+    let port = free_port();
+    let mut daemon = Daemon::start("icmp-none", &config(port));
+    let hce = hce_of(&mut daemon);
+    assert!(!holds_a_raw_socket(hce), "no check icmp, yet a raw socket");
+    // A reload that checks a table with icmp hands the sockets over.
+    daemon.rewrite_config(&config(port).replace("check tcp", "check icmp"));
+    let out = daemon.relayctl(&["reload"]);
+    assert!(out.status.success(), "{}", daemon.log_text());
+    assert!(
+        e2e::wait_until(std::time::Duration::from_secs(10), || holds_a_raw_socket(
+            hce
+        )),
+        "the hce got no raw socket with the reload:\n{}",
+        daemon.log_text()
+    );
+}
+
 #[test]
 fn the_hce_gets_its_raw_icmp_socket_from_the_parent() {
     if !daemon_can_run() {
         return;
     }
-    let mut daemon = Daemon::start("icmp", &config(free_port()));
-    let hce = titles(&mut daemon)
-        .into_iter()
-        .find(|(t, _)| t == "relayd: hce")
-        .map(|(_, pid)| pid)
-        .expect("hce runs");
+    let icmp = config(free_port()).replace("check tcp", "check icmp");
+    let mut daemon = Daemon::start("icmp", &icmp);
+    let hce = hce_of(&mut daemon);
     // Without CAP_NET_RAW the hce could not have opened it itself.
     assert_eq!(proc_status(hce, "CapEff").as_deref(), Some(NO_CAPS));
     let raw = raw_socket_inodes();

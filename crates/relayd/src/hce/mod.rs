@@ -9,7 +9,8 @@
 //!
 //! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs, seccomp, landlock.
 //! (`sandbox`: the calls of `sandbox/calls/hce.rs`, no files). Its
-//! raw ICMP sockets are opened by the parent (root) and passed in, so it
+//! raw ICMP sockets are opened by the parent (root) and passed in, the
+//! first time a configuration checks a table with `check icmp`, so it
 //! needs no CAP_NET_RAW; `check script` runs in the parent, which is not
 //! chrooted, at the hce's request (answers matched by request id).
 //!

@@ -199,6 +199,7 @@ impl Parent {
             path: path.to_path_buf(),
             callers: Vec::new(),
         };
+        self.hand_icmp_sockets(&config)?;
         self.roll_out(&config, purpose)?;
         Ok(())
     }

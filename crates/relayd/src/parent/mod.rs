@@ -186,6 +186,9 @@ struct Parent {
     demotion: demote::Demotion,
     /// Session ticket keys, made and rotated here, shared by the relays.
     tickets: tickets::Tickets,
+    /// The hce has its raw ICMP sockets (only once a configuration checks
+    /// a table with `check icmp`).
+    icmp_handed: bool,
 }
 
 async fn serve(
@@ -226,10 +229,11 @@ async fn serve(
         sessions: FanOut::new(),
         demotion: demote::Demotion::from_env(),
         tickets: tickets::Tickets::default(),
+        icmp_handed: false,
     };
     parent.demotion.update(&parent.mirror);
     let started = parent
-        .hand_icmp_sockets()
+        .hand_icmp_sockets(&config)
         .and_then(|()| parent.roll_out(&config, Purpose::Startup));
     let exit = match started {
         Ok(()) => parent.main_loop(&mut events, &mut calls).await,
@@ -255,8 +259,18 @@ async fn serve(
 }
 
 impl Parent {
-    /// The raw ICMP sockets for the hce's `check icmp`.
-    fn hand_icmp_sockets(&self) -> Result<(), ParentError> {
+    /// The raw ICMP sockets for the hce's `check icmp`, the first time a
+    /// configuration has such a check (before it is sent): an hce that
+    /// checks no host with ICMP holds no raw socket.
+    fn hand_icmp_sockets(&mut self, config: &Config) -> Result<(), ParentError> {
+        let wanted = config
+            .tables
+            .iter()
+            .any(|table| table.check == relayd_config::Check::Icmp);
+        if self.icmp_handed || !wanted {
+            return Ok(());
+        }
+        self.icmp_handed = true;
         for hce in self.links.of_kind(ProcessKind::Hce) {
             for (family, socket) in sockets::open_icmp_sockets() {
                 let message = EngineMessage::Hce(ParentToHce::IcmpSocket(family));
