@@ -5,7 +5,8 @@
 //!
 //! Both are entered by `engine::ChildStart::run` once the runtime is built
 //! and the engine's start-up work that needs more is done (the pfe's
-//! libnftables context and rtnetlink socket, the relays' descriptor limit),
+//! libnftables context, rtnetlink and ctnetlink sockets, the relays'
+//! descriptor limit),
 //! before the first byte from the parent or a peer is read. They hold for
 //! the life of the process and every thread it starts.
 //!

@@ -1,5 +1,6 @@
-//! The pfe: libnftables and rtnetlink, both over netlink sockets
-//! (libnftables opens its own for each batch).
+//! The pfe: libnftables, rtnetlink and ctnetlink (the relays' nat
+//! lookups), all over netlink sockets (libnftables opens its own for each
+//! batch; the other two are opened before the sandbox).
 
 use super::Rule::{self, Always, ArgIn};
 use syscalls::Sysno;
