@@ -6,9 +6,8 @@
 //! Both are entered by `engine::ChildStart::run` once the runtime is built
 //! and the engine's start-up work that needs more is done (the pfe's
 //! libnftables context, rtnetlink and ctnetlink sockets, the relays'
-//! descriptor limit),
-//! before the first byte from the parent or a peer is read. They hold for
-//! the life of the process and every thread it starts.
+//! descriptor limit), before the first byte from the parent or a peer is
+//! read. They hold for the life of the process and every thread it starts.
 //!
 //! A call outside the list is trapped (`SECCOMP_RET_TRAP`): `trap`'s
 //! SIGSYS handler writes the call's number to the child's death note (fd
