@@ -261,3 +261,60 @@ fn the_ocsp_staple_of_a_keypair_reaches_the_client() {
         daemon.log_text()
     );
 }
+
+#[test]
+fn an_idle_tls_session_is_listed_then_closed_after_the_session_timeout() {
+    if !tools() {
+        return;
+    }
+    let ssl = SslDir::new("tls-timeout");
+    let ca = ssl.keypair("www", &["www.test"]);
+    let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::Echo);
+    let port = free_port();
+    let config = format!(
+        "prefork 1\ntcp protocol idle {{\n tls keypair www\n}}\n\
+         relay idle {{\n listen on 127.0.0.1 port {port} tls\n protocol idle\n \
+         forward to 127.0.0.1 port {}\n session timeout 2\n}}\n",
+        backend.port()
+    );
+    let daemon = Daemon::start_with_env("tls-timeout", &config, &[ssl_env(&ssl)]);
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-servername", "www.test", "-CAfile"])
+        .arg(&ca)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run s_client");
+    let listed = wait_until(Duration::from_secs(10), || {
+        output_text(&daemon.relayctl(&["show", "sessions"]).stdout)
+            .lines()
+            .any(|l| l.starts_with("session "))
+    });
+    assert!(
+        listed,
+        "the TLS session is not in show sessions:\n{}",
+        daemon.log_text()
+    );
+    // Nothing is sent: the relay closes the session, and s_client exits,
+    // with its stdin still open.
+    let ended = wait_until(Duration::from_secs(20), || {
+        matches!(client.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        let _ = client.kill();
+    }
+    let _ = client.wait();
+    assert!(
+        ended,
+        "an idle TLS session outlived its timeout:\n{}",
+        daemon.log_text()
+    );
+    assert!(
+        daemon.log_text().contains("session timeout"),
+        "{}",
+        daemon.log_text()
+    );
+}
