@@ -4,6 +4,8 @@
 //! call its list does not have (a debug build's test hook makes it signal
 //! another process, as a compromised relay signalling a sibling would) is killed with SIGSYS, and
 //! the parent logs which child made which call before relayd stops.
+//! Under landlock no child opens a file, even inside its chroot, or
+//! binds a TCP port, and only the hce and the relays connect over TCP.
 //! Needs root.
 
 use e2e::{bin, daemon_can_run, free_port, proc_status, Daemon, ScratchDir};
@@ -93,7 +95,7 @@ fn a_relay_signalling_another_process_is_killed_and_the_call_logged() {
 }
 
 #[test]
-fn under_landlock_no_child_opens_a_file_even_inside_its_chroot() {
+fn under_landlock_no_child_opens_a_file_or_binds_tcp_and_only_hce_and_relays_connect() {
     if !daemon_can_run() {
         return;
     }
@@ -116,15 +118,34 @@ fn under_landlock_no_child_opens_a_file_even_inside_its_chroot() {
         ],
     );
     let log = daemon.log_text();
-    let probes: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("landlock probe"))
-        .collect();
-    assert_eq!(probes.len(), 7, "one probe per child:\n{log}");
-    for probe in probes {
-        assert!(
-            probe.ends_with("landlock probe /probe: Permission denied (os error 13)"),
-            "{probe}"
-        );
+    let probes = |what: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains(&format!("landlock probe {what}:")))
+            .map(str::to_string)
+            .collect()
+    };
+    const DENIED: &str = "Permission denied (os error 13)";
+    let files = probes("/probe");
+    assert_eq!(files.len(), 7, "one probe per child:\n{log}");
+    for probe in files {
+        assert!(probe.ends_with(DENIED), "{probe}");
+    }
+    // No child binds a TCP port; only the hce and the relays connect
+    // (nothing listens on port 1: refused, not denied).
+    let binds = probes("tcp bind");
+    assert_eq!(binds.len(), 7, "{log}");
+    for probe in binds {
+        assert!(probe.ends_with(DENIED), "{probe}");
+    }
+    let connects = probes("tcp connect");
+    assert_eq!(connects.len(), 7, "{log}");
+    for probe in connects {
+        let connects_out = probe.starts_with("hce:") || probe.starts_with("relay ");
+        let expected = if connects_out {
+            "Connection refused (os error 111)"
+        } else {
+            DENIED
+        };
+        assert!(probe.ends_with(expected), "{probe}");
     }
 }

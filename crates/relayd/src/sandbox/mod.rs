@@ -87,15 +87,23 @@ pub fn learn(kind: ProcessKind) {
 }
 
 /// Debug builds only, for the sandbox's end-to-end test: with
-/// `RELAYD_TEST_LANDLOCK_PROBE=PATH`, a child opens PATH (in its chroot)
-/// under landlock, before seccomp would stop the call, and logs what
-/// happened.
+/// `RELAYD_TEST_LANDLOCK_PROBE=PATH`, a child opens PATH (in its chroot),
+/// binds a TCP port and connects to 127.0.0.1 port 1 under landlock,
+/// before seccomp would stop the calls, and logs what happened.
 #[cfg(debug_assertions)]
 fn landlock_probe() {
-    if let Some(path) = std::env::var_os("RELAYD_TEST_LANDLOCK_PROBE") {
-        match std::fs::File::open(&path) {
-            Ok(_) => tracing::info!("landlock probe {}: opened", path.to_string_lossy()),
-            Err(e) => tracing::info!("landlock probe {}: {e}", path.to_string_lossy()),
-        }
-    }
+    let Some(path) = std::env::var_os("RELAYD_TEST_LANDLOCK_PROBE") else {
+        return;
+    };
+    let said = |result: std::io::Result<()>| match result {
+        Ok(()) => "done".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let path_text = path.to_string_lossy();
+    let open = said(std::fs::File::open(&path).map(drop));
+    tracing::info!("landlock probe {path_text}: {open}");
+    let bind = said(std::net::TcpListener::bind("127.0.0.1:0").map(drop));
+    tracing::info!("landlock probe tcp bind: {bind}");
+    let connect = said(std::net::TcpStream::connect("127.0.0.1:1").map(drop));
+    tracing::info!("landlock probe tcp connect: {connect}");
 }
