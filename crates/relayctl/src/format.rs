@@ -361,6 +361,7 @@ mod tests {
             avg_day: 1800,
             dns: None,
             http: None,
+            http_answers: None,
         }
     }
 

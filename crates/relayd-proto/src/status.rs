@@ -4,6 +4,7 @@
 
 use relayd_config::{ObjectId, Prefix};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// Health of one host as the check engine sees it (relayd's
@@ -84,6 +85,17 @@ pub struct Statistics {
     /// An http relay's pooled backend connections (`http { reuse }`);
     /// `None` for other relays, redirects, and `http { no reuse }`.
     pub http: Option<HttpReuse>,
+    /// An HTTP relay's answers since its configuration started; `None` for
+    /// other relays, redirects, and HTTP relays that answered nothing yet.
+    pub http_answers: Option<HttpAnswers>,
+}
+
+/// What one HTTP relay in one relay process answered its clients, by
+/// status code: the backends' answers it forwarded and its own (error
+/// pages, 400 for a request it refused).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HttpAnswers {
+    pub by_status: BTreeMap<u16, u64>,
 }
 
 /// One http relay's idle backend connections in one relay process.

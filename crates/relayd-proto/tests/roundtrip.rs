@@ -63,6 +63,9 @@ fn statistics() -> Statistics {
             idle: 4,
             reused: 99,
         }),
+        http_answers: Some(HttpAnswers {
+            by_status: [(200, 990), (503, 10)].into_iter().collect(),
+        }),
     }
 }
 

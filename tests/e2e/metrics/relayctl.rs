@@ -1,9 +1,11 @@
 //! `relayctl show metrics`: text `promtool check metrics` accepts, whose
-//! host samples say what `show hosts` says.
+//! host samples say what `show hosts` says, and an HTTP relay's answers by
+//! status code.
 
 use e2e::{
-    daemon_can_run, expect_state, first_table, free_port, host_rows, promtool_check, relayctl,
-    stdout_text, tools_installed, Daemon, TcpBackend, TcpBehaviour,
+    daemon_can_run, expect_state, first_table, free_port, host_rows, http_relay_config,
+    promtool_check, relayctl, stdout_text, tools_installed, wait_until, Daemon, HttpBackend,
+    HttpClient, TcpBackend, TcpBehaviour,
 };
 use std::time::Duration;
 
@@ -71,4 +73,42 @@ fn show_metrics_passes_promtool_and_matches_show_hosts() {
         duration.is_some_and(|d| (0.0..0.5).contains(&d)),
         "{duration:?}\n{text}"
     );
+}
+
+#[test]
+fn an_http_relay_counts_its_answers_by_status() {
+    if !daemon_can_run() || !tools_installed(&["promtool"]) {
+        return;
+    }
+    let backend = HttpBackend::start("b");
+    let port = free_port();
+    // `interval 1`: the relay processes publish their counters every second.
+    let config = format!(
+        "interval 1\n{}",
+        http_relay_config(
+            port,
+            backend.port(),
+            "\treturn error\n\tblock request path \"/forbidden\""
+        )
+    );
+    let daemon = Daemon::start("metrics-http", &config);
+    for path in ["/a", "/b", "/c"] {
+        assert_eq!(HttpClient::connect(port).get(path).status(), 200);
+    }
+    // The relay's own answer counts too.
+    assert_eq!(HttpClient::connect(port).get("/forbidden").status(), 403);
+
+    let expected = [
+        "relayd_relay_http_responses_total{relay=\"web\",code=\"200\"} 3",
+        "relayd_relay_http_responses_total{relay=\"web\",code=\"403\"} 1",
+    ];
+    let mut text = String::new();
+    let counted = wait_until(Duration::from_secs(10), || {
+        text = stdout_text(&relayctl(&daemon.socket, &["show", "metrics"]));
+        expected.iter().all(|line| text.lines().any(|l| l == *line))
+    });
+    assert!(counted, "{expected:?} not in\n{text}");
+    if let Err(why) = promtool_check(&text) {
+        panic!("{why}\n{text}");
+    }
 }

@@ -11,7 +11,7 @@
 use relayd_config::ObjectId;
 use relayd_proto::control::ControlReply;
 use relayd_proto::status::{HostRow, HostState, RedirectRow, RedirectState, RelayRow, TableRow};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 /// Renders the summary rows of the mirror (`Mirror::summary`).
@@ -89,6 +89,11 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "relayd_relay_sessions_total",
         Kind::Counter,
         "Sessions a relay accepted, over all relay processes.",
+    ),
+    (
+        "relayd_relay_http_responses_total",
+        Kind::Counter,
+        "Answers an HTTP relay sent its clients (the backends' and its own), by status code.",
     ),
     (
         "relayd_relay_dns_dropped_total",
@@ -191,6 +196,17 @@ impl Families {
         self.add("relayd_relay_enabled", label(), flag(!row.disabled));
         let sessions: u64 = row.stats.iter().map(|s| s.count).sum();
         self.add("relayd_relay_sessions_total", label(), sessions);
+        let mut answers: BTreeMap<u16, u64> = BTreeMap::new();
+        for http in row.stats.iter().filter_map(|s| s.http_answers.as_ref()) {
+            for (status, count) in &http.by_status {
+                *answers.entry(*status).or_default() += count;
+            }
+        }
+        for (status, count) in answers {
+            let mut labels = label();
+            labels.push(("code", status.to_string()));
+            self.add("relayd_relay_http_responses_total", labels, count);
+        }
         let drops: Vec<_> = row.stats.iter().filter_map(|s| s.dns).collect();
         if drops.is_empty() {
             return;
@@ -353,6 +369,16 @@ mod tests {
                     Statistics {
                         process: 1,
                         count: 4,
+                        http_answers: Some(relayd_proto::status::HttpAnswers {
+                            by_status: [(200, 5), (502, 1)].into_iter().collect(),
+                        }),
+                        ..Statistics::default()
+                    },
+                    Statistics {
+                        process: 2,
+                        http_answers: Some(relayd_proto::status::HttpAnswers {
+                            by_status: [(200, 2)].into_iter().collect(),
+                        }),
                         ..Statistics::default()
                     },
                 ],
@@ -394,6 +420,14 @@ mod tests {
         assert_eq!(has(r#"relayd_table_hosts_up{table="web"} 1"#), 1);
         assert_eq!(has(r#"relayd_relay_sessions_total{relay="www"} 7"#), 1);
         assert_eq!(has(r#"relayd_relay_sessions_total{relay="w\"2"} 7"#), 1);
+        assert_eq!(
+            has(r#"relayd_relay_http_responses_total{relay="www",code="200"} 7"#),
+            1
+        );
+        assert_eq!(
+            has(r#"relayd_relay_http_responses_total{relay="www",code="502"} 1"#),
+            1
+        );
     }
 
     #[test]

@@ -376,6 +376,16 @@ impl Shared {
         rows
     }
 
+    /// An HTTP relay sent the client an answer with `status` (the
+    /// backend's or its own).
+    pub fn http_answered(&self, relay: ObjectId, status: u16) {
+        self.state()
+            .counters
+            .entry(relay)
+            .or_default()
+            .http_answered(status);
+    }
+
     /// Closes one statistics interval for each relay in `relays`.
     pub fn tick_statistics(&self, relays: &[ObjectId], interval_secs: u64) -> Vec<Statistics> {
         let mut state = self.state();

@@ -3,7 +3,7 @@
 //! sessions of the last interval, hour and day, and rough running averages.
 
 use relayd_config::ObjectId;
-use relayd_proto::status::Statistics;
+use relayd_proto::status::{HttpAnswers, Statistics};
 
 /// Counters of one relay; `started` counts sessions since the last tick.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,9 +16,21 @@ pub struct RelayCounters {
     avg_hour: u32,
     day: u32,
     avg_day: u32,
+    /// Answers of an HTTP relay by status code, since the configuration
+    /// started; `None` until the first.
+    http_answers: Option<HttpAnswers>,
 }
 
 impl RelayCounters {
+    /// An HTTP answer with `status` went to a client.
+    pub fn http_answered(&mut self, status: u16) {
+        let counts = &mut self
+            .http_answers
+            .get_or_insert_with(HttpAnswers::default)
+            .by_status;
+        *counts.entry(status).or_default() += 1;
+    }
+
     /// A session was accepted.
     pub fn session_started(&mut self) {
         self.started = self.started.saturating_add(1);
@@ -46,6 +58,7 @@ impl RelayCounters {
             avg_day: self.avg_day,
             dns: None,
             http: None,
+            http_answers: self.http_answers.clone(),
         };
         if self.ticks.is_multiple_of((3600 / interval).max(1)) {
             self.avg_hour = halfway(self.hour, self.avg_hour);
@@ -84,6 +97,24 @@ mod tests {
         assert_eq!(second.last_hour, 5);
         let quiet = counters.tick(7, 2, 10);
         assert_eq!((quiet.count, quiet.last, quiet.avg), (5, 0, 0));
+    }
+
+    #[test]
+    fn http_answers_are_counted_by_status_and_kept_across_ticks() {
+        let mut counters = RelayCounters::default();
+        assert_eq!(
+            counters.tick(1, 0, 10).http_answers,
+            None,
+            "no HTTP answer yet"
+        );
+        for status in [200, 200, 404] {
+            counters.http_answered(status);
+        }
+        counters.tick(1, 0, 10);
+        counters.http_answered(200);
+        let http = counters.tick(1, 0, 10).http_answers.unwrap_or_default();
+        let counts: Vec<(u16, u64)> = http.by_status.into_iter().collect();
+        assert_eq!(counts, [(200, 3), (404, 1)]);
     }
 
     #[test]

@@ -86,6 +86,7 @@ impl Proxy {
             && request_body.is_done()
             && response.framing != Framing::UntilClose
             && link.wire.buffered().is_empty();
+        self.shared.http_answered(self.plan.id, response.status);
         if keep_alive {
             Ok(Next::KeepAlive)
         } else if request_body.is_done() {
@@ -205,7 +206,8 @@ impl Proxy {
     /// gets 400, the rest just ends the session.
     async fn request_failed(&mut self, error: MessageError) -> Stop {
         if let MessageError::Chunk(why) = error {
-            self.answer_and_close(&super::error_page::bare(StatusCode::BAD_REQUEST))
+            let status = StatusCode::BAD_REQUEST;
+            self.answer_and_close(status, &super::error_page::bare(status))
                 .await;
             return Ended::Http(Refusal::BadRequestBody(why));
         }
@@ -229,6 +231,7 @@ impl Proxy {
             .forward(response.len, &mut self.client)
             .await
             .map_err(Ended::ClientWrite)?;
+        self.shared.http_answered(self.plan.id, response.status);
         Ok(Next::Upgraded)
     }
 }

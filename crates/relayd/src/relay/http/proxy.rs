@@ -230,12 +230,16 @@ impl Proxy {
             HeadError::TooManyFields => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             HeadError::Malformed(_) => StatusCode::BAD_REQUEST,
         };
-        self.answer_and_close(&error_page::bare(status)).await;
+        self.answer_and_close(status, &error_page::bare(status))
+            .await;
         Ended::Http(Refusal::BadRequestHead(error))
     }
 
-    pub async fn answer_and_close(&mut self, answer: &[u8]) {
+    /// An answer of the relay's own (`status`, counted with the backends'
+    /// answers), then the end of the session.
+    pub async fn answer_and_close(&mut self, status: StatusCode, answer: &[u8]) {
         if self.client.write_all(answer).await.is_ok() {
+            self.shared.http_answered(self.plan.id, status.as_u16());
             linger_close(&mut self.client).await;
         }
     }
@@ -245,7 +249,7 @@ impl Proxy {
     pub async fn send_error(&mut self, status: StatusCode, message: &str, label: Option<&str>) {
         if let Some(how) = &self.http.return_error {
             let page = error_page::page(status, message, label, how.style.as_deref(), self.listen);
-            self.answer_and_close(&page).await;
+            self.answer_and_close(status, &page).await;
         }
     }
 
