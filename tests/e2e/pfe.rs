@@ -703,13 +703,14 @@ fn the_manual_sorry_page_redirection_starts_and_its_ipv6_listen_is_warned_about(
         )),
         "{log}"
     );
+    // "active" can reach relayctl before the pfe's transaction with the
+    // hosts that just came up is in the kernel.
+    let rule = format!("iifname \"trunk0\" ip daddr {ROUTER} tcp dport 8080");
+    let ruled = wait_until(Duration::from_secs(10), || {
+        relayd_table(&lab.router).is_some_and(|table| table.contains(&rule))
+    });
     let table = relayd_table(&lab.router).unwrap();
-    assert!(
-        table.contains(&format!(
-            "iifname \"trunk0\" ip daddr {ROUTER} tcp dport 8080"
-        )),
-        "{table}"
-    );
+    assert!(ruled, "{table}");
     assert!(
         !table.contains(&format!("ip6 daddr {WWW6}")),
         "the IPv6 listen got a rule:\n{table}"
