@@ -60,6 +60,28 @@ impl ChunkScanner {
         self.state == State::Done
     }
 
+    /// Bytes of chunk data that come next, before any framing: what may
+    /// move without being looked at (with splice(2)).
+    pub fn data_left(&self) -> u64 {
+        if self.state == State::Data {
+            self.remaining
+        } else {
+            0
+        }
+    }
+
+    /// `n` bytes of chunk data (at most [`data_left`](Self::data_left))
+    /// went by unseen.
+    pub fn skip_data(&mut self, n: u64) {
+        if self.state != State::Data {
+            return;
+        }
+        self.remaining -= n.min(self.remaining);
+        if self.remaining == 0 {
+            self.state = State::DataCr;
+        }
+    }
+
     /// Follows `data`; returns how many bytes belong to this body (all of
     /// them unless the body ended inside `data`).
     pub fn scan(&mut self, data: &[u8]) -> Result<usize, ChunkError> {
@@ -154,6 +176,18 @@ mod tests {
         let mut pipelined = body.to_vec();
         pipelined.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
         assert_eq!(scan_all(&[&pipelined]), Ok((body.len(), true)));
+    }
+
+    #[test]
+    fn chunk_data_skipped_unseen_keeps_the_framing() {
+        let mut scanner = ChunkScanner::default();
+        assert_eq!(scanner.data_left(), 0);
+        assert_eq!(scanner.scan(b"a\r\n01"), Ok(5));
+        assert_eq!(scanner.data_left(), 8);
+        scanner.skip_data(8);
+        assert_eq!(scanner.data_left(), 0);
+        assert_eq!(scanner.scan(b"\r\n0\r\n\r\n"), Ok(7));
+        assert!(scanner.is_done());
     }
 
     #[test]

@@ -7,9 +7,10 @@
 use super::backend::Link;
 use super::filter::Blocked;
 use super::head::{self, Framing, RequestHead, ResponseHead};
-use super::message::{self, send_head, Head, MessageError, Outgoing, Watched};
+use super::message::{self, plain_pair, send_head, Head, MessageError, Outgoing, Watched};
 use super::proxy::{Next, Proxy, Stop};
 use super::refusal::Refusal;
+use super::spliced::{SpliceFailed, Step};
 use super::variables::Variables;
 use super::wire::ReadError;
 use crate::relay::core::end::Ended;
@@ -18,6 +19,13 @@ use std::io;
 
 /// The smallest limit for a response head, whatever `headerlen` says.
 const MIN_RESPONSE_HEAD_LIMIT: usize = 64 * 1024;
+
+/// What came first while a request body is spliced.
+enum Spliced {
+    /// The backend looks readable: an early answer, or a close.
+    Heard(io::Result<()>),
+    Step(Result<Step, SpliceFailed>),
+}
 
 /// What came first while a request body streams.
 enum BodyEvent {
@@ -41,7 +49,7 @@ impl Proxy {
     ) -> Result<Next, Stop> {
         // Nothing but a clean end of this exchange makes it reusable again.
         link.reusable = false;
-        let mut request_body = Outgoing::new(request.framing);
+        let mut request_body = Outgoing::new(request.framing, self.http.splice);
         let sent = send_head(
             &mut self.client,
             &mut link.wire,
@@ -74,6 +82,7 @@ impl Proxy {
             out,
             response.framing,
             self.timeout,
+            self.http.splice.then_some(&self.shared.pipes),
         )
         .await;
         if let Err(e) = sent {
@@ -129,6 +138,7 @@ impl Proxy {
         outgoing: &mut Outgoing,
     ) -> Result<(), Stop> {
         let timeout = self.timeout;
+        let shared = self.shared.clone();
         let (client, server) = (&mut self.client, &mut link.wire);
         let failed = loop {
             match outgoing.flush_watching(client, server, timeout).await {
@@ -139,6 +149,39 @@ impl Proxy {
             if outgoing.is_done() {
                 client.settle();
                 return Ok(());
+            }
+            if outgoing.spliceable(client) {
+                if let Some((src, dst)) = plain_pair(client, server) {
+                    let left = outgoing.body.splice_left();
+                    let event = tokio::select! {
+                        biased;
+                        heard = dst.readable() => Spliced::Heard(heard),
+                        step = outgoing.splice.step(&shared.pipes, src, dst, left, timeout) => {
+                            Spliced::Step(step)
+                        }
+                    };
+                    server.streaming();
+                    match event {
+                        Spliced::Heard(Err(e)) => return Err(Ended::ServerRead(e)),
+                        // Readiness may be stale: only bytes (or a close) count.
+                        Spliced::Heard(Ok(())) => match server.try_fill().await {
+                            Ok(Some(_)) => return Ok(()),
+                            Ok(None) => {}
+                            Err(e) => return Err(Ended::ServerRead(e)),
+                        },
+                        Spliced::Step(Ok(Step::Filled(n))) => outgoing.body.advance(n),
+                        Spliced::Step(Ok(Step::Drained) | Err(SpliceFailed::Unsupported)) => {}
+                        // It may have answered before it went away.
+                        Spliced::Step(Err(SpliceFailed::Write(e))) => {
+                            match server.try_fill().await {
+                                Ok(Some(n)) if n > 0 => return Ok(()),
+                                _ => break MessageError::Write(e),
+                            }
+                        }
+                        Spliced::Step(Err(e)) => break e.into(),
+                    }
+                    continue;
+                }
             }
             let event = tokio::select! {
                 biased;

@@ -1,13 +1,19 @@
 //! Moving one message (head and body) from one side to the other without
 //! holding the body: bytes go out as they come in, in the framing the
 //! head announced. A head nobody rewrote leaves together with the body
-//! bytes that arrived with it, in one write.
+//! bytes that arrived with it, in one write; between two plain sockets the
+//! rest of a sized body, and the data of each chunk, move with splice(2)
+//! (`spliced.rs`).
 
 use super::chunked::{ChunkError, ChunkScanner};
 use super::head::Framing;
+use super::spliced::{BodySplice, SpliceFailed, Step};
 use super::wire::{ReadError, Wire, WriteOrRead};
+use crate::relay::core::stream::Transport;
+use crate::relay::tcp::splice::PipePool;
 use std::io;
 use std::time::Duration;
+use tokio::net::TcpStream;
 
 /// What goes out before the body.
 pub enum Head {
@@ -50,6 +56,30 @@ impl Body {
         matches!(self, Body::Done)
     }
 
+    /// Body bytes that come next and may move unseen: the rest of a sized
+    /// body, the rest of a chunk's data.
+    pub fn splice_left(&self) -> u64 {
+        match self {
+            Body::Length(left) => *left,
+            Body::Chunked(scanner) => scanner.data_left(),
+            Body::UntilClose | Body::Done => 0,
+        }
+    }
+
+    /// `n` of the [`splice_left`](Self::splice_left) bytes went by.
+    pub fn advance(&mut self, n: u64) {
+        match self {
+            Body::Length(left) => {
+                *left -= n.min(*left);
+                if *left == 0 {
+                    *self = Body::Done;
+                }
+            }
+            Body::Chunked(scanner) => scanner.skip_data(n),
+            Body::UntilClose | Body::Done => {}
+        }
+    }
+
     /// How many bytes of `available` belong to the body.
     fn take(&mut self, available: &[u8]) -> Result<usize, ChunkError> {
         let taken = match self {
@@ -75,12 +105,34 @@ impl Body {
     }
 }
 
+impl From<SpliceFailed> for MessageError {
+    fn from(failed: SpliceFailed) -> MessageError {
+        match failed {
+            // Only ever a signal to copy instead; never passed on.
+            SpliceFailed::Unsupported => MessageError::Write(io::ErrorKind::Unsupported.into()),
+            SpliceFailed::Truncated => MessageError::Truncated,
+            SpliceFailed::Read(e) => MessageError::Read(e),
+            SpliceFailed::Write(e) => MessageError::Write(e),
+        }
+    }
+}
+
+/// The two plain sockets of `from` and `to`, if both are plain.
+pub fn plain_pair<'a>(from: &'a Wire, to: &'a Wire) -> Option<(&'a TcpStream, &'a TcpStream)> {
+    match (&from.stream, &to.stream) {
+        (Transport::Tcp(src), Transport::Tcp(dst)) => Some((src, dst)),
+        _ => None,
+    }
+}
+
 /// A request body on its way while the backend is watched: what is still
-/// to come, and how many bytes at the front of the client's buffer belong
-/// to it but are not written yet (the backend answered in between).
+/// to come, how many bytes at the front of the client's buffer belong
+/// to it but are not written yet (the backend answered in between), and
+/// what is in its splice pipe.
 pub struct Outgoing {
     pub body: Body,
     unsent: usize,
+    pub splice: BodySplice,
 }
 
 /// How forwarding the buffered body bytes went.
@@ -91,15 +143,27 @@ pub enum Watched {
 }
 
 impl Outgoing {
-    pub fn new(framing: Framing) -> Outgoing {
+    /// `splice`: the protocol's `tcp { [no] splice }`.
+    pub fn new(framing: Framing, splice: bool) -> Outgoing {
         Outgoing {
             body: Body::new(framing),
             unsent: 0,
+            splice: BodySplice::new(splice),
         }
     }
 
     pub fn is_done(&self) -> bool {
-        self.body.is_done() && self.unsent == 0
+        self.body.is_done() && self.unsent == 0 && !self.splice.holding()
+    }
+
+    /// Whether the next body bytes may move with splice (nothing of the
+    /// body is buffered).
+    pub fn spliceable(&self, from: &Wire) -> bool {
+        self.splice.holding()
+            || (self.unsent == 0
+                && from.buffered().is_empty()
+                && self.splice.usable()
+                && self.body.splice_left() > 0)
     }
 
     /// Counts what of the newly buffered bytes belongs to the body.
@@ -216,20 +280,37 @@ async fn forward_read(
     from.forward(taken, to).await.map_err(MessageError::Write)
 }
 
-/// Moves a whole message: its head, then the rest of its body.
+/// Moves a whole message: its head, then the rest of its body, with
+/// splice(2) through `pipes` (if given) where both sides are plain.
 pub async fn send(
     from: &mut Wire,
     to: &mut Wire,
     head: Head,
     framing: Framing,
     timeout: Duration,
+    pipes: Option<&PipePool>,
 ) -> Result<(), MessageError> {
     let mut body = Body::new(framing);
     send_head(from, to, head, &mut body).await?;
     if !body.is_done() {
         to.streaming();
     }
-    while !body.is_done() {
+    let mut spliced = BodySplice::new(pipes.is_some());
+    while !body.is_done() || spliced.holding() {
+        let spliceable = spliced.holding()
+            || (spliced.usable() && from.buffered().is_empty() && body.splice_left() > 0);
+        let pair = plain_pair(from, to).filter(|_| spliceable);
+        if let Some(((src, dst), pipes)) = pair.zip(pipes) {
+            match spliced
+                .step(pipes, src, dst, body.splice_left(), timeout)
+                .await
+            {
+                Ok(Step::Filled(n)) => body.advance(n),
+                Ok(Step::Drained) | Err(SpliceFailed::Unsupported) => {}
+                Err(e) => return Err(e.into()),
+            }
+            continue;
+        }
         pump_once(from, to, &mut body, timeout).await?;
     }
     from.settle();
@@ -258,6 +339,7 @@ mod tests {
             Head::Buffered(head.len()),
             Framing::Length(10),
             SECOND,
+            None,
         );
         let late = async {
             sender.write_all(b"56789GET /next").await.unwrap();
@@ -284,7 +366,7 @@ mod tests {
             len: 38,
             bytes: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-New: 1\r\n\r\n".to_vec(),
         };
-        let sent = send(&mut from, &mut to, head, Framing::Length(2), SECOND).await;
+        let sent = send(&mut from, &mut to, head, Framing::Length(2), SECOND, None).await;
         assert!(sent.is_ok(), "{sent:?}");
         drop(to);
         let mut got = Vec::new();
@@ -307,6 +389,7 @@ mod tests {
             Head::Buffered(0),
             Framing::Length(10),
             SECOND,
+            None,
         )
         .await;
         assert!(matches!(sent, Err(MessageError::Truncated)), "{sent:?}");
@@ -320,6 +403,7 @@ mod tests {
             Head::Buffered(0),
             Framing::Chunked,
             SECOND,
+            None,
         )
         .await;
         assert!(matches!(sent, Err(MessageError::Chunk(_))), "{sent:?}");
@@ -330,7 +414,7 @@ mod tests {
         let (mut from, mut sender) = wire(ROOM);
         // Room for 16 bytes only: the body cannot all go out.
         let (mut to, mut backend) = wire(16);
-        let mut outgoing = Outgoing::new(Framing::Length(1000));
+        let mut outgoing = Outgoing::new(Framing::Length(1000), false);
         sender.write_all(&[b'x'; 1000]).await.unwrap();
         from.fill(SECOND).await.unwrap();
         outgoing.take(&from).unwrap();

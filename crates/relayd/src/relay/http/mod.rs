@@ -20,7 +20,8 @@
 //! (relayd's `return error` page), `refusal` (why the relay ended a
 //! session), `pool` (idle backend connections shared between sessions,
 //! `http { reuse }`), `connection` (the request's `Connection: close`
-//! kept from a pooled backend). Parsing heads and request targets and
+//! kept from a pooled backend), `spliced` (body bytes with splice(2)).
+//! Parsing heads and request targets and
 //! following chunked framing are the `relayd-http` crate's (`head`,
 //! `target`, `chunked`).
 
@@ -37,6 +38,7 @@ pub mod pool;
 mod proxy;
 mod refusal;
 mod rules;
+mod spliced;
 mod variables;
 mod wire;
 

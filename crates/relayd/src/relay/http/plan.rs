@@ -10,6 +10,9 @@ pub struct HttpPlan {
     pub rules: Vec<FilterRule>,
     /// `return error [style ...]`: blocked requests get an error page.
     pub return_error: Option<ReturnError>,
+    /// Bodies between plain sockets move with splice(2) (`tcp { splice }`,
+    /// the default).
+    pub splice: bool,
 }
 
 impl HttpPlan {
@@ -18,6 +21,7 @@ impl HttpPlan {
             options: protocol.http.clone(),
             rules: protocol.rules.clone(),
             return_error: protocol.return_error.clone(),
+            splice: protocol.tcp.splice,
         }
     }
 

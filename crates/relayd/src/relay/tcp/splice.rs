@@ -26,8 +26,8 @@ const PIPE_SIZE: libc::c_int = 1 << 20;
 const POOL_LIMIT: usize = 16;
 
 pub struct Pipe {
-    read: OwnedFd,
-    write: OwnedFd,
+    pub read: OwnedFd,
+    pub write: OwnedFd,
 }
 
 impl Pipe {
@@ -55,7 +55,7 @@ impl PipePool {
         }
     }
 
-    fn take(&self) -> io::Result<Pipe> {
+    pub fn take(&self) -> io::Result<Pipe> {
         let reused = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match reused {
             Some(pipe) => Ok(pipe),
@@ -64,7 +64,7 @@ impl PipePool {
     }
 
     /// Takes back a pipe that holds no data.
-    fn give_back(&self, pipe: Pipe) {
+    pub fn give_back(&self, pipe: Pipe) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < POOL_LIMIT {
             idle.push(pipe);
@@ -134,11 +134,11 @@ pub async fn splice_direction(
     }
 }
 
-fn is_unsupported(error: &io::Error) -> bool {
+pub fn is_unsupported(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS))
 }
 
-fn splice(from: libc::c_int, to: libc::c_int, len: usize) -> io::Result<usize> {
+pub fn splice(from: libc::c_int, to: libc::c_int, len: usize) -> io::Result<usize> {
     // SAFETY: plain descriptors, no offsets: the kernel reads no memory of
     // ours.
     let n = unsafe {
