@@ -1,7 +1,8 @@
 //! The `metrics listen on` endpoint: served by the unprivileged metrics
 //! process (the parent holds no socket on its port), accepted by
 //! `promtool`, and scraped by a real `prometheus` whose query API follows
-//! relayd's host states.
+//! relayd's host states; a reload moves it or, without the option, closes
+//! it.
 
 use e2e::{
     children_of, cmdline, daemon_can_run, expect_state, first_table, free_port, http_get, or_skip,
@@ -112,4 +113,50 @@ fn the_endpoint_is_the_metrics_process_and_prometheus_reads_host_states() {
         host_up("127.0.0.1"),
         prometheus.log_text()
     );
+}
+
+#[test]
+fn a_reload_moves_the_endpoint_and_one_without_the_option_closes_it() {
+    if !daemon_can_run() {
+        return;
+    }
+    let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
+    let relay_port = free_port();
+    let config = |metrics: Option<u16>| {
+        let metrics = metrics
+            .map(|port| format!("metrics listen on 127.0.0.1 port {port}\n"))
+            .unwrap_or_default();
+        format!(
+            "interval 1\ntimeout 500\n{metrics}\
+             table <web> {{ 127.0.0.1 }}\n\
+             relay www {{\n\
+             \tlisten on 127.0.0.1 port {relay_port}\n\
+             \tforward to <web> port {} check tcp\n\
+             }}\n",
+            backend.port()
+        )
+    };
+    let (first, second) = (free_port(), free_port());
+    let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let status = |port: u16| http_get(at(port), "/metrics").map(|(status, _)| status);
+    let daemon = Daemon::start("metrics-reload", &config(Some(first)));
+    assert_eq!(status(first), Some(200), "{}", daemon.log_text());
+
+    daemon.rewrite_config(&config(Some(second)));
+    let out = daemon.relayctl(&["reload"]);
+    assert!(out.status.success(), "{out:?}\n{}", daemon.log_text());
+    assert_eq!(status(second), Some(200), "{}", daemon.log_text());
+    assert!(
+        wait_until(Duration::from_secs(5), || listening_inode(first).is_none()),
+        "the old endpoint still listens"
+    );
+
+    daemon.rewrite_config(&config(None));
+    let out = daemon.relayctl(&["reload"]);
+    assert!(out.status.success(), "{out:?}\n{}", daemon.log_text());
+    assert!(
+        wait_until(Duration::from_secs(5), || listening_inode(second).is_none()),
+        "the endpoint still listens without `metrics listen on`"
+    );
+    assert_eq!(status(second), None);
 }
