@@ -212,14 +212,23 @@ pub enum LoadAnswer {
 /// connection once it ends, so many thousands of them cost nothing.
 pub struct LoadBackend {
     pub port: u16,
+    addr: std::net::SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl LoadBackend {
+    /// A backend on a free port of 127.0.0.1.
     pub fn start(name: &str, answer: LoadAnswer) -> LoadBackend {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a load backend");
-        let port = listener.local_addr().expect("its address").port();
+        Self::start_on("127.0.0.1:0", name, answer)
+    }
+
+    /// A backend on `addr` (`127.0.0.2:PORT`).
+    pub fn start_on(addr: &str, name: &str, answer: LoadAnswer) -> LoadBackend {
+        let listener = std::net::TcpListener::bind(addr)
+            .unwrap_or_else(|e| panic!("bind a load backend on {addr}: {e}"));
+        let addr = listener.local_addr().expect("its address");
+        let port = addr.port();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let name = name.to_string();
@@ -238,6 +247,7 @@ impl LoadBackend {
         });
         LoadBackend {
             port,
+            addr,
             stop,
             thread: Some(thread),
         }
@@ -247,7 +257,7 @@ impl LoadBackend {
 impl Drop for LoadBackend {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        let _ = TcpStream::connect(self.addr);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -40,9 +40,11 @@ enum Node {
     Path(fn(String) -> ControlRequest),
     /// A number of seconds that may complete a command, or not.
     Seconds(fn(Option<u32>) -> ControlRequest),
+    /// A table and a host completing a command.
+    TableHost(fn(Target, String) -> ControlRequest),
 }
 
-use Node::{Done, Keywords, Path, Seconds, Target as Id};
+use Node::{Done, Keywords, Path, Seconds, TableHost, Target as Id};
 
 static GRAMMAR: Node = Keywords(&[
     ("monitor", Done(|| ControlRequest::Monitor)),
@@ -81,6 +83,17 @@ static GRAMMAR: Node = Keywords(&[
         Keywords(&[
             ("disable", Id("<tableid>", ControlRequest::TableDisable)),
             ("enable", Id("<tableid>", ControlRequest::TableEnable)),
+            (
+                "add",
+                TableHost(|table, host| ControlRequest::TableAdd { table, host }),
+            ),
+            (
+                "remove",
+                TableHost(|table, host| ControlRequest::TableRemove {
+                    table,
+                    host: Target::parse(&host),
+                }),
+            ),
         ]),
     ),
     (
@@ -113,6 +126,7 @@ fn valid_words(node: &Node) -> Vec<&'static str> {
         Id(placeholder, _) => vec![placeholder],
         Path(_) => vec!["<path>"],
         Seconds(_) => vec!["<seconds>", "<cr>"],
+        TableHost(_) => vec!["<tableid> <host>"],
     }
 }
 
@@ -138,6 +152,10 @@ pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<ControlRequest, ParseError> {
                 Some(word) if !word.is_empty() => break make(word.to_string()),
                 Some(word) => return Err(refuse(format!("unknown argument: {word}"), node)),
                 None => return Err(refuse("missing argument:".into(), node)),
+            },
+            TableHost(make) => match (words.next(), words.next()) {
+                (Some(table), Some(host)) => break make(Target::parse(table), host.to_string()),
+                _ => return Err(refuse("missing argument:".into(), node)),
             },
             Seconds(make) => match words.next() {
                 Some(word) => match word.parse::<u32>() {
@@ -197,6 +215,21 @@ mod tests {
         assert_eq!(ok("p"), ControlRequest::Poll);
         assert_eq!(ok("rel"), ControlRequest::Reload);
         assert_eq!(ok("st"), ControlRequest::Shutdown);
+        assert_eq!(
+            ok("table add web:80 10.0.0.5"),
+            ControlRequest::TableAdd {
+                table: Target::Name("web:80".into()),
+                host: "10.0.0.5".into()
+            }
+        );
+        assert_eq!(
+            ok("tab rem 2 7"),
+            ControlRequest::TableRemove {
+                table: Target::Id(2),
+                host: Target::Id(7)
+            }
+        );
+        assert_eq!(err("table add web").message, "missing argument:");
         assert_eq!(ok("drain"), ControlRequest::Drain { seconds: None });
         assert_eq!(ok("dr 20"), ControlRequest::Drain { seconds: Some(20) });
         assert_eq!(err("drain soon").message, "not a number of seconds: soon");

@@ -68,6 +68,8 @@ impl Conversation {
             | R::Poll
             | R::Shutdown
             | R::Drain { .. }
+            | R::TableAdd { .. }
+            | R::TableRemove { .. }
             | R::Hello { .. } => Answer::Command,
             R::Reload | R::Load(_) | R::LogBrief | R::LogVerbose => Answer::Quiet,
             R::Monitor => Answer::Monitor,

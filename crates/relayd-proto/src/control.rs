@@ -17,7 +17,8 @@
 //!   their tables and hosts, relays with theirs, routers); relayctl keeps the
 //!   rows its command asked for, as relayd does.
 //! - enable/disable (hosts, tables, redirects, routers), `Poll`, `Reload`,
-//!   `Load`, `Shutdown`, `Drain`, `LogBrief`, `LogVerbose`: one [`ControlReply::Ok`]
+//!   `Load`, `Shutdown`, `Drain`, `TableAdd`, `TableRemove`, `LogBrief`,
+//!   `LogVerbose`: one [`ControlReply::Ok`]
 //!   or [`ControlReply::Failed`].
 //! - `ShowMetrics`: one [`ControlReply::Metrics`], then `End`.
 //! - `Monitor`: [`ControlReply::Event`]s until either side closes.
@@ -30,7 +31,7 @@ use std::fmt;
 
 /// The version of the messages in this module and in `status`. Bump it with
 /// every change to them (the `control_version` test notices a change).
-pub const CONTROL_VERSION: u32 = 8;
+pub const CONTROL_VERSION: u32 = 9;
 
 /// relayctl and relayd were built with different control messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -129,6 +130,18 @@ pub enum ControlRequest {
     /// `relayctl show metrics`: the Prometheus text exposition format. Not
     /// in OpenBSD's relayctl.
     ShowMetrics,
+    /// `relayctl table add TABLE HOST`: a host (an address) joins a running
+    /// table; root only. Not in OpenBSD's relayctl.
+    TableAdd {
+        table: Target,
+        host: String,
+    },
+    /// `relayctl table remove TABLE HOST`: a host (id, name or address)
+    /// leaves a running table; root only. Not in OpenBSD's relayctl.
+    TableRemove {
+        table: Target,
+        host: Target,
+    },
 }
 
 /// An object id with its name, as relayd's `ctl_id`.

@@ -518,6 +518,14 @@ async fn control() {
         ControlRequest::Drain { seconds: None },
         ControlRequest::Drain { seconds: Some(30) },
         ControlRequest::ShowMetrics,
+        ControlRequest::TableAdd {
+            table: Target::Name("web:80".into()),
+            host: "10.0.0.7".into(),
+        },
+        ControlRequest::TableRemove {
+            table: Target::Id(2),
+            host: Target::Id(9),
+        },
     ];
     let replies = vec![
         ControlReply::Hello { version: 1 },

@@ -3,3 +3,4 @@
 
 mod drain;
 mod hitless;
+mod tables;

@@ -3,7 +3,9 @@
 //!
 //! Peers: relayctl clients, speaking `relayd_proto::control` in imsg frames.
 //! Sandbox: none of its own; it runs in the parent (root). The socket is
-//! mode 0660, owner root, so only root and the socket's group may talk to it.
+//! mode 0660, owner root, so only root and the socket's group may talk to it;
+//! each call carries the client's user id (SO_PEERCRED), and the commands
+//! that change tables at run time are root's only.
 //!
 //! Each connection is a task that first checks the client's protocol
 //! version (`Hello`, see `relayd_proto::control`), then forwards requests to
@@ -69,6 +71,8 @@ pub enum Answer {
 pub struct ControlCall {
     pub request: ControlRequest,
     pub answer: oneshot::Sender<Answer>,
+    /// The client's user id (SO_PEERCRED), for commands only root may give.
+    pub peer_uid: Option<u32>,
 }
 
 /// The bound control socket; unlinks its path when dropped.
@@ -225,6 +229,13 @@ async fn serve_client(
     slot: OwnedSemaphorePermit,
 ) {
     let _slot = slot;
+    let peer_uid = match stream.peer_cred() {
+        Ok(cred) => Some(cred.uid()),
+        Err(e) => {
+            tracing::debug!("control client credentials: {e}");
+            None
+        }
+    };
     let channel: ImsgChannel<ControlReply, ControlRequest> = ImsgChannel::from_tokio(stream);
     let (mut reader, mut writer) = channel.split();
     if !greet(&mut reader, &mut writer).await {
@@ -239,6 +250,7 @@ async fn serve_client(
         let call = ControlCall {
             request,
             answer: answer_tx,
+            peer_uid,
         };
         if calls.send(call).await.is_err() {
             return;

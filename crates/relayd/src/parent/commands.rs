@@ -3,11 +3,12 @@
 //! verbosity. Reloads and `show sessions` are answered when they end
 //! (configure.rs, sessions.rs).
 
-use super::error::CommandError;
+use super::error::{CommandError, ParentError};
 use super::links::EngineMessage;
 use super::mirror::ObjectKind;
 use super::Parent;
 use crate::control::Answer;
+use relayd_config::ObjectId;
 use relayd_proto::control::{ControlReply, ControlRequest};
 use relayd_proto::messages::parent_hce::ParentToHce;
 use relayd_proto::messages::parent_pfe::ParentToPfe;
@@ -59,7 +60,9 @@ impl Parent {
             | ControlRequest::Reload
             | ControlRequest::Load(_)
             | ControlRequest::Shutdown
-            | ControlRequest::Drain { .. } => Ok(()),
+            | ControlRequest::Drain { .. }
+            | ControlRequest::TableAdd { .. }
+            | ControlRequest::TableRemove { .. } => Ok(()),
         };
         Answer::Replies(vec![match result {
             Ok(()) => ControlReply::Ok,
@@ -127,6 +130,17 @@ impl Parent {
             let _ = self.monitor.send(event);
         }
         Ok(())
+    }
+
+    /// A host disabled before a table change is disabled again in the
+    /// engines, which started the changed configuration afresh.
+    pub(super) fn host_switch_again(&self, id: ObjectId) -> Result<(), ParentError> {
+        self.links
+            .to_every(|| EngineMessage::Hce(ParentToHce::HostDisable(id)))?;
+        self.links
+            .to_every(|| EngineMessage::Pfe(ParentToPfe::HostDisable(id)))?;
+        self.links
+            .to_every(|| EngineMessage::Relay(ParentToRelay::HostDisable(id)))
     }
 
     /// A switch for the hce, the pfe and every relay process.

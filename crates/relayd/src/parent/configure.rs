@@ -102,6 +102,14 @@ pub enum Purpose {
         /// relayctl clients to answer when it ends.
         callers: Vec<oneshot::Sender<Answer>>,
     },
+    /// `relayctl table add|remove` (`tables.rs`): the running
+    /// configuration with one table changed.
+    TableChange {
+        config: Box<Config>,
+        /// What changed, for the log.
+        what: String,
+        callers: Vec<oneshot::Sender<Answer>>,
+    },
 }
 
 /// A rollout in progress.
@@ -284,6 +292,18 @@ impl Parent {
                 }
                 "reload"
             }
+            Purpose::TableChange {
+                config,
+                what,
+                callers,
+            } => {
+                tracing::info!("{what}");
+                self.table_changed(*config)?;
+                for caller in callers {
+                    let _ = caller.send(Answer::Replies(vec![ControlReply::Ok]));
+                }
+                "table change"
+            }
         };
         let pids: Vec<String> = self
             .tree
@@ -304,7 +324,7 @@ impl Parent {
         self.listeners.abort();
         match current.purpose {
             Purpose::Startup => Err(why),
-            Purpose::Reload { callers, .. } => {
+            Purpose::Reload { callers, .. } | Purpose::TableChange { callers, .. } => {
                 tracing::error!("reload failed, keeping the running configuration: {why}");
                 for caller in callers {
                     let failed = ControlReply::Failed(why.to_string());

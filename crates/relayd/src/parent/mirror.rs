@@ -136,6 +136,20 @@ impl Mirror {
         mirror
     }
 
+    /// Keeps the host switches of `running` for the hosts this picture
+    /// still has (a table change, where ids do not move); the hosts
+    /// disabled, for the engines.
+    pub fn keep_host_switches(&mut self, running: &Mirror) -> Vec<ObjectId> {
+        let kept: Vec<ObjectId> = running
+            .disabled_hosts
+            .iter()
+            .copied()
+            .filter(|id| self.host_status.contains_key(id))
+            .collect();
+        self.disabled_hosts.extend(&kept);
+        kept
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

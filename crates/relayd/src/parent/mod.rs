@@ -38,6 +38,7 @@ mod routers;
 mod scripts;
 mod sessions;
 mod sockets;
+mod tables;
 mod tickets;
 mod tls_files;
 mod unsupported;
@@ -381,6 +382,14 @@ impl Parent {
             ControlRequest::Load(file) => {
                 tracing::info!("load of {file} requested by relayctl");
                 self.reload_for(Path::new(&file), call.answer);
+            }
+            ControlRequest::TableAdd { table, host } => {
+                let change = tables::TableChange::Add { table, host };
+                self.change_table(change, call.peer_uid, call.answer);
+            }
+            ControlRequest::TableRemove { table, host } => {
+                let change = tables::TableChange::Remove { table, host };
+                self.change_table(change, call.peer_uid, call.answer);
             }
             ControlRequest::Drain { seconds } => {
                 tracing::info!("drain requested by relayctl");
