@@ -127,7 +127,10 @@ fn ca_file_verifies_the_chain_and_a_stranger_gets_no_session() {
     let refused = curl_plain(suspicious, "/hello.txt");
     let answer = output_text(&refused.stdout);
     assert!(!answer.contains("hello over tls"), "{answer}");
-    assert!(answer.starts_with("HTTP/1.0 50"), "an error page: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.0 502"),
+        "an error page: {answer}"
+    );
     let misnamed_answer = curl_plain(misnamed, "/hello.txt");
     assert!(!output_text(&misnamed_answer.stdout).contains("hello over tls"));
     let backend = format!("127.0.0.1:{}", server.port);

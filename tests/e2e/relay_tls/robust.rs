@@ -163,7 +163,7 @@ fn backends_with_an_expired_certificate_or_closing_mid_handshake_get_no_session(
         let answer = output_text(&out.stdout);
         assert!(!answer.contains("should not be seen"), "{relay}: {answer}");
         assert!(
-            answer.starts_with("HTTP/1.0 50"),
+            answer.starts_with("HTTP/1.0 502"),
             "{relay}: an error page: {answer}\n{}",
             output_text(&out.stderr)
         );

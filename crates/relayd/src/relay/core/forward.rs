@@ -21,7 +21,8 @@ use tokio::net::{TcpSocket, TcpStream};
 const SO_ORIGINAL_DST: libc::c_int = 80;
 
 /// What went wrong reaching a backend, in the terms callers decide on
-/// (an HTTP relay answers 504 to a failed connect, 503 to no backend).
+/// (an HTTP relay answers 504 to a failed connect, 502 to a failed TLS
+/// handshake, 503 to no backend).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ForwardErrorKind {
     /// No host of the relay's tables is up, enabled and untried.
@@ -35,6 +36,9 @@ pub enum ForwardErrorKind {
     ConnectTimedOut,
     /// Any other failed connect: unreachable, no transparent socket...
     ConnectFailed,
+    /// Connected, but the TLS handshake with the backend failed (its
+    /// certificate, or not TLS): an HTTP relay answers 502.
+    TlsFailed,
 }
 
 impl ForwardErrorKind {
@@ -45,6 +49,7 @@ impl ForwardErrorKind {
             ForwardErrorKind::ConnectRefused
                 | ForwardErrorKind::ConnectTimedOut
                 | ForwardErrorKind::ConnectFailed
+                | ForwardErrorKind::TlsFailed
         )
     }
 }
@@ -132,10 +137,10 @@ impl ConnectError {
                 ForwardErrorKind::ConnectTimedOut
             }
             ConnectError::TimedOut => ForwardErrorKind::ConnectTimedOut,
-            ConnectError::Io(_)
-            | ConnectError::MixedFamilies
-            | ConnectError::BindAny(_)
-            | ConnectError::Tls(_) => ForwardErrorKind::ConnectFailed,
+            ConnectError::Io(_) | ConnectError::MixedFamilies | ConnectError::BindAny(_) => {
+                ForwardErrorKind::ConnectFailed
+            }
+            ConnectError::Tls(_) => ForwardErrorKind::TlsFailed,
         }
     }
 }

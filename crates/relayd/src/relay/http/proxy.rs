@@ -23,6 +23,7 @@ use super::rules::{Marks, Verdict};
 use super::wire::{ReadError, Wire};
 use crate::relay::core::clock::ActivityClock;
 use crate::relay::core::end::Ended;
+use crate::relay::core::forward::ForwardErrorKind;
 use crate::relay::core::park::PARK_AFTER;
 use crate::relay::core::plan::RelayPlan;
 use crate::relay::core::session::Accepted;
@@ -390,10 +391,12 @@ impl Proxy {
             }
             Err(error) => {
                 tracing::debug!("relay {}, session {}: {error}", error.relay, error.session);
-                let (status, message) = if error.kind().is_connect() {
-                    (StatusCode::GATEWAY_TIMEOUT, "connect failed")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "no backend")
+                let (status, message) = match error.kind() {
+                    ForwardErrorKind::TlsFailed => {
+                        (StatusCode::BAD_GATEWAY, "TLS handshake failed")
+                    }
+                    kind if kind.is_connect() => (StatusCode::GATEWAY_TIMEOUT, "connect failed"),
+                    _ => (StatusCode::SERVICE_UNAVAILABLE, "no backend"),
                 };
                 self.send_error(status, message, None).await;
                 Err(Ended::Http(Refusal::NoBackend(error)))
