@@ -25,7 +25,7 @@ use crate::relay::core::clock::ActivityClock;
 use crate::relay::core::end::Ended;
 use crate::relay::core::forward::ForwardErrorKind;
 use crate::relay::core::park::PARK_AFTER;
-use crate::relay::core::plan::RelayPlan;
+use crate::relay::core::plan::{RelayPlan, Target};
 use crate::relay::core::session::Accepted;
 use crate::relay::core::shared::Shared;
 use crate::relay::core::stream::Transport;
@@ -333,12 +333,21 @@ impl Proxy {
         next
     }
 
+    /// Whether this session's backend connections may be pooled: `http {
+    /// reuse }`, and a backend chosen by the relay (a table host or its
+    /// address), not the client's own source or destination.
+    fn pools(&self) -> bool {
+        self.http.options.reuse
+            && !self.plan.transparent
+            && !matches!(self.plan.target, Target::OriginalDestination(_))
+    }
+
     /// With `http { reuse }`, a request saying `Connection: close` goes to
     /// the backend without it, so that the backend connection may serve
     /// another client; the client still gets its close. Whether that was
     /// done comes back with the head.
     fn keep_backend_open(&self, request: &RequestHead, out: Head) -> (Head, bool) {
-        if !self.http.options.reuse || request.keep_alive || request.upgrade {
+        if !self.pools() || request.keep_alive || request.upgrade {
             return (out, false);
         }
         let (len, kept) = match &out {
