@@ -146,6 +146,7 @@ struct Relay {
 /// The relay's entry in the process table.
 pub fn main(start: ChildStart) -> Result<(), ChildError> {
     raise_descriptor_limit();
+    bound_malloc_arenas();
     start.run(|cx: &Context<Relay>| {
         let instance = cx.id().instance();
         let shared = Arc::new(Shared::new(instance, cx.events()).map_err(RelayError::ParkingLot)?);
@@ -167,6 +168,20 @@ pub fn main(start: ChildStart) -> Result<(), ChildError> {
             draining: None,
         })
     })
+}
+
+/// TLS handshakes sign on tokio's blocking pool: the first allocation of
+/// a new thread makes glibc pick a malloc arena, and without a fixed limit
+/// it counts the CPUs by opening /sys/devices/system/cpu/online, which the
+/// sandbox forbids (the relay is killed by SIGSYS). A fixed limit, set
+/// before the sandbox, keeps malloc from looking.
+fn bound_malloc_arenas() {
+    const ARENAS: libc::c_int = 4;
+    // SAFETY: mallopt changes a malloc tunable; no memory is involved, and
+    // no other thread exists yet.
+    if unsafe { libc::mallopt(libc::M_ARENA_MAX, ARENAS) } != 1 {
+        tracing::warn!("cannot limit malloc arenas to {ARENAS}");
+    }
 }
 
 /// Every session holds two sockets (and pipes while data moves): use the
