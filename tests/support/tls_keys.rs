@@ -3,6 +3,7 @@
 //! `private/NAME.key`), which relayd reads when `RELAYD_SSL_DIR` points
 //! there; and searching process memory for a key's secret.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -42,107 +43,95 @@ impl SslDir {
     /// first is the subject's CN, 127.0.0.1 is always an IP SAN) as
     /// `NAME.crt` with its key `private/NAME.key`. Panics if openssl fails.
     pub fn keypair(&self, name: &str, names: &[&str]) -> PathBuf {
-        let mut sans: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
-        sans.push("IP:127.0.0.1".to_string());
-        let cn = names.first().copied().unwrap_or("localhost");
-        let made = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-            .arg("-subj")
-            .arg(format!("/CN={cn}"))
-            .arg("-addext")
-            .arg(format!("subjectAltName={}", sans.join(",")))
-            .arg("-keyout")
-            .arg(self.key(name))
-            .arg("-out")
-            .arg(self.certificate(name))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .expect("run openssl");
-        assert!(
-            made.status.success(),
-            "openssl req: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-        self.certificate(name)
+        self.new_certificate(
+            name,
+            &common_name(names),
+            [OsString::from("-addext"), subject_alt_names(names).into()],
+        )
     }
 
     /// A CA: a self-signed ECDSA P-256 certificate that may sign others,
     /// `NAME.crt` with `private/NAME.key`.
     pub fn ca(&self, name: &str) -> PathBuf {
-        let made = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-            .arg("-subj")
-            .arg(format!("/CN=Test CA {name}"))
-            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-            .arg("-keyout")
-            .arg(self.key(name))
-            .arg("-out")
-            .arg(self.certificate(name))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .expect("run openssl");
-        assert!(
-            made.status.success(),
-            "openssl req (CA): {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-        self.certificate(name)
+        self.new_certificate(
+            name,
+            &format!("/CN=Test CA {name}"),
+            ["-addext", "basicConstraints=critical,CA:TRUE"]
+                .into_iter()
+                .chain(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+                .map(OsString::from),
+        )
     }
 
     /// A certificate for `names` (DNS SANs, and 127.0.0.1) issued by the CA
     /// `ca` of this directory, for servers and clients alike.
     pub fn signed(&self, name: &str, ca: &str, names: &[&str]) -> PathBuf {
-        let mut sans: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
-        sans.push("IP:127.0.0.1".to_string());
-        let cn = names.first().copied().unwrap_or("localhost");
-        let made = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-            .arg("-subj")
-            .arg(format!("/CN={cn}"))
-            .arg("-CA")
-            .arg(self.certificate(ca))
-            .arg("-CAkey")
-            .arg(self.key(ca))
-            .arg("-addext")
-            .arg(format!("subjectAltName={}", sans.join(",")))
-            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-            .args(["-addext", "extendedKeyUsage=serverAuth,clientAuth"])
-            .arg("-keyout")
-            .arg(self.key(name))
-            .arg("-out")
-            .arg(self.certificate(name))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .expect("run openssl");
-        assert!(
-            made.status.success(),
-            "openssl req (signed): {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
+        let issuer: [OsString; 4] = [
+            "-CA".into(),
+            self.certificate(ca).into(),
+            "-CAkey".into(),
+            self.key(ca).into(),
+        ];
+        let extensions = [
+            "-addext".to_string(),
+            subject_alt_names(names),
+            "-addext".to_string(),
+            "basicConstraints=critical,CA:FALSE".to_string(),
+            "-addext".to_string(),
+            "extendedKeyUsage=serverAuth,clientAuth".to_string(),
+        ];
+        self.new_certificate(
+            name,
+            &common_name(names),
+            issuer.into_iter().chain(extensions.map(OsString::from)),
+        )
+    }
+
+    /// `openssl req -x509` of a new P-256 key for `subject` with `extra`
+    /// arguments (issuer, extensions), as `NAME.crt` and `private/NAME.key`.
+    fn new_certificate(
+        &self,
+        name: &str,
+        subject: &str,
+        extra: impl IntoIterator<Item = OsString>,
+    ) -> PathBuf {
+        let mut args: Vec<OsString> = [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+        ]
+        .map(OsString::from)
+        .into();
+        args.push(subject.into());
+        args.extend(extra);
+        args.extend([
+            "-keyout".into(),
+            self.key(name).into(),
+            "-out".into(),
+            self.certificate(name).into(),
+        ]);
+        openssl(&args);
         self.certificate(name)
     }
 
     /// Like [`SslDir::signed`], but expired a day before it was made.
     pub fn expired(&self, name: &str, ca: &str, names: &[&str]) -> PathBuf {
-        let mut sans: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
-        sans.push("IP:127.0.0.1".to_string());
         let request = self.dir.join(&format!("{name}.csr"));
         let extensions = self.dir.write(
             &format!("{name}.ext"),
             &format!(
-                "subjectAltName={}\nbasicConstraints=critical,CA:FALSE\n",
-                sans.join(",")
+                "{}\nbasicConstraints=critical,CA:FALSE\n",
+                subject_alt_names(names)
             ),
         );
-        let cn = names.first().copied().unwrap_or("localhost");
-        let steps: [Vec<std::ffi::OsString>; 2] = [
+        let steps: [Vec<OsString>; 2] = [
             vec![
                 "req".into(),
                 "-new".into(),
@@ -152,7 +141,7 @@ impl SslDir {
                 "ec_paramgen_curve:prime256v1".into(),
                 "-nodes".into(),
                 "-subj".into(),
-                format!("/CN={cn}").into(),
+                common_name(names).into(),
                 "-keyout".into(),
                 self.key(name).into(),
                 "-out".into(),
@@ -175,20 +164,7 @@ impl SslDir {
                 self.certificate(name).into(),
             ],
         ];
-        for args in steps {
-            let out = Command::new("openssl")
-                .args(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .output()
-                .expect("run openssl");
-            assert!(
-                out.status.success(),
-                "openssl {:?}: {}",
-                args[0],
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        steps.iter().for_each(|args| openssl(args));
         self.certificate(name)
     }
 
@@ -211,7 +187,7 @@ impl SslDir {
         .expect("write the CA index");
         let request = self.dir.join(&format!("{name}.ocsp-request"));
         let staple = self.dir.join(&format!("{name}.ocsp"));
-        let steps: [Vec<std::ffi::OsString>; 2] = [
+        let steps: [Vec<OsString>; 2] = [
             vec![
                 "ocsp".into(),
                 "-no_nonce".into(),
@@ -240,19 +216,7 @@ impl SslDir {
                 "1".into(),
             ],
         ];
-        for args in steps {
-            let out = Command::new("openssl")
-                .args(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .output()
-                .expect("run openssl ocsp");
-            assert!(
-                out.status.success(),
-                "openssl ocsp: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        steps.iter().for_each(|args| openssl(args));
         staple
     }
 
@@ -291,6 +255,34 @@ impl SslDir {
         assert_eq!(bytes.len(), 32, "a P-256 scalar from:\n{text}");
         bytes
     }
+}
+
+/// Runs openssl(1) with `args`; panics with its stderr if it fails.
+fn openssl(args: &[OsString]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {:?}: {}",
+        args.first(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `subjectAltName=` for `names` as DNS names, and 127.0.0.1.
+fn subject_alt_names(names: &[&str]) -> String {
+    let mut sans: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+    sans.push("IP:127.0.0.1".to_string());
+    format!("subjectAltName={}", sans.join(","))
+}
+
+/// `/CN=` of the first of `names` (`localhost` without any).
+fn common_name(names: &[&str]) -> String {
+    format!("/CN={}", names.first().copied().unwrap_or("localhost"))
 }
 
 /// Whether the readable memory of process `pid` holds `needle` (reads
