@@ -101,13 +101,20 @@ pub trait Engine: Sized {
         cx: &Context<Self>,
     ) -> Result<(), Self::Error>;
 
-    /// A channel to another child (one its table row allows).
+    /// A channel to another child (one its table row allows). An engine
+    /// whose row gives it no peers keeps this default: the runtime refuses
+    /// such channels before they get here, so reaching it is a table that
+    /// disagrees with the engine, logged, and the socket closed.
     fn on_peer(
         &mut self,
         peer: ProcId,
         socket: UnixStream,
         cx: &Context<Self>,
-    ) -> Result<(), Self::Error>;
+    ) -> Result<(), Self::Error> {
+        tracing::warn!("channel from {peer} refused: {} has no peers", cx.id());
+        drop(socket);
+        Ok(())
+    }
 
     /// One of its own events.
     async fn on_event(

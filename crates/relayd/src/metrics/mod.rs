@@ -18,7 +18,6 @@
 mod serve;
 
 use crate::engine::{ChildError, ChildStart, Context, Engine, EngineError};
-use crate::proc::ProcId;
 use relayd_config::Config;
 use relayd_proto::correlate::RequestId;
 use relayd_proto::messages::parent_metrics::{MetricsToParent, ParentToMetrics};
@@ -26,7 +25,6 @@ use relayd_proto::messages::Refusal;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -126,17 +124,7 @@ impl Engine for Metrics {
         Ok(())
     }
 
-    /// The table gives it no peers: the runtime refuses them all first.
-    fn on_peer(
-        &mut self,
-        peer: ProcId,
-        socket: UnixStream,
-        _cx: &Context<Self>,
-    ) -> Result<(), EngineError> {
-        tracing::warn!("channel from {peer} refused: metrics has no peers");
-        drop(socket);
-        Ok(())
-    }
+    // No on_peer: the table gives metrics no peers (the default refuses).
 
     async fn on_event(&mut self, scrape: Scrape, cx: &Context<Self>) -> Result<(), EngineError> {
         self.pending.retain(|_, answer| !answer.is_closed());
