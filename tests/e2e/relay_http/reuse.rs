@@ -5,8 +5,10 @@
 //! HTTP/1.0 request, a body cut off either way, an upgrade); a host the
 //! hce marks down or relayctl disables loses its pooled connections; a
 //! backend closing or talking on an idle pooled connection, or answering
-//! a reused one with garbage, costs no other client anything. Needs root;
-//! skips otherwise.
+//! a reused one with garbage, costs no other client anything; one closing
+//! a kept connection just as a request goes out on it costs an idempotent
+//! request nothing (it goes again over a fresh connection) and any other
+//! a 502. Needs root; skips otherwise.
 
 use e2e::{
     daemon_can_run, expect_state, free_port, host_rows, read_head, stdout_text, wait_until, Daemon,
@@ -62,7 +64,13 @@ fn one_request(port: u16, path: &str, client: u32) -> (Option<HttpMessage>, bool
 fn served(daemon: &Daemon, port: u16, path: &str, client: u32) -> u32 {
     let (answer, closed) = one_request(port, path, client);
     let answer = answer.unwrap_or_else(|| panic!("no answer\n{}", daemon.log_text()));
-    assert_eq!(answer.status(), 200, "{}", daemon.log_text());
+    assert_eq!(
+        answer.status(),
+        200,
+        "{}\n{}",
+        answer.text(),
+        daemon.log_text()
+    );
     assert!(
         answer.text().contains(&format!("X-Client: {client}\n"))
             || answer.text().ends_with(&format!("X-Client: {client}")),
@@ -308,6 +316,11 @@ struct GarbageBackend {
 
 impl GarbageBackend {
     fn start() -> GarbageBackend {
+        GarbageBackend::serving(serve_garbage)
+    }
+
+    /// A backend whose connection number `n` is served by `serve`.
+    fn serving(serve: fn(TcpStream, u32) -> io::Result<()>) -> GarbageBackend {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("address");
         let stop = Arc::new(AtomicBool::new(false));
@@ -322,7 +335,7 @@ impl GarbageBackend {
                     let Ok(stream) = stream else { continue };
                     let number = accepted.fetch_add(1, Ordering::SeqCst) + 1;
                     thread::spawn(move || {
-                        let _ = serve_garbage(stream, number);
+                        let _ = serve(stream, number);
                     });
                 }
             })
@@ -406,4 +419,100 @@ fn garbage_on_a_pooled_connection_reaches_no_other_client() {
     assert_eq!(after.header("X-Connection").as_deref(), Some("3"));
     assert_eq!(after.text(), "GET /after HTTP/1.1");
     assert_eq!(backend.accepted.load(Ordering::SeqCst), 3);
+}
+
+/// A backend that serves one request per connection and closes the
+/// connection without a word when the next request arrives on it: a
+/// server whose idle timer fires just as the relay sends the request.
+/// The answer's body is what the backend got: request line, `X-Client`,
+/// body.
+fn serve_once(stream: TcpStream, connection: u32) -> io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let Some(head) = read_head(&mut reader)? else {
+        return Ok(());
+    };
+    let length = head
+        .header("Content-Length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    io::Read::read_exact(&mut reader, &mut body)?;
+    let client = head.header("X-Client").unwrap_or_default();
+    let got = format!(
+        "{} {}\nX-Client: {client}",
+        head.start,
+        String::from_utf8_lossy(&body)
+    );
+    write!(
+        writer,
+        "HTTP/1.1 200 OK\r\nX-Connection: {connection}\r\nContent-Length: {}\r\n\r\n{got}",
+        got.len()
+    )?;
+    writer.flush()?;
+    // The next request finds the connection closing.
+    let _ = read_head(&mut reader);
+    Ok(())
+}
+
+#[test]
+fn a_request_crossing_the_backends_close_goes_again_if_it_may() {
+    if !daemon_can_run() {
+        return;
+    }
+    let backend = GarbageBackend::serving(serve_once);
+    let (daemon, port) = start("http-reuse-crossing", "\treturn error", backend.addr.port());
+    assert_eq!(served(&daemon, port, "/", 1), 1);
+    wait_sessions_gone(&daemon);
+    // Connection 1 comes from the pool and closes under the request.
+    assert_eq!(served(&daemon, port, "/", 2), 2, "sent again, unnoticed");
+    wait_sessions_gone(&daemon);
+
+    // A keep-alive client: its second request crosses the close of the
+    // session's own backend connection.
+    let mut client = HttpClient::connect(port);
+    for (request, connection) in [(3, "3"), (4, "4")] {
+        client.send(
+            format!("GET /{request} HTTP/1.1\r\nHost: test\r\nX-Client: {request}\r\n\r\n")
+                .as_bytes(),
+        );
+        let answer = client
+            .answer()
+            .unwrap_or_else(|| panic!("no answer\n{}", daemon.log_text()));
+        assert_eq!(answer.status(), 200, "{}", daemon.log_text());
+        assert_eq!(answer.header("X-Connection").as_deref(), Some(connection));
+        assert_eq!(
+            answer.text(),
+            format!("GET /{request} HTTP/1.1 \nX-Client: {request}")
+        );
+    }
+    drop(client);
+    wait_sessions_gone(&daemon);
+
+    // An idempotent request with its body: the body goes again too.
+    let mut put = HttpClient::connect(port);
+    put.send(b"PUT /doc HTTP/1.1\r\nHost: test\r\nX-Client: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+    let answer = put.answer().expect("an answer to the PUT");
+    assert_eq!(answer.status(), 200, "{}", daemon.log_text());
+    assert_eq!(answer.header("X-Connection").as_deref(), Some("5"));
+    assert_eq!(answer.text(), "PUT /doc HTTP/1.1 hello\nX-Client: 5");
+    wait_sessions_gone(&daemon);
+
+    // A POST may have been acted on: never sent twice, the client gets 502.
+    let mut post = HttpClient::connect(port);
+    post.send(
+        b"POST /order HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=1",
+    );
+    let answer = post.answer().expect("an answer to the POST");
+    assert_eq!(answer.status(), 502, "{}", answer.text());
+    wait_sessions_gone(&daemon);
+    assert_eq!(
+        backend.accepted.load(Ordering::SeqCst),
+        5,
+        "no connection for the POST"
+    );
+
+    // The relay goes on serving, over a fresh connection.
+    assert_eq!(served(&daemon, port, "/", 6), 6);
 }

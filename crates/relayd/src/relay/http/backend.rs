@@ -42,6 +42,22 @@ impl Link {
         }
     }
 
+    /// A fresh connection to the same backend, pooled as this one would
+    /// have been.
+    pub async fn reconnect(
+        &self,
+        shared: &Shared,
+        plan: &RelayPlan,
+        session: u32,
+        peer: SocketAddr,
+    ) -> Result<Link, ForwardError> {
+        let addr = self.backend.addr;
+        match connect(shared, addr, plan, peer).await {
+            Ok(stream) => Ok(Link::new(plan, stream, self.backend).poolable(self.poolable)),
+            Err(error) => Err(connect_failed(plan, session, peer, addr, error)),
+        }
+    }
+
     fn poolable(mut self, poolable: bool) -> Link {
         self.poolable = poolable;
         self
@@ -116,7 +132,10 @@ impl Chooser<'_> {
             return None;
         }
         let stream = self.shared.backends.take(self.plan, backend)?;
-        Some(Link::new(self.plan, Transport::Tcp(stream), backend).poolable(true))
+        let mut link = Link::new(self.plan, Transport::Tcp(stream), backend).poolable(true);
+        // It ended its last exchange reusable, or it would not be here.
+        link.reusable = true;
+        Some(link)
     }
 
     /// A link to another backend if the request's route needs one other

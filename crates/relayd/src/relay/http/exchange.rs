@@ -10,6 +10,7 @@ use super::head::{self, Framing, RequestHead, ResponseHead};
 use super::message::{self, plain_pair, send_head, Head, MessageError, Outgoing, Watched};
 use super::proxy::{Next, Proxy, Stop};
 use super::refusal::Refusal;
+use super::replay;
 use super::spliced::{SpliceFailed, Step};
 use super::variables::Variables;
 use super::wire::ReadError;
@@ -19,6 +20,35 @@ use std::io;
 
 /// The smallest limit for a response head, whatever `headerlen` says.
 const MIN_RESPONSE_HEAD_LIMIT: usize = 64 * 1024;
+
+/// How a backend went away before any byte of its answer came.
+#[derive(Debug)]
+pub enum Unanswered {
+    /// It closed the connection (end of stream).
+    Closed,
+    /// Reading failed (a reset, most often).
+    Failed(io::Error),
+    /// The request could not be written.
+    Unwritten(io::Error),
+}
+
+impl Unanswered {
+    /// Whether the connection just went away under the request, as a
+    /// backend closing an idle connection does: a close or a reset, not
+    /// some other failure.
+    pub fn is_close(&self) -> bool {
+        match self {
+            Unanswered::Closed => true,
+            Unanswered::Failed(e) | Unanswered::Unwritten(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+            ),
+        }
+    }
+}
 
 /// What came first while a request body is spliced.
 enum Spliced {
@@ -48,19 +78,26 @@ impl Proxy {
         close_kept: bool,
     ) -> Result<Next, Stop> {
         // Nothing but a clean end of this exchange makes it reusable again.
-        link.reusable = false;
+        // A connection that served an exchange before may be closed by the
+        // backend just as this request goes out.
+        let served_before = std::mem::take(&mut link.reusable);
         let mut request_body = Outgoing::new(request.framing, self.http.splice);
-        let sent = send_head(
-            &mut self.client,
-            &mut link.wire,
-            out,
-            &mut request_body.body,
-        )
-        .await;
-        if let Err(e) = sent {
-            return Err(self.request_failed(e).await);
-        }
-        let response = self.response_head(link, request, &mut request_body).await?;
+        let response = if served_before && replay::fits(request, self.client.buffered()) {
+            self.replayable_exchange(link, request, out, &mut request_body)
+                .await?
+        } else {
+            let sent = send_head(
+                &mut self.client,
+                &mut link.wire,
+                out,
+                &mut request_body.body,
+            )
+            .await;
+            if let Err(e) = sent {
+                return Err(self.request_failed(e).await);
+            }
+            self.response_head(link, request, &mut request_body).await?
+        };
         if response.status == 101 {
             return self.switch_protocols(link, request, &response).await;
         }
@@ -109,7 +146,7 @@ impl Proxy {
     /// (the backend may answer early, or send `100 Continue` first), and
     /// returns the final response head. Interim answers go to the client
     /// as they come.
-    async fn response_head(
+    pub(super) async fn response_head(
         &mut self,
         link: &mut Link,
         request: &RequestHead,
@@ -204,18 +241,34 @@ impl Proxy {
         Err(self.request_failed(failed).await)
     }
 
-    async fn read_response_head(
+    /// The final or interim response head; a backend that goes away
+    /// first gets the client a 502 (with `return error`).
+    pub(super) async fn read_response_head(
         &mut self,
         link: &mut Link,
         method: &Method,
     ) -> Result<ResponseHead, Stop> {
+        match self.try_response_head(link, method).await? {
+            Ok(head) => Ok(head),
+            Err(gone) => Err(self.unanswered(link, gone).await),
+        }
+    }
+
+    /// A response head, or how the backend went away before a single byte
+    /// of one came (the caller decides: a 502, or the request again over
+    /// a fresh connection).
+    pub(super) async fn try_response_head(
+        &mut self,
+        link: &mut Link,
+        method: &Method,
+    ) -> Result<Result<ResponseHead, Unanswered>, Stop> {
         let limit = self.headerlen.max(MIN_RESPONSE_HEAD_LIMIT);
         let backend = link.backend.addr;
         loop {
             let buffered = link.wire.buffered();
             if !buffered.is_empty() {
                 match head::parse_response(buffered, limit, method) {
-                    Ok(Some(head)) => return Ok(head),
+                    Ok(Some(head)) => return Ok(Ok(head)),
                     Ok(None) => {}
                     Err(error) => {
                         self.send_error(StatusCode::BAD_GATEWAY, "bad gateway", None)
@@ -224,30 +277,46 @@ impl Proxy {
                     }
                 }
             }
-            match link.wire.fill(self.timeout).await {
-                Ok(0) => {
-                    self.send_error(StatusCode::BAD_GATEWAY, "backend closed", None)
-                        .await;
-                    return Err(Ended::Http(Refusal::BackendClosed { backend }));
-                }
-                Ok(_) => {}
+            let gone = match link.wire.fill(self.timeout).await {
+                Ok(0) => Unanswered::Closed,
+                Ok(_) => continue,
                 Err(ReadError::Timeout) => {
                     self.send_error(StatusCode::GATEWAY_TIMEOUT, "timeout", None)
                         .await;
                     return Err(Ended::Timeout);
                 }
-                Err(ReadError::Io(e)) => {
-                    self.send_error(StatusCode::BAD_GATEWAY, "backend failed", None)
-                        .await;
-                    return Err(Ended::ServerRead(e));
-                }
+                Err(ReadError::Io(e)) => Unanswered::Failed(e),
+            };
+            if link.wire.buffered().is_empty() {
+                return Ok(Err(gone));
             }
+            // Part of a head came: the answer broke off.
+            return Err(self.unanswered(link, gone).await);
+        }
+    }
+
+    /// The backend went away without an answer: 502 (with `return
+    /// error`), or just the end when the request could not be written.
+    pub(super) async fn unanswered(&mut self, link: &Link, gone: Unanswered) -> Stop {
+        let backend = link.backend.addr;
+        match gone {
+            Unanswered::Closed => {
+                self.send_error(StatusCode::BAD_GATEWAY, "backend closed", None)
+                    .await;
+                Ended::Http(Refusal::BackendClosed { backend })
+            }
+            Unanswered::Failed(e) => {
+                self.send_error(StatusCode::BAD_GATEWAY, "backend failed", None)
+                    .await;
+                Ended::ServerRead(e)
+            }
+            Unanswered::Unwritten(e) => request_failed_quietly(MessageError::Write(e)),
         }
     }
 
     /// A request that could not be sent whole: a malformed chunked body
     /// gets 400, the rest just ends the session.
-    async fn request_failed(&mut self, error: MessageError) -> Stop {
+    pub(super) async fn request_failed(&mut self, error: MessageError) -> Stop {
         if let MessageError::Chunk(why) = error {
             let status = StatusCode::BAD_REQUEST;
             self.answer_and_close(status, &super::error_page::bare(status))

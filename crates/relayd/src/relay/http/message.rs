@@ -81,7 +81,7 @@ impl Body {
     }
 
     /// How many bytes of `available` belong to the body.
-    fn take(&mut self, available: &[u8]) -> Result<usize, ChunkError> {
+    pub fn take(&mut self, available: &[u8]) -> Result<usize, ChunkError> {
         let taken = match self {
             Body::Done => 0,
             Body::UntilClose => available.len(),

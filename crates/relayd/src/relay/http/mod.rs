@@ -37,6 +37,7 @@ mod plan;
 pub mod pool;
 mod proxy;
 mod refusal;
+mod replay;
 mod rules;
 mod spliced;
 mod variables;

@@ -23,7 +23,7 @@ use super::rules::{Marks, Verdict};
 use super::wire::{ReadError, Wire};
 use crate::relay::core::clock::ActivityClock;
 use crate::relay::core::end::Ended;
-use crate::relay::core::forward::ForwardErrorKind;
+use crate::relay::core::forward::{ForwardError, ForwardErrorKind};
 use crate::relay::core::park::PARK_AFTER;
 use crate::relay::core::plan::{RelayPlan, Target};
 use crate::relay::core::session::Accepted;
@@ -398,19 +398,20 @@ impl Proxy {
                 self.shared.session_connected(self.id, link.backend);
                 Ok(link)
             }
-            Err(error) => {
-                tracing::debug!("relay {}, session {}: {error}", error.relay, error.session);
-                let (status, message) = match error.kind() {
-                    ForwardErrorKind::TlsFailed => {
-                        (StatusCode::BAD_GATEWAY, "TLS handshake failed")
-                    }
-                    kind if kind.is_connect() => (StatusCode::GATEWAY_TIMEOUT, "connect failed"),
-                    _ => (StatusCode::SERVICE_UNAVAILABLE, "no backend"),
-                };
-                self.send_error(status, message, None).await;
-                Err(Ended::Http(Refusal::NoBackend(error)))
-            }
+            Err(error) => Err(self.no_backend(error).await),
         }
+    }
+
+    /// No backend connection for the request: relayd's answer for why.
+    pub async fn no_backend(&mut self, error: ForwardError) -> Stop {
+        tracing::debug!("relay {}, session {}: {error}", error.relay, error.session);
+        let (status, message) = match error.kind() {
+            ForwardErrorKind::TlsFailed => (StatusCode::BAD_GATEWAY, "TLS handshake failed"),
+            kind if kind.is_connect() => (StatusCode::GATEWAY_TIMEOUT, "connect failed"),
+            _ => (StatusCode::SERVICE_UNAVAILABLE, "no backend"),
+        };
+        self.send_error(status, message, None).await;
+        Ended::Http(Refusal::NoBackend(error))
     }
 
     /// After an upgrade: bytes move both ways, starting with what either
