@@ -27,3 +27,17 @@ pub fn http_relay_config(port: u16, backend: u16, protocol: &str) -> String {
          }}\n"
     )
 }
+
+/// `prefork N`, a table `<web>` of 127.0.0.1 checked by tcp, and one relay
+/// `www` on `port` forwarding to it: the smallest configuration that runs
+/// every kind of child, for tests of the daemon rather than of relaying.
+pub fn checked_relay_config(prefork: u32, port: u16) -> String {
+    format!(
+        "prefork {prefork}\n\
+         table <web> {{ 127.0.0.1 }}\n\
+         relay www {{\n\
+         \tlisten on 127.0.0.1 port {port}\n\
+         \tforward to <web> port 80 check tcp\n\
+         }}\n"
+    )
+}

@@ -12,7 +12,7 @@
 //! | `scratch.rs` | scratch directories removed on drop |
 //! | `ports.rs` | free TCP ports |
 //! | `daemon.rs` | `relayd -d` under test |
-//! | `relayctl.rs` | running relayctl, reading its tables, `monitor` |
+//! | `relayctl.rs` | running relayctl, reading its tables, `monitor`, a raw control connection |
 //! | `hosts.rs` | host states as `show hosts` prints them |
 //! | `config.rs` | relayd.conf snippets several areas write |
 //! | `man.rs` | the examples of the manual pages |
@@ -58,7 +58,7 @@ mod tls_clients;
 mod tls_keys;
 mod tls_server;
 
-pub use config::{http_relay_config, relay_using};
+pub use config::{checked_relay_config, http_relay_config, relay_using};
 pub use daemon::Daemon;
 pub use data::{pattern, Checksum, PatternPieces};
 pub use dns::{dig, dig_with, DigAnswer, Unbound, WHO};
@@ -77,7 +77,9 @@ pub use process::{
     children_of, cmdline, parent_of, proc_status, process_alive, send_signal, user_ids, wait_until,
 };
 pub use prometheus::{http_get, promtool_check, Prometheus};
-pub use relayctl::{relayctl, status_of, stdout_text, summary_rows, Monitor, SummaryRow};
+pub use relayctl::{
+    control_stream, relayctl, status_of, stdout_text, summary_rows, Monitor, SummaryRow,
+};
 pub use require::{
     daemon_can_run, has_tool, is_root, or_skip, running_as_root, skip_or_fail, tools_installed,
     DAEMON_CHROOT, DAEMON_USER, REQUIRED_VAR, SKIP_LOG_VAR,

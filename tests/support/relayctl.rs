@@ -3,6 +3,7 @@
 //! background.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -51,6 +52,17 @@ pub fn relayctl(socket: &Path, args: &[&str]) -> Output {
         stdout,
         stderr,
     }
+}
+
+/// A connection to relayd's control socket at `socket` whose reads give up
+/// after `read_timeout`, for a test that speaks the protocol itself
+/// (`relayd_proto::control::ControlClient::new`).
+pub fn control_stream(socket: &Path, read_timeout: Duration) -> UnixStream {
+    let stream = UnixStream::connect(socket).expect("connect to the control socket");
+    stream
+        .set_read_timeout(Some(read_timeout))
+        .expect("read timeout");
+    stream
 }
 
 /// stdout of an [`Output`] as text.

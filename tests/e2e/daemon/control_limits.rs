@@ -7,7 +7,10 @@
 //! configuration (`relayctl load /etc/shadow`) is not echoed back. Needs
 //! root (but the relayctl timeout).
 
-use e2e::{daemon_can_run, free_port, proc_status, stdout_text, wait_until, Daemon, ScratchDir};
+use e2e::{
+    checked_relay_config, control_stream, daemon_can_run, free_port, proc_status, stdout_text,
+    wait_until, Daemon, ScratchDir,
+};
 use relayd_proto::control::{ControlClient, ControlReply, ControlRequest, CONTROL_VERSION};
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -18,23 +21,11 @@ use std::time::Duration;
 const MAX_CLIENTS: usize = 128;
 
 fn config() -> String {
-    format!(
-        "prefork 1\n\
-         table <web> {{ 127.0.0.1 }}\n\
-         relay www {{\n\
-         \tlisten on 127.0.0.1 port {}\n\
-         \tforward to <web> port 80 check tcp\n\
-         }}\n",
-        free_port()
-    )
+    checked_relay_config(1, free_port())
 }
 
 fn connect(daemon: &Daemon) -> UnixStream {
-    let stream = UnixStream::connect(&daemon.socket).expect("connect to the control socket");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("read timeout");
-    stream
+    control_stream(&daemon.socket, Duration::from_secs(30))
 }
 
 /// A client that said hello and got relayd's; `None` if relayd closed it.

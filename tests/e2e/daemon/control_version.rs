@@ -3,29 +3,16 @@
 //! and relayd logs both numbers; a client of this version is served. Needs
 //! root.
 
-use e2e::{daemon_can_run, free_port, wait_until, Daemon};
+use e2e::{checked_relay_config, control_stream, daemon_can_run, free_port, wait_until, Daemon};
 use relayd_proto::control::{ControlClient, ControlReply, ControlRequest, CONTROL_VERSION};
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 fn config() -> String {
-    format!(
-        "prefork 1\n\
-         table <web> {{ 127.0.0.1 }}\n\
-         relay www {{\n\
-         \tlisten on 127.0.0.1 port {}\n\
-         \tforward to <web> port 80 check tcp\n\
-         }}\n",
-        free_port()
-    )
+    checked_relay_config(1, free_port())
 }
 
 fn client(daemon: &Daemon) -> ControlClient {
-    let stream = UnixStream::connect(&daemon.socket).expect("connect to the control socket");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    ControlClient::new(stream)
+    ControlClient::new(control_stream(&daemon.socket, Duration::from_secs(10)))
 }
 
 #[test]

@@ -8,19 +8,11 @@
 //! binds a TCP port, and only the hce and the relays connect over TCP.
 //! Needs root.
 
-use e2e::{bin, daemon_can_run, free_port, proc_status, Daemon, ScratchDir};
+use e2e::{bin, checked_relay_config, daemon_can_run, free_port, proc_status, Daemon, ScratchDir};
 use std::process::{Command, Stdio};
 
 fn config() -> String {
-    format!(
-        "prefork 2\n\
-         table <web> {{ 127.0.0.1 }}\n\
-         relay www {{\n\
-         \tlisten on 127.0.0.1 port {}\n\
-         \tforward to <web> port 80 check tcp\n\
-         }}\n",
-        free_port()
-    )
+    checked_relay_config(2, free_port())
 }
 
 /// CapEff of a process with only CAP_NET_ADMIN (bit 12).
