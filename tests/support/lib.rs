@@ -8,7 +8,7 @@
 //! | --- | --- |
 //! | `require.rs` | preconditions (root, `_relayd`, tools) and the skip switch `RELAYD_E2E_REQUIRED` |
 //! | `paths.rs` | the built binaries, the repository, reading files |
-//! | `process.rs` | waiting, /proc, signals |
+//! | `process.rs` | waiting, /proc (and a process's confinement there), signals |
 //! | `scratch.rs` | scratch directories removed on drop |
 //! | `ports.rs` | free TCP ports |
 //! | `daemon.rs` | `relayd -d` under test |
@@ -74,7 +74,8 @@ pub use netns::{in_private_network, ip, Namespace};
 pub use paths::{bin, bin_dir, read_text, repo_root};
 pub use ports::free_port;
 pub use process::{
-    children_of, cmdline, parent_of, proc_status, process_alive, send_signal, user_ids, wait_until,
+    children_of, cmdline, confinement, parent_of, proc_status, process_alive, send_signal,
+    user_ids, wait_until, Confinement,
 };
 pub use prometheus::{http_get, promtool_check, Prometheus};
 pub use relayctl::{

@@ -74,6 +74,57 @@ pub fn proc_status(pid: u32, key: &str) -> Option<String> {
     })
 }
 
+/// What /proc/PID/status says of a process's confinement (each field
+/// `None` if the line is missing, e.g. the process is gone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confinement {
+    /// `Seccomp`: 0 none, 2 a filter.
+    pub seccomp: Option<String>,
+    pub no_new_privs: Option<String>,
+    /// `CapEff`, `CapPrm`, `CapInh`, `CapBnd` as the kernel prints them.
+    pub effective: Option<String>,
+    pub permitted: Option<String>,
+    pub inheritable: Option<String>,
+    pub bounding: Option<String>,
+}
+
+impl Confinement {
+    /// A relayd child: under its seccomp filter, no_new_privs, no
+    /// capability to inherit or get back, and `capabilities` (a CapEff
+    /// mask) effective and permitted.
+    pub fn child(capabilities: &str) -> Confinement {
+        let set = |value: &str| Some(value.to_string());
+        let none = "0000000000000000";
+        Confinement {
+            seccomp: set("2"),
+            no_new_privs: set("1"),
+            effective: set(capabilities),
+            permitted: set(capabilities),
+            inheritable: set(none),
+            bounding: set(none),
+        }
+    }
+}
+
+/// The confinement of process `pid`, read from one /proc/PID/status.
+pub fn confinement(pid: u32) -> Confinement {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |key: &str| {
+        status.lines().find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            (k == key).then(|| v.trim().to_string())
+        })
+    };
+    Confinement {
+        seccomp: field("Seccomp"),
+        no_new_privs: field("NoNewPrivs"),
+        effective: field("CapEff"),
+        permitted: field("CapPrm"),
+        inheritable: field("CapInh"),
+        bounding: field("CapBnd"),
+    }
+}
+
 /// Sends `signal` (a name like `TERM`) with kill(1).
 pub fn send_signal(pid: u32, signal: &str) {
     let _ = Command::new("sh")

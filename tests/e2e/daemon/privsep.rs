@@ -3,8 +3,8 @@
 //! Needs root, the `_relayd` user and /var/empty; skips otherwise.
 
 use e2e::{
-    bin, cmdline, daemon_can_run, free_port, proc_status, user_ids, Daemon, ScratchDir,
-    DAEMON_CHROOT, DAEMON_USER,
+    bin, cmdline, confinement, daemon_can_run, free_port, proc_status, user_ids, Confinement,
+    Daemon, ScratchDir, DAEMON_CHROOT, DAEMON_USER,
 };
 use std::fs;
 use std::process::{Command, Stdio};
@@ -91,36 +91,12 @@ fn every_child_runs_as_relayd_user_in_the_chroot_with_no_new_privs() {
         );
         let root = fs::read_link(format!("/proc/{pid}/root")).expect("root link");
         assert_eq!(root, std::path::Path::new(DAEMON_CHROOT), "{title}");
-        assert_eq!(
-            proc_status(pid, "NoNewPrivs").as_deref(),
-            Some("1"),
-            "{title}"
-        );
-        assert_eq!(
-            proc_status(pid, "CapBnd").as_deref(),
-            Some(NO_CAPS),
-            "{title}"
-        );
-        assert_eq!(
-            proc_status(pid, "CapInh").as_deref(),
-            Some(NO_CAPS),
-            "{title}"
-        );
-        let expected = if title == "relayd: pfe" {
+        let caps = if title == "relayd: pfe" {
             CAP_NET_ADMIN_MASK
         } else {
             NO_CAPS
         };
-        assert_eq!(
-            proc_status(pid, "CapEff").as_deref(),
-            Some(expected),
-            "{title}"
-        );
-        assert_eq!(
-            proc_status(pid, "CapPrm").as_deref(),
-            Some(expected),
-            "{title}"
-        );
+        assert_eq!(confinement(pid), Confinement::child(caps), "{title}");
     }
     // The parent keeps root for sockets, keys, scripts and reloads.
     assert_eq!(
