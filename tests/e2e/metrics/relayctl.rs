@@ -108,6 +108,16 @@ fn an_http_relay_counts_its_answers_by_status() {
         expected.iter().all(|line| text.lines().any(|l| l == *line))
     });
     assert!(counted, "{expected:?} not in\n{text}");
+    // The backend connections the relay keeps (`http { reuse }`).
+    let sample = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{{relay=\"web\"}} ")))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let idle = sample("relayd_relay_backend_connections_idle");
+    assert!(idle.is_some_and(|n| n >= 1), "{idle:?}\n{text}");
+    let reused = sample("relayd_relay_backend_connections_reused_total");
+    assert!(reused.is_some(), "{text}");
     if let Err(why) = promtool_check(&text) {
         panic!("{why}\n{text}");
     }

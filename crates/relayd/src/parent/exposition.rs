@@ -96,6 +96,16 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "Answers an HTTP relay sent its clients (the backends' and its own), by status code.",
     ),
     (
+        "relayd_relay_backend_connections_idle",
+        Kind::Gauge,
+        "Idle backend connections an HTTP relay keeps for reuse, over all relay processes.",
+    ),
+    (
+        "relayd_relay_backend_connections_reused_total",
+        Kind::Counter,
+        "Requests an HTTP relay sent over a backend connection taken from its pool.",
+    ),
+    (
         "relayd_relay_dns_dropped_total",
         Kind::Counter,
         "Datagrams a dns relay dropped, by reason.",
@@ -206,6 +216,18 @@ impl Families {
             let mut labels = label();
             labels.push(("code", status.to_string()));
             self.add("relayd_relay_http_responses_total", labels, count);
+        }
+        // As `show relays`: only relays with a pool (`http { reuse }`).
+        let pools: Vec<_> = row.stats.iter().filter_map(|s| s.http).collect();
+        if !pools.is_empty() {
+            let idle: u64 = pools.iter().map(|p| u64::from(p.idle)).sum();
+            let reused: u64 = pools.iter().map(|p| p.reused).sum();
+            self.add("relayd_relay_backend_connections_idle", label(), idle);
+            self.add(
+                "relayd_relay_backend_connections_reused_total",
+                label(),
+                reused,
+            );
         }
         let drops: Vec<_> = row.stats.iter().filter_map(|s| s.dns).collect();
         if drops.is_empty() {
@@ -369,6 +391,7 @@ mod tests {
                     Statistics {
                         process: 1,
                         count: 4,
+                        http: Some(relayd_proto::status::HttpReuse { idle: 2, reused: 9 }),
                         http_answers: Some(relayd_proto::status::HttpAnswers {
                             by_status: [(200, 5), (502, 1)].into_iter().collect(),
                         }),
@@ -376,6 +399,7 @@ mod tests {
                     },
                     Statistics {
                         process: 2,
+                        http: Some(relayd_proto::status::HttpReuse { idle: 1, reused: 3 }),
                         http_answers: Some(relayd_proto::status::HttpAnswers {
                             by_status: [(200, 2)].into_iter().collect(),
                         }),
@@ -426,6 +450,14 @@ mod tests {
         );
         assert_eq!(
             has(r#"relayd_relay_http_responses_total{relay="www",code="502"} 1"#),
+            1
+        );
+        assert_eq!(
+            has(r#"relayd_relay_backend_connections_idle{relay="www"} 3"#),
+            1
+        );
+        assert_eq!(
+            has(r#"relayd_relay_backend_connections_reused_total{relay="www"} 12"#),
             1
         );
     }
