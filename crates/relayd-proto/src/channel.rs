@@ -15,6 +15,7 @@ use serde::Serialize;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
@@ -164,6 +165,11 @@ where
 pub struct ImsgReader<Rx> {
     stream: OwnedReadHalf,
     inbox: Inbox,
+    /// How long a frame may take from its first byte to its last, if
+    /// limited ([`ImsgReader::limit_frame_time`]).
+    frame_limit: Option<Duration>,
+    /// When the bytes of the frame not yet complete began to arrive.
+    partial_since: Option<Instant>,
     _rx: PhantomData<fn() -> Rx>,
 }
 
@@ -172,8 +178,20 @@ impl<Rx: DeserializeOwned + Serialize> ImsgReader<Rx> {
         ImsgReader {
             stream,
             inbox: Inbox::new(),
+            frame_limit: None,
+            partial_since: None,
             _rx: PhantomData,
         }
+    }
+
+    /// From now on a frame must be complete within `limit` of its first
+    /// byte, or [`ImsgReader::recv`] fails with [`ImsgError::FrameTimeout`]
+    /// (and the socket is shut down). The time counts from the read that
+    /// brought the frame's first bytes, however long the peer idled before
+    /// and however often `recv` was called and dropped meanwhile: a peer
+    /// that stops in the middle of a frame cannot hold the channel.
+    pub fn limit_frame_time(&mut self, limit: Duration) {
+        self.frame_limit = Some(limit);
     }
 
     /// The next message; `Ok(None)` once the peer closed the socket cleanly.
@@ -184,14 +202,30 @@ impl<Rx: DeserializeOwned + Serialize> ImsgReader<Rx> {
     pub async fn recv(&mut self) -> Result<Option<Received<Rx>>, ImsgError> {
         loop {
             if let Some(answer) = self.inbox.buffered(self.stream.as_ref().as_fd()) {
+                // What is left began with the last read, at the latest.
+                self.partial_since = (self.partial_frame() > 0).then(Instant::now);
                 return answer;
             }
-            self.fill().await?;
+            match (self.frame_limit, self.partial_since) {
+                (Some(limit), Some(since)) => {
+                    match tokio::time::timeout_at((since + limit).into(), self.fill()).await {
+                        Ok(filled) => filled?,
+                        Err(_) => {
+                            let buffered = self.partial_frame();
+                            return Err(self.fail(ImsgError::FrameTimeout { buffered, limit }));
+                        }
+                    }
+                }
+                _ => self.fill().await?,
+            }
+            if self.partial_since.is_none() && self.partial_frame() > 0 {
+                self.partial_since = Some(Instant::now());
+            }
         }
     }
 
     /// Bytes received that do not make a whole frame yet: a peer that
-    /// stopped in the middle of a frame (the control socket times it out).
+    /// stopped in the middle of a frame.
     pub fn partial_frame(&self) -> usize {
         self.inbox.decoder.buffered()
     }

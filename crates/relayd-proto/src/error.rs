@@ -22,6 +22,12 @@ pub enum ImsgError {
     #[error("imsg stream ended in the middle of a frame ({buffered} bytes buffered)")]
     Truncated { buffered: usize },
 
+    #[error("imsg frame not complete {limit:?} after its first byte ({buffered} bytes buffered)")]
+    FrameTimeout {
+        buffered: usize,
+        limit: std::time::Duration,
+    },
+
     #[error("imsg header has unknown flag bits {flags:#06x}")]
     UnknownFlags { flags: u16 },
 

@@ -1,6 +1,6 @@
 //! The channels on real sockets: large frames written in pieces, garbage
 //! from a peer, end-of-file in the middle of a frame, extra descriptors,
-//! cancelled receives, and the blocking variant.
+//! cancelled receives, the frame time limit, and the blocking variant.
 
 use relayd_proto::frame::encode_frame;
 use relayd_proto::{BlockingChannel, ImsgChannel, ImsgError};
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum Msg {
@@ -170,6 +170,57 @@ async fn recv_is_cancel_safe() {
     assert_eq!(received.msg, Msg::Blob(vec![3; 40]));
     assert!(timeouts > 0, "the test must actually cancel some receives");
     drop(writer.join().unwrap());
+}
+
+/// With a frame limit, the time counts from a frame's first byte: a peer
+/// idling between frames is never timed out, a frame in two pieces within
+/// the limit arrives, and half a header sent after an idle spell gets the
+/// whole limit (however many receives were dropped meanwhile), then the
+/// channel fails and the peer sees end-of-file.
+#[tokio::test]
+async fn a_frame_must_be_complete_within_the_limit_of_its_first_byte() {
+    let limit = Duration::from_millis(400);
+    let (channel, mut raw) = channel_and_raw_peer();
+    let (mut reader, _writer) = channel.split();
+    reader.limit_frame_time(limit);
+    let step = Duration::from_millis(50);
+    for _ in 0..3 {
+        assert!(
+            tokio::time::timeout(limit, reader.recv()).await.is_err(),
+            "an idle peer is not an error"
+        );
+    }
+
+    let frame = encode_frame(&Msg::Hello(7), 0, 0, false).unwrap();
+    raw.write_all(&frame[..5]).unwrap();
+    let sent = Instant::now();
+    while sent.elapsed() < limit / 2 {
+        assert!(tokio::time::timeout(step, reader.recv()).await.is_err());
+    }
+    raw.write_all(&frame[5..]).unwrap();
+    let received = tokio::time::timeout(limit, reader.recv()).await;
+    assert_eq!(received.unwrap().unwrap().unwrap().msg, Msg::Hello(7));
+
+    tokio::time::sleep(limit * 2).await;
+    let started = Instant::now();
+    raw.write_all(&[0u8; 10]).unwrap();
+    let error = loop {
+        if let Ok(result) = tokio::time::timeout(step, reader.recv()).await {
+            break result.unwrap_err();
+        }
+    };
+    let took = started.elapsed();
+    assert!(
+        matches!(error, ImsgError::FrameTimeout { buffered: 10, .. }),
+        "{error}"
+    );
+    assert!(
+        took >= limit && took < limit * 3,
+        "timed out after {took:?}"
+    );
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(raw.read(&mut byte).unwrap(), 0, "the peer sees end-of-file");
 }
 
 #[test]

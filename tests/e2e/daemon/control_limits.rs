@@ -15,10 +15,13 @@ use relayd_proto::control::{ControlClient, ControlReply, ControlRequest, CONTROL
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// relayd's cap on control connections (`control::MAX_CLIENTS`).
 const MAX_CLIENTS: usize = 128;
+/// How long relayd gives a client for its hello and for each frame from
+/// its first byte (`control::FRAME_TIMEOUT`).
+const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn config() -> String {
     checked_relay_config(1, free_port())
@@ -120,14 +123,25 @@ fn a_truncated_frame_and_a_client_without_hello_are_closed() {
         return;
     }
     let daemon = Daemon::start("control-partial", &config());
-    // Ten bytes of an 18-byte header, after a proper hello.
     let channel = greeted(&daemon).expect("served");
+    // Connected, and silent: closed FRAME_TIMEOUT after it connected.
+    let silent = connect(&daemon);
+    // Ten bytes of an 18-byte header, after a proper hello and an idle
+    // spell: the frame gets its whole FRAME_TIMEOUT from its first byte
+    // (not what is left of a window that began with the wait), then it
+    // is closed.
+    std::thread::sleep(FRAME_TIMEOUT / 2);
     let mut stream = channel.into_stream();
+    let sent = Instant::now();
     stream.write_all(&[0u8; 10]).expect("write half a header");
     assert!(closed_by_relayd(stream), "a truncated frame is held open");
-    // Connected, and silent.
+    let held = sent.elapsed();
     assert!(
-        closed_by_relayd(connect(&daemon)),
+        held >= FRAME_TIMEOUT - Duration::from_millis(500),
+        "a truncated frame was closed {held:?} after its first byte"
+    );
+    assert!(
+        closed_by_relayd(silent),
         "a client that never says hello is held open"
     );
     // relayd itself is fine.

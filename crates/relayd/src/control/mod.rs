@@ -18,8 +18,8 @@
 //! [`MAX_CLIENTS`] connections are served at once (one more is closed as
 //! soon as it is accepted, with a warning while the socket stays full); a
 //! client must say `Hello` within [`FRAME_TIMEOUT`], and a frame it
-//! started must be complete within as long (an idle client between
-//! requests may stay); channels hold no read buffer of their own
+//! started must be complete within as long of its first byte (an idle
+//! client between requests may stay); channels hold no read buffer of their own
 //! (`relayd_proto` reads into one buffer per thread).
 
 use relayd_proto::channel::ImsgChannel;
@@ -167,21 +167,19 @@ async fn accept_loop(listener: UnixListener, calls: mpsc::Sender<ControlCall>) {
 }
 
 /// The client's next request; `None` when the conversation ends (the
-/// client left, sent something malformed, or took longer than
-/// [`FRAME_TIMEOUT`] for a frame; `patient`: it may idle between frames).
+/// client left, sent something malformed, or did not complete a frame
+/// within [`FRAME_TIMEOUT`] of its first byte, which the reader enforces;
+/// `patient`: it may idle between frames, else the request itself must
+/// come within [`FRAME_TIMEOUT`]).
 async fn next_request(
     reader: &mut ImsgReader<ControlRequest>,
     patient: bool,
 ) -> Option<ControlRequest> {
-    loop {
+    let received = if patient {
+        reader.recv().await
+    } else {
         match tokio::time::timeout(FRAME_TIMEOUT, reader.recv()).await {
-            Ok(Ok(Some(received))) => return Some(received.msg),
-            Ok(Ok(None)) => return None,
-            Ok(Err(e)) => {
-                tracing::debug!("control client: {e}");
-                return None;
-            }
-            Err(_) if patient && reader.partial_frame() == 0 => {}
+            Ok(received) => received,
             Err(_) => {
                 tracing::debug!(
                     "control client timed out ({} bytes of a frame)",
@@ -189,6 +187,14 @@ async fn next_request(
                 );
                 return None;
             }
+        }
+    };
+    match received {
+        Ok(Some(received)) => Some(received.msg),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::debug!("control client: {e}");
+            None
         }
     }
 }
@@ -238,6 +244,7 @@ async fn serve_client(
     };
     let channel: ImsgChannel<ControlReply, ControlRequest> = ImsgChannel::from_tokio(stream);
     let (mut reader, mut writer) = channel.split();
+    reader.limit_frame_time(FRAME_TIMEOUT);
     if !greet(&mut reader, &mut writer).await {
         return;
     }
