@@ -15,28 +15,15 @@
 # Everything started here is stopped by pid on exit.
 set -eu
 
+. "$(dirname "$0")/lib/bench.sh"
 bin_dir=${1:-target/release}
 seconds=${2:-10}
 changes=${3:-20}
-for b in relayd relayctl relayd-demo-backend; do
-    [ -x "$bin_dir/$b" ] || { echo "no $bin_dir/$b: build it first" >&2; exit 1; }
-done
-command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+need_bins "$bin_dir" relayd relayctl relayd-demo-backend
+need_tool wrk
+need_root
+bench_start bench-reload
 
-work=$(mktemp -d /tmp/relayd-bench-reload.XXXXXX)
-pids=""
-cleanup() {
-    for pid in $pids; do kill "$pid" 2>/dev/null || true; done
-    sleep 0.3
-    for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM HUP
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 backend=$(free_port)
 http_port=$(free_port)
 tcp_port=$(free_port)

@@ -11,26 +11,15 @@
 # is stopped by pid on exit.
 set -eu
 
+. "$(dirname "$0")/lib/bench.sh"
 bin_dir=${1:-target/release}
 seconds=${2:-5}
 relayd="$bin_dir/relayd"
-[ -x "$relayd" ] || { echo "no $relayd: build it first" >&2; exit 1; }
-command -v iperf3 >/dev/null || { echo "iperf3 is missing (apt-get install iperf3)" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+need_bins "$bin_dir" relayd
+need_tool iperf3
+need_root
+bench_start bench-tcp
 
-work=$(mktemp -d /tmp/relayd-bench-tcp.XXXXXX)
-pids=""
-cleanup() {
-    for pid in $pids; do kill "$pid" 2>/dev/null || true; done
-    sleep 0.3
-    for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM HUP
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 server_port=$(free_port)
 relay_port=$(free_port)
 
