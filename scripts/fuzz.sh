@@ -48,7 +48,16 @@ for target in $targets; do
     mkdir -p "corpus/$target" "artifacts/$target"
     echo "fuzz.sh: $target for ${seconds}s" >&2
     log="artifacts/$target/run.log"
-    if "$target_dir/$triple/$profile/$target" \
+    # The config parser touches tens of thousands of coverage features
+    # per input, and libFuzzer's entropic schedule updates its books for
+    # every one: measured over 20,000 inputs from the seeds, 26 s of CPU
+    # with it, 16 s without, and the same coverage reached (10,044 and
+    # 10,031 edges). The other targets touch few and keep the default.
+    case $target in
+    config) schedule=-entropic=0 ;;
+    *) schedule=-entropic=1 ;;
+    esac
+    if "$target_dir/$triple/$profile/$target" "$schedule" \
         -max_total_time="$seconds" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 \
         -artifact_prefix="artifacts/$target/" \

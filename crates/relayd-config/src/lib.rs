@@ -132,9 +132,16 @@ pub fn parse_str(
     }
     // File order: where each error's line appears in the text as read
     // (an included file sits where its `include` is), then column.
+    // Bytes of one line sit together: one map entry per run of them, not
+    // one hash per byte of the text.
     let mut first_offset = std::collections::HashMap::new();
+    let mut previous = None;
     for (offset, loc) in src.locs.iter().enumerate() {
-        first_offset.entry((loc.file, loc.line)).or_insert(offset);
+        let line = (loc.file, loc.line);
+        if previous != Some(line) {
+            first_offset.entry(line).or_insert(offset);
+            previous = Some(line);
+        }
     }
     let position = |e: &ConfigError| {
         let file = src.files.iter().position(|f| *f == e.file);
