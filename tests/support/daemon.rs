@@ -12,6 +12,7 @@ use crate::paths::bin;
 use crate::process::{children_of, cmdline, parent_of, process_alive, send_signal, wait_until};
 use crate::relayctl::relayctl;
 use crate::scratch::ScratchDir;
+use crate::tls_keys::SslDir;
 
 /// A `relayd -d` started on a config file in its own scratch directory, with
 /// its control socket there too. Killed (with its children) on drop.
@@ -39,6 +40,13 @@ impl Daemon {
     /// (e.g. `RELAYD_CHROOT`), given to its command only.
     pub fn start_with_env(label: &str, config_body: &str, env: &[(&str, &str)]) -> Daemon {
         Self::start_with_prefix(label, config_body, env, &[])
+    }
+
+    /// Like [`Daemon::start`] with relayd's `/etc/ssl` moved to `ssl`
+    /// (`RELAYD_SSL_DIR`), for TLS relays and their keypairs.
+    pub fn start_with_ssl(label: &str, config_body: &str, ssl: &SslDir) -> Daemon {
+        let (var, dir) = ssl.env();
+        Self::start_with_env(label, config_body, &[(var, &dir)])
     }
 
     /// Like [`Daemon::start`], inside the network namespace `namespace`

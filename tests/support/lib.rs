@@ -27,6 +27,7 @@
 //! | `tls_server.rs` | an HTTPS server (python3 + openssl) |
 //! | `tls_clients.rs` | curl and openssl s_client against a TLS relay |
 //! | `tls_keys.rs` | a scratch `/etc/ssl` with openssl-made keypairs, searching process memory |
+//! | `tls_relay.rs` | a relayd terminating TLS with keypair `www` in front of a backend |
 //! | `prometheus.rs` | `promtool check metrics`, a `prometheus` scraping a target, a plain HTTP GET |
 //!
 //! A test that cannot run here (no root, no namespace, a missing tool)
@@ -56,9 +57,10 @@ mod scratch;
 mod tcp;
 mod tls_clients;
 mod tls_keys;
+mod tls_relay;
 mod tls_server;
 
-pub use config::{checked_relay_config, http_relay_config, relay_using};
+pub use config::{checked_relay_config, http_relay_config, relay_using, tls_relay_config};
 pub use daemon::Daemon;
 pub use data::{pattern, Checksum, PatternPieces};
 pub use dns::{dig, dig_with, DigAnswer, Unbound, WHO};
@@ -96,4 +98,5 @@ pub use tcp::{
 };
 pub use tls_clients::{curl_https, output_text, s_client};
 pub use tls_keys::{memory_holds, SslDir, SSL_DIR_VAR};
+pub use tls_relay::TlsRelay;
 pub use tls_server::TlsServer;

@@ -41,6 +41,14 @@ pub enum TcpBehaviour {
 }
 
 impl TcpBehaviour {
+    /// Answers `pong\n` to a line (`ping\n`), then closes.
+    pub fn pong() -> TcpBehaviour {
+        TcpBehaviour::Reply {
+            until: b"\n".to_vec(),
+            answer: b"pong\n".to_vec(),
+        }
+    }
+
     /// An HTTP/1.0 answer with this status line and body, after the head
     /// of the request.
     pub fn http_answer(status: &str, body: &str) -> TcpBehaviour {

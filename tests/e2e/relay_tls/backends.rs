@@ -35,10 +35,6 @@ fn backend(ssl: &SslDir) -> Option<TlsServer> {
     Some(server)
 }
 
-fn ssl_env(ssl: &SslDir) -> (&'static str, &str) {
-    (e2e::SSL_DIR_VAR, ssl.dir.path.to_str().expect("utf-8 path"))
-}
-
 /// A relay `NAME` on `port` with protocol options `tls`, forwarding with
 /// TLS to the backend.
 fn relay(name: &str, kind: &str, port: u16, backend: u16, tls: &str) -> String {
@@ -58,7 +54,7 @@ fn without_ca_file_nothing_is_checked_and_the_log_says_so() {
     let Some(server) = backend(&ssl) else { return };
     let port = free_port();
     let config = format!("prefork 1\n{}", relay("open", "tcp", port, server.port, ""));
-    let daemon = Daemon::start_with_env("tls-fwd-plain", &config, &[ssl_env(&ssl)]);
+    let daemon = Daemon::start_with_ssl("tls-fwd-plain", &config, &ssl);
     let out = curl_plain(port, "/hello.txt");
     assert!(
         output_text(&out.stdout).contains("hello over tls"),
@@ -113,7 +109,7 @@ fn ca_file_verifies_the_chain_and_a_stranger_gets_no_session() {
             &format!("{}\n tls verify name other.test", ca_file(&good))
         ),
     );
-    let daemon = Daemon::start_with_env("tls-fwd-ca", &config, &[ssl_env(&ssl)]);
+    let daemon = Daemon::start_with_ssl("tls-fwd-ca", &config, &ssl);
     for port in [trusting, named] {
         let out = curl_plain(port, "/hello.txt");
         assert!(
@@ -171,7 +167,7 @@ fn tls_on_both_sides_with_client_certificates_required() {
         ssl.certificate("clients").display(),
         server.port
     );
-    let daemon = Daemon::start_with_env("tls-both", &config, &[ssl_env(&ssl)]);
+    let daemon = Daemon::start_with_ssl("tls-both", &config, &ssl);
     let good = ssl.certificate("good");
     let (cert, key) = (ssl.certificate("alice"), ssl.key("alice"));
     let client = [

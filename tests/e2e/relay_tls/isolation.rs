@@ -24,11 +24,7 @@ fn the_private_key_is_only_in_the_ca_processes() {
          forward to 127.0.0.1 port {}\n}}\n",
         backend.port()
     );
-    let mut daemon = Daemon::start_with_env(
-        "tls-isolation",
-        &config,
-        &[(e2e::SSL_DIR_VAR, ssl.dir.path.to_str().expect("utf-8"))],
-    );
+    let mut daemon = Daemon::start_with_ssl("tls-isolation", &config, &ssl);
     for n in 0..6 {
         let out = curl_https("www.test", port, &ca, &[], &[&format!("/{n}")]);
         assert!(

@@ -123,11 +123,7 @@ fn versions_follow_the_switches() {
         free_port(),
         free_port()
     );
-    let daemon = Daemon::start_with_env(
-        "tls-versions",
-        &config,
-        &[(e2e::SSL_DIR_VAR, ssl.dir.path.to_str().expect("utf-8"))],
-    );
+    let daemon = Daemon::start_with_ssl("tls-versions", &config, &ssl);
     let spoke = |port, version| {
         handshake(port, &ca, &[version]).contains(&format!("New, TLSv1.{}", &version[6..]))
     };
@@ -156,11 +152,7 @@ fn session_tickets_resume_on_any_process_and_only_when_on() {
         free_port(),
         free_port()
     );
-    let daemon = Daemon::start_with_env(
-        "tls-tickets",
-        &config,
-        &[(e2e::SSL_DIR_VAR, ssl.dir.path.to_str().expect("utf-8"))],
-    );
+    let daemon = Daemon::start_with_ssl("tls-tickets", &config, &ssl);
     let dir = ScratchDir::new("tls-tickets-sessions");
     for (port, resumes) in [(with, true), (without, false)] {
         let session = dir.join(&format!("{port}.pem"));

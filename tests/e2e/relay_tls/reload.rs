@@ -28,11 +28,7 @@ fn a_renewed_certificate_serves_new_sessions_and_an_open_one_goes_on() {
          forward to 127.0.0.1 port {}\n}}\n",
         backend.port()
     );
-    let daemon = Daemon::start_with_env(
-        "tls-renew",
-        &config,
-        &[(e2e::SSL_DIR_VAR, ssl.dir.path.to_str().expect("utf-8"))],
-    );
+    let daemon = Daemon::start_with_ssl("tls-renew", &config, &ssl);
     // A session that stays open across the reload.
     let mut open = Command::new("openssl")
         .args(["s_client", "-quiet", "-verify_return_error", "-connect"])

@@ -6,7 +6,7 @@
 
 use e2e::{
     connect, curl_https, daemon_can_run, free_port, or_skip, output_text, process_alive, s_client,
-    tools_installed, wait_until, Daemon, SslDir, TcpBackend, TcpBehaviour, TlsServer,
+    tools_installed, wait_until, Daemon, SslDir, TcpBackend, TcpBehaviour, TlsRelay, TlsServer,
 };
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -35,32 +35,15 @@ fn closed_by_relay(stream: &mut TcpStream) -> bool {
     }
 }
 
-fn ssl_env(ssl: &SslDir) -> (&'static str, &str) {
-    (e2e::SSL_DIR_VAR, ssl.dir.path.to_str().expect("utf-8 path"))
-}
-
 #[test]
 fn garbage_stalled_and_huge_client_hellos_end_alone() {
     if !tools() {
         return;
     }
-    let ssl = SslDir::new("tls-robust");
-    let ca = ssl.keypair("www", &["www.test"]);
-    let backend = TcpBackend::start(
-        "127.0.0.1:0",
-        TcpBehaviour::Reply {
-            until: b"\n".to_vec(),
-            answer: b"pong\n".to_vec(),
-        },
-    );
-    let port = free_port();
-    let config = format!(
-        "prefork 1\ntcp protocol p {{\n tls keypair www\n}}\n\
-         relay robust {{\n listen on 127.0.0.1 port {port} tls\n protocol p\n \
-         forward to 127.0.0.1 port {}\n session timeout 3\n}}\n",
-        backend.port()
-    );
-    let mut daemon = Daemon::start_with_env("tls-robust", &config, &[ssl_env(&ssl)]);
+    let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::pong());
+    let mut relay = TlsRelay::start("tls-robust", "tcp", backend.port(), &["session timeout 3"]);
+    let (port, ca) = (relay.port, relay.ca.clone());
+    let daemon = &mut relay.daemon;
     let children = daemon.children();
     let works = || output_text(&s_client(port, "www.test", &ca, b"ping\n").stdout).contains("pong");
 
@@ -156,7 +139,7 @@ fn backends_with_an_expired_certificate_or_closing_mid_handshake_get_no_session(
         expired.port,
         closing.port()
     );
-    let mut daemon = Daemon::start_with_env("tls-bad-backends", &config, &[ssl_env(&ssl)]);
+    let mut daemon = Daemon::start_with_ssl("tls-bad-backends", &config, &ssl);
     let children = daemon.children();
     for (relay, port) in [("stale", stale_port), ("closing", closing_port)] {
         let out = curl_https("www.test", port, &good, &["-i"], &["/hello.txt"]);

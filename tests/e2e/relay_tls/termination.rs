@@ -3,8 +3,8 @@
 //! key files that cannot be used refused before anything runs.
 
 use e2e::{
-    bin, curl_https, daemon_can_run, free_port, output_text, pattern, s_client, tools_installed,
-    wait_until, Daemon, HttpBackend, SslDir, TcpBackend, TcpBehaviour,
+    bin, curl_https, daemon_can_run, free_port, output_text, pattern, s_client, tls_relay_config,
+    tools_installed, wait_until, Daemon, HttpBackend, SslDir, TcpBackend, TcpBehaviour, TlsRelay,
 };
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -22,20 +22,14 @@ fn a_tcp_relay_terminates_tls_with_the_default_keypair() {
     let ssl = SslDir::new("tls-default");
     // No keypair: relayd's default, named after the listen address.
     let ca = ssl.keypair("127.0.0.1", &["localhost"]);
-    let backend = TcpBackend::start(
-        "127.0.0.1:0",
-        TcpBehaviour::Reply {
-            until: b"\n".to_vec(),
-            answer: b"pong\n".to_vec(),
-        },
-    );
+    let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::pong());
     let port = free_port();
     let config = format!(
         "prefork 1\nrelay plain {{\n listen on 127.0.0.1 port {port} tls\n \
          forward to 127.0.0.1 port {}\n}}\n",
         backend.port()
     );
-    let daemon = Daemon::start_with_env("tls-default", &config, &[ssl_env(&ssl)]);
+    let daemon = Daemon::start_with_ssl("tls-default", &config, &ssl);
     let out = s_client(port, "localhost", &ca, b"ping\n");
     let got = output_text(&out.stdout);
     assert!(
@@ -53,20 +47,8 @@ fn a_tcp_relay_terminates_tls_with_the_default_keypair() {
     assert_eq!(backend.accepted(), 1, "an unverified client got through");
 }
 
-fn ssl_env(ssl: &SslDir) -> (&'static str, &str) {
-    (e2e::SSL_DIR_VAR, ssl.dir.path.to_str().expect("utf-8 path"))
-}
-
 fn https_config(port: u16, backend: u16, keypairs: &[&str]) -> String {
-    let keypairs: String = keypairs
-        .iter()
-        .map(|k| format!(" tls keypair {k}\n"))
-        .collect();
-    format!(
-        "prefork 1\nhttp protocol https {{\n{keypairs}}}\n\
-         relay www {{\n listen on 127.0.0.1 port {port} tls\n protocol https\n \
-         forward to 127.0.0.1 port {backend}\n}}\n"
-    )
+    tls_relay_config("http", port, backend, keypairs, &[])
 }
 
 #[test]
@@ -74,13 +56,10 @@ fn https_keeps_alive_and_streams_a_chunked_put() {
     if !tools() {
         return;
     }
-    let ssl = SslDir::new("tls-https");
-    let ca = ssl.keypair("www", &["www.test"]);
     let backend = HttpBackend::start("one");
-    let port = free_port();
-    let config = https_config(port, backend.port(), &["www"]);
-    let daemon = Daemon::start_with_env("tls-https", &config, &[ssl_env(&ssl)]);
-    let out = curl_https("www.test", port, &ca, &["-i"], &["/a", "/b"]);
+    let relay = TlsRelay::start("tls-https", "http", backend.port(), &[]);
+    let (port, ca, daemon) = (relay.port, &relay.ca, &relay.daemon);
+    let out = curl_https("www.test", port, ca, &["-i"], &["/a", "/b"]);
     let got = output_text(&out.stdout);
     assert!(
         out.status.success(),
@@ -100,7 +79,7 @@ fn https_keeps_alive_and_streams_a_chunked_put() {
     let upload = pattern(1 << 20, 21);
     let mut put = Command::new("curl")
         .args(["-sS", "--max-time", "20", "--cacert"])
-        .arg(&ca)
+        .arg(ca)
         .arg("--resolve")
         .arg(format!("www.test:{port}:127.0.0.1"))
         .args(["-T", "-", "-H", "Expect:"])
@@ -147,7 +126,7 @@ fn sni_chooses_between_two_keypairs_and_the_first_is_the_default() {
     let backend = HttpBackend::start("sni");
     let port = free_port();
     let config = https_config(port, backend.port(), &["one", "two"]);
-    let daemon = Daemon::start_with_env("tls-sni", &config, &[ssl_env(&ssl)]);
+    let daemon = Daemon::start_with_ssl("tls-sni", &config, &ssl);
     for (name, ca) in [("one.test", &one), ("two.test", &two)] {
         let out = curl_https(name, port, ca, &[], &["/"]);
         assert!(
@@ -230,21 +209,10 @@ fn the_ocsp_staple_of_a_keypair_reaches_the_client() {
     let ca = ssl.ca("ocspca");
     ssl.signed("www", "ocspca", &["www"]);
     ssl.ocsp_staple("www", "ocspca");
-    let backend = TcpBackend::start(
-        "127.0.0.1:0",
-        TcpBehaviour::Reply {
-            until: b"\n".to_vec(),
-            answer: b"pong\n".to_vec(),
-        },
-    );
+    let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::pong());
     let port = free_port();
-    let config = format!(
-        "prefork 1\ntcp protocol stapled {{\n tls keypair www\n}}\n\
-         relay stapled {{\n listen on 127.0.0.1 port {port} tls\n protocol stapled\n \
-         forward to 127.0.0.1 port {}\n}}\n",
-        backend.port()
-    );
-    let daemon = Daemon::start_with_env("tls-ocsp", &config, &[ssl_env(&ssl)]);
+    let config = tls_relay_config("tcp", port, backend.port(), &["www"], &[]);
+    let daemon = Daemon::start_with_ssl("tls-ocsp", &config, &ssl);
     let out = Command::new("openssl")
         .args(["s_client", "-status", "-connect"])
         .arg(format!("127.0.0.1:{port}"))
@@ -267,22 +235,14 @@ fn an_idle_tls_session_is_listed_then_closed_after_the_session_timeout() {
     if !tools() {
         return;
     }
-    let ssl = SslDir::new("tls-timeout");
-    let ca = ssl.keypair("www", &["www.test"]);
     let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::Echo);
-    let port = free_port();
-    let config = format!(
-        "prefork 1\ntcp protocol idle {{\n tls keypair www\n}}\n\
-         relay idle {{\n listen on 127.0.0.1 port {port} tls\n protocol idle\n \
-         forward to 127.0.0.1 port {}\n session timeout 2\n}}\n",
-        backend.port()
-    );
-    let daemon = Daemon::start_with_env("tls-timeout", &config, &[ssl_env(&ssl)]);
+    let relay = TlsRelay::start("tls-timeout", "tcp", backend.port(), &["session timeout 2"]);
+    let (port, ca, daemon) = (relay.port, &relay.ca, &relay.daemon);
     let mut client = Command::new("openssl")
         .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
         .arg(format!("127.0.0.1:{port}"))
         .args(["-servername", "www.test", "-CAfile"])
-        .arg(&ca)
+        .arg(ca)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
