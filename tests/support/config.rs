@@ -42,11 +42,12 @@ pub fn checked_relay_config(prefork: u32, port: u16) -> String {
     )
 }
 
-/// One relay process with a relay `www` terminating TLS on `port`, using
-/// `KIND protocol p` with a `tls keypair` line for each of `keypairs`, and
-/// forwarding to 127.0.0.1:`backend`; `relay_lines` go into the relay
-/// block (`session timeout 3`).
+/// `prefork` relay processes with a relay `www` terminating TLS on `port`,
+/// using `KIND protocol p` with a `tls keypair` line for each of
+/// `keypairs`, and forwarding to 127.0.0.1:`backend`; `relay_lines` go
+/// into the relay block (`session timeout 3`).
 pub fn tls_relay_config(
+    prefork: u32,
     kind: &str,
     port: u16,
     backend: u16,
@@ -59,7 +60,7 @@ pub fn tls_relay_config(
         .collect();
     let relay_lines: String = relay_lines.iter().map(|l| format!("\t{l}\n")).collect();
     format!(
-        "prefork 1\n\
+        "prefork {prefork}\n\
          {kind} protocol p {{\n{keypairs}}}\n\
          relay www {{\n\
          \tlisten on 127.0.0.1 port {port} tls\n\

@@ -27,7 +27,7 @@ impl TlsRelay {
         let ssl = SslDir::new(label);
         let ca = ssl.keypair("www", &["www.test"]);
         let port = free_port();
-        let config = tls_relay_config(kind, port, backend, &["www"], relay_lines);
+        let config = tls_relay_config(1, kind, port, backend, &["www"], relay_lines);
         let daemon = Daemon::start_with_ssl(label, &config, &ssl);
         TlsRelay {
             daemon,

@@ -4,8 +4,8 @@
 //! dumpable.
 
 use e2e::{
-    cmdline, curl_https, daemon_can_run, free_port, memory_holds, output_text, tools_installed,
-    Daemon, HttpBackend, SslDir,
+    cmdline, curl_https, daemon_can_run, free_port, memory_holds, output_text, tls_relay_config,
+    tools_installed, Daemon, HttpBackend, SslDir,
 };
 
 #[test]
@@ -18,12 +18,7 @@ fn the_private_key_is_only_in_the_ca_processes() {
     let secret = ssl.ec_secret("www");
     let backend = HttpBackend::start("isolated");
     let port = free_port();
-    let config = format!(
-        "prefork 2\nhttp protocol https {{\n tls keypair www\n}}\n\
-         relay www {{\n listen on 127.0.0.1 port {port} tls\n protocol https\n \
-         forward to 127.0.0.1 port {}\n}}\n",
-        backend.port()
-    );
+    let config = tls_relay_config(2, "http", port, backend.port(), &["www"], &[]);
     let mut daemon = Daemon::start_with_ssl("tls-isolation", &config, &ssl);
     for n in 0..6 {
         let out = curl_https("www.test", port, &ca, &[], &[&format!("/{n}")]);

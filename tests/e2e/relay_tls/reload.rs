@@ -3,8 +3,8 @@
 //! goes on.
 
 use e2e::{
-    curl_https, daemon_can_run, free_port, output_text, tools_installed, wait_until, Daemon,
-    HttpBackend, SslDir,
+    curl_https, daemon_can_run, free_port, output_text, tls_relay_config, tools_installed,
+    wait_until, Daemon, HttpBackend, SslDir,
 };
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -22,12 +22,7 @@ fn a_renewed_certificate_serves_new_sessions_and_an_open_one_goes_on() {
     std::fs::copy(ssl.certificate("www"), &old).expect("keep the old certificate");
     let backend = HttpBackend::start("renewed");
     let port = free_port();
-    let config = format!(
-        "prefork 2\nhttp protocol https {{\n tls keypair www\n}}\n\
-         relay www {{\n listen on 127.0.0.1 port {port} tls\n protocol https\n \
-         forward to 127.0.0.1 port {}\n}}\n",
-        backend.port()
-    );
+    let config = tls_relay_config(2, "http", port, backend.port(), &["www"], &[]);
     let daemon = Daemon::start_with_ssl("tls-renew", &config, &ssl);
     // A session that stays open across the reload.
     let mut open = Command::new("openssl")

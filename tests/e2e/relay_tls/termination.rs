@@ -48,7 +48,7 @@ fn a_tcp_relay_terminates_tls_with_the_default_keypair() {
 }
 
 fn https_config(port: u16, backend: u16, keypairs: &[&str]) -> String {
-    tls_relay_config("http", port, backend, keypairs, &[])
+    tls_relay_config(1, "http", port, backend, keypairs, &[])
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn the_ocsp_staple_of_a_keypair_reaches_the_client() {
     ssl.ocsp_staple("www", "ocspca");
     let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::pong());
     let port = free_port();
-    let config = tls_relay_config("tcp", port, backend.port(), &["www"], &[]);
+    let config = tls_relay_config(1, "tcp", port, backend.port(), &["www"], &[]);
     let daemon = Daemon::start_with_ssl("tls-ocsp", &config, &ssl);
     let out = Command::new("openssl")
         .args(["s_client", "-status", "-connect"])
