@@ -22,6 +22,7 @@ want mandoc mandoc
 want systemd-analyze systemd
 want openssl openssl
 want curl curl
+want wrk wrk
 want unbound unbound
 want dig bind9-dnsutils
 want python3 python3

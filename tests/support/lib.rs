@@ -28,6 +28,7 @@
 //! | `tls_clients.rs` | curl and openssl s_client against a TLS relay |
 //! | `tls_keys.rs` | a scratch `/etc/ssl` with openssl-made keypairs, searching process memory |
 //! | `tls_relay.rs` | a relayd terminating TLS with keypair `www` in front of a backend |
+//! | `wrk.rs` | wrk(1) against a relay, and the demo's backend behind it |
 //! | `prometheus.rs` | `promtool check metrics`, a `prometheus` scraping a target, a plain HTTP GET |
 //!
 //! A test that cannot run here (no root, no namespace, a missing tool)
@@ -59,6 +60,7 @@ mod tls_clients;
 mod tls_keys;
 mod tls_relay;
 mod tls_server;
+mod wrk;
 
 pub use config::{checked_relay_config, http_relay_config, relay_using, tls_relay_config};
 pub use daemon::Daemon;
@@ -100,3 +102,4 @@ pub use tls_clients::{curl_https, output_text, s_client};
 pub use tls_keys::{memory_holds, SslDir, SSL_DIR_VAR};
 pub use tls_relay::TlsRelay;
 pub use tls_server::TlsServer;
+pub use wrk::{wrk, DemoBackend, WrkCount};

@@ -88,12 +88,16 @@ fn answer(stream: TcpStream, body: &str) -> std::io::Result<()> {
         if !saw_request_line {
             continue;
         }
-        write!(
-            writer,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{}",
+        // A server that closes after this answer says so (RFC 9112,
+        // 9.6): without it an HTTP/1.1 client takes the connection as
+        // kept alive and counts the close as a failure (wrk's read
+        // errors). One write, so Nagle never holds back a second segment.
+        let connection = if close { "Connection: close\r\n" } else { "" };
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{connection}\r\n{body}",
             body.len(),
-            body
-        )?;
+        );
+        writer.write_all(answer.as_bytes())?;
         if close {
             return Ok(());
         }
