@@ -569,6 +569,28 @@ mod tests {
     use crate::macros::MacroTable;
     use crate::source::Preprocessor;
 
+    /// The whole of `word` is a keyword to the grammar.
+    fn is_keyword(word: &str) -> bool {
+        ConfParser::parse(Rule::keyword, word)
+            .ok()
+            .and_then(|mut pairs| pairs.next())
+            .is_some_and(|pair| pair.as_str() == word)
+    }
+
+    #[test]
+    fn keyword_knows_every_reserved_word_and_only_whole_words() {
+        let grammar_only = ["client", "metrics"];
+        for word in crate::macros::RESERVED_WORDS.iter().chain(&grammar_only) {
+            assert!(is_keyword(word), "{word}");
+            for longer in [format!("{word}x"), format!("{word}-1"), format!("{word}.")] {
+                assert!(!is_keyword(&longer), "{longer}");
+            }
+        }
+        for word in ["127.0.0.1", "web", "cach", "Check", "inet7", "t", "_ca"] {
+            assert!(!is_keyword(word), "{word}");
+        }
+    }
+
     fn parse(text: &str) -> (usize, Vec<ConfigError>) {
         let (src, pre_errors) = Preprocessor::new(MacroTable::default()).run(text, "t.conf");
         assert!(pre_errors.is_empty(), "{pre_errors:?}");
