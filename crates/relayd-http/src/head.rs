@@ -5,9 +5,9 @@
 //! Transfer-Encoding, differing or malformed lengths, a final transfer
 //! coding other than chunked (judged over every Transfer-Encoding field
 //! as one list), underscore look-alikes of the framing fields, a missing,
-//! duplicate or invalid Host, obs-fold, bare CR, and a request head with
-//! a bare LF (a backend that ends lines only at CRLF would read another
-//! request there).
+//! duplicate or invalid Host, obs-fold, bare CR, and a head with a bare
+//! LF (a backend that ends lines only at CRLF would read another request
+//! there; a client, another response or another body length).
 
 use crate::target::{self, Form};
 use http::Method;
@@ -274,6 +274,11 @@ pub fn parse_response(
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(refusal(e)),
     };
+    // As for requests: forwarded as received, a bare LF would let the
+    // client read other fields (another framing) than the relay did.
+    if !lines_end_in_crlf(&buffer[..len]) {
+        return Err(HeadError::Malformed("bare LF in the head"));
+    }
     let http11 = response.version == Some(1);
     let status = response.code.unwrap_or(0);
     let fields = Fields::read(response.headers)?;
@@ -428,5 +433,22 @@ mod tests {
         );
         assert_eq!(closing.framing, Framing::Empty);
         assert!(closing.says_close && !closing.keep_alive);
+    }
+
+    #[test]
+    fn response_heads_with_a_bare_lf_are_refused() {
+        let bare = HeadError::Malformed("bare LF in the head");
+        for text in [
+            "HTTP/1.1 200 OK\nContent-Length: 0\n\n",
+            "HTTP/1.1 200 OK\r\nX: y\nContent-Length: 5\r\n\r\nhello",
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\n",
+        ] {
+            let parsed = parse_response(text.as_bytes(), 8192, &Method::GET);
+            assert_eq!(parsed.err(), Some(bare), "{text:?}");
+        }
+        // A bare LF in the body is not the head's business.
+        let body = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n\n\n";
+        let head = parse_response(body.as_bytes(), 8192, &Method::GET).unwrap();
+        assert_eq!(head.map(|h| h.framing), Some(Framing::Length(2)));
     }
 }

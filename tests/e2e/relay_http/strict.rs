@@ -7,9 +7,13 @@
 //! path and the backend gets that path; a chunk size with leading zeros
 //! is read by its value; headers over `headerlen` get 413 and an
 //! absolute-form target naming another host 400 (an error page with
-//! `return error`, otherwise a close). Needs root; skips otherwise.
+//! `return error`, otherwise a close). A response head with a bare LF gets
+//! 502 (the same two answers) and none of it reaches the client. Needs root; skips otherwise.
 
-use e2e::{daemon_can_run, free_port, http_relay_config, Daemon, HttpBackend, HttpClient};
+use e2e::{
+    daemon_can_run, free_port, http_relay_config, Daemon, HttpBackend, HttpClient, TcpBackend,
+    TcpBehaviour,
+};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -398,5 +402,84 @@ fn without_return_error_long_headers_and_another_host_close_unanswered() {
         }
         assert!(rest.is_empty(), "an answer came: {:?}", text(&rest));
         assert_eq!(text(&backend.received_since(&before)), text(GOOD));
+    }
+}
+
+/// A backend answering each request with `answer`, byte for byte.
+fn answering_backend(answer: &[u8]) -> TcpBackend {
+    let behaviour = TcpBehaviour::Reply {
+        until: b"\r\n\r\n".to_vec(),
+        answer: answer.to_vec(),
+    };
+    TcpBackend::start("127.0.0.1:0", behaviour)
+}
+
+/// What a client of a relay (with `protocol`) to a backend answering
+/// `answer` reads after [`GOOD`]: every byte until the relay closes.
+fn read_through(label: &str, protocol: &str, answer: &[u8]) -> (Vec<u8>, Daemon) {
+    let backend = answering_backend(answer);
+    let (daemon, port) = start(label, backend.port(), protocol);
+    let mut client = connect(port);
+    client.send(GOOD);
+    let mut got = Vec::new();
+    let _ = client.reader.read_to_end(&mut got);
+    assert!(
+        backend.accepted() >= 1,
+        "the relay never reached the backend"
+    );
+    (got, daemon)
+}
+
+#[test]
+fn response_heads_with_a_bare_lf_get_502_and_are_never_forwarded() {
+    if !daemon_can_run() {
+        return;
+    }
+    // The same answer with CRLF everywhere gets through: the relay and
+    // the backend do talk.
+    let good: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+    let (got, daemon) = read_through("http-strict-lf-response-good", "", good);
+    assert!(
+        got.ends_with(b"\r\n\r\nhello"),
+        "{:?}\n{}",
+        text(&got),
+        daemon.log_text()
+    );
+    let shapes: [&[u8]; 4] = [
+        b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello",
+        // A client ending lines only at CRLF reads `X: y\nContent-Length:
+        // 5` as one field and the body as ending at close.
+        b"HTTP/1.1 200 OK\r\nX: y\nContent-Length: 5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nX: y\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\n\
+          HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
+    ];
+    for (i, answer) in shapes.iter().enumerate() {
+        // With `return error` the client gets relayd's 502 page...
+        let label = format!("http-strict-lf-response-{i}");
+        let (got, daemon) = read_through(&label, "\treturn error", answer);
+        let got = text(&got);
+        assert!(
+            got.starts_with("HTTP/1.0 502 Bad Gateway\r\n"),
+            "{:?}: the client read {got:?}\n{}",
+            text(answer),
+            daemon.log_text()
+        );
+        assert!(
+            !got.contains("hello") && !got.contains("smuggled") && !got.contains("X: y"),
+            "{:?} reached the client: {got:?}",
+            text(answer)
+        );
+        // ...and without it, a close: nothing of the answer either way.
+        let label = format!("http-strict-lf-response-{i}-close");
+        let (got, daemon) = read_through(&label, "", answer);
+        assert!(
+            got.is_empty(),
+            "{:?}: the client read {:?}\n{}",
+            text(answer),
+            text(&got),
+            daemon.log_text()
+        );
     }
 }
