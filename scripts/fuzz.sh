@@ -22,7 +22,7 @@ set -eu
 cd "$(dirname "$0")/../fuzz"
 
 seconds=${1:-60}
-targets=${FUZZ_TARGETS:-"config http_head chunked imsg control tls_client_hello"}
+targets=${FUZZ_TARGETS:-"config http_head chunked imsg control agentx tls_client_hello"}
 runs=${FUZZ_RUNS:--1}
 profile=${FUZZ_PROFILE:-release}
 target_dir=${CARGO_TARGET_DIR:-target}

@@ -30,6 +30,9 @@ want sha1sum coreutils
 want promtool prometheus
 want prometheus prometheus
 want keepalived keepalived
+want snmpd snmpd
+want snmpwalk snmp
+want snmpget snmp
 want unshare util-linux
 want mount mount
 want useradd passwd
@@ -74,7 +77,7 @@ cargo test --workspace --no-fail-fast -- --test-threads="${RELAYD_TEST_THREADS:-
 # four minutes. tls_client_hello is left out (its build compiles aws-lc,
 # minutes on its own) and runs only from scripts/fuzz.sh.
 if command -v c++ >/dev/null 2>&1; then
-    FUZZ_TARGETS="config http_head chunked imsg control" FUZZ_PROFILE=ci \
+    FUZZ_TARGETS="config http_head chunked imsg control agentx" FUZZ_PROFILE=ci \
         scripts/fuzz.sh "${RELAYD_FUZZ_SECONDS:-5}" || status=$?
 else
     echo "test.sh: fuzzing skipped: no C++ compiler for libFuzzer (install g++)" >&2

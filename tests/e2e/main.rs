@@ -17,6 +17,7 @@
 //! Run one area or one test with a filter:
 //! `cargo test --test e2e -- relay_http::`, `cargo test --test e2e -- sighup`.
 
+mod agentx;
 mod config_check;
 mod daemon;
 mod ha;

@@ -30,6 +30,7 @@
 //! | `tls_relay.rs` | a relayd terminating TLS with keypair `www` in front of a backend |
 //! | `wrk.rs` | wrk(1) against a relay, and the demo's backend behind it |
 //! | `prometheus.rs` | `promtool check metrics`, a `prometheus` scraping a target, a plain HTTP GET |
+//! | `snmp.rs` | an `snmpd` AgentX master in a scratch directory, `snmpwalk`/`snmpget` with numeric OIDs |
 //!
 //! A test that cannot run here (no root, no namespace, a missing tool)
 //! calls [`skip_or_fail`] through one of the `require` helpers: it prints
@@ -55,6 +56,7 @@ mod relayctl;
 mod require;
 mod routes;
 mod scratch;
+mod snmp;
 mod tcp;
 mod tls_clients;
 mod tls_keys;
@@ -94,6 +96,7 @@ pub use routes::{
     ROUTE_CHANGE,
 };
 pub use scratch::ScratchDir;
+pub use snmp::Snmpd;
 pub use tcp::{
     connect, connect_between, connect_from, read_line, reset_on_drop, round_trip, which_backend,
     TcpBackend, TcpBehaviour,

@@ -7,6 +7,7 @@ mod support;
 use relayd_config::IpProto;
 use relayd_proto::config_sync::{config_parts, ConfigAssembler, ConfigPart, PartKind};
 use relayd_proto::control::{ControlReply, ControlRequest, IdName, MonitorEvent, Target};
+use relayd_proto::messages::agentx::{MibHost, MibRouter, MibTable, MibView};
 use relayd_proto::messages::hce_pfe::HceToPfe;
 use relayd_proto::messages::hce_relay::HceToRelay;
 use relayd_proto::messages::parent_ca::ParentToCa;
@@ -328,6 +329,14 @@ async fn parent_pfe() {
         ParentToPfe::RoutePlan(route_plan()),
         ParentToPfe::RouterEnable(1),
         ParentToPfe::RouterDisable(1),
+        ParentToPfe::AgentxSocket { error: None },
+        ParentToPfe::AgentxSocket {
+            error: Some("connection refused".into()),
+        },
+        ParentToPfe::MibView {
+            request_id: 3,
+            view: Box::new(mib_view()),
+        },
     ];
     let to_parent = vec![
         PfeToParent::Redirect(RedirectReport {
@@ -337,8 +346,55 @@ async fn parent_pfe() {
         }),
         PfeToParent::TableChanged(1),
         PfeToParent::Error("nft: no such table".into()),
+        PfeToParent::AgentxConnect,
+        PfeToParent::MibView { request_id: 3 },
     ];
     parent_child_round_trip(to_pfe, to_parent).await;
+}
+
+/// A view with a row of every kind.
+fn mib_view() -> MibView {
+    MibView {
+        redirects: vec![RedirectRow {
+            id: 1,
+            name: "rdr".into(),
+            state: RedirectState::Active,
+            stats: Some(statistics()),
+        }],
+        relays: vec![RelayRow {
+            id: 1,
+            name: "www".into(),
+            disabled: false,
+            stats: vec![statistics()],
+        }],
+        routers: vec![MibRouter {
+            row: RouterRow {
+                id: 1,
+                name: "up".into(),
+                ..RouterRow::default()
+            },
+            table_id: Some(2),
+        }],
+        hosts: vec![MibHost {
+            row: HostRow {
+                name: "127.0.0.1".into(),
+                parent_id: None,
+                disabled: false,
+                status: host_status(),
+            },
+            addr: "127.0.0.1".parse().unwrap(),
+        }],
+        tables: vec![MibTable {
+            row: TableRow {
+                id: 2,
+                name: "web".into(),
+                disabled: false,
+                up_hosts: 1,
+            },
+            hosts: 1,
+        }],
+        sessions: Vec::new(),
+    }
 }
 
 #[tokio::test]

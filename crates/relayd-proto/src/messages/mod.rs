@@ -10,6 +10,7 @@
 //! `kind`), so add new variants at the end of an enum to keep older numbers
 //! stable.
 
+pub mod agentx;
 pub mod hce_pfe;
 pub mod hce_relay;
 pub mod lifecycle;

@@ -1,8 +1,10 @@
 //! parent <-> pfe (packet filter engine: nftables redirections, routers'
 //! routes).
 
+use super::agentx::MibView;
 use super::{ToChild, ToParent};
 use crate::channel::ImsgChannel;
+use crate::correlate::RequestId;
 use crate::status::{RedirectState, Statistics};
 use relayd_config::ObjectId;
 use relayd_route::RoutePlan;
@@ -23,6 +25,17 @@ pub enum ParentToPfe {
     RoutePlan(RoutePlan),
     RouterEnable(ObjectId),
     RouterDisable(ObjectId),
+    /// The answer to [`PfeToParent::AgentxConnect`]: the frame's
+    /// descriptor is a Unix socket connected to the AgentX master, or
+    /// there is none and `error` says why (the pfe asks again in 3 s).
+    AgentxSocket {
+        error: Option<String>,
+    },
+    /// The answer to [`PfeToParent::MibView`].
+    MibView {
+        request_id: RequestId,
+        view: Box<MibView>,
+    },
 }
 
 /// State and counters of one redirect, sent when they change.
@@ -41,6 +54,13 @@ pub enum PfeToParent {
     TableChanged(ObjectId),
     /// Installing rules failed; the parent logs it.
     Error(String),
+    /// `agentx`: connect the master's socket (the configuration's path,
+    /// outside the chroot) and send it (relayd's IMSG_AGENTXSOCK).
+    AgentxConnect,
+    /// The master asked for relayd's MIB: send the view to answer from.
+    MibView {
+        request_id: RequestId,
+    },
 }
 
 /// The parent's end.

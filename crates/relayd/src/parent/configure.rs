@@ -22,8 +22,8 @@ use relayd_proto::ProcessKind;
 use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
 
+use super::agentx::SnmpWarning;
 use super::tls_files::{self, TlsFileErrors};
-use super::unsupported::Unsupported;
 
 /// Why a configuration file cannot be used; every error of it, one per
 /// line.
@@ -36,8 +36,6 @@ pub enum LoadError {
     /// What the relays cannot do (the relay data path's words).
     #[error("{0}")]
     Relays(String),
-    #[error(transparent)]
-    Unsupported(#[from] Unsupported),
     #[error(transparent)]
     Routers(#[from] RouterError),
     /// A `tls` option rustls cannot honour.
@@ -56,6 +54,8 @@ pub enum LoadWarning {
     Listen(#[from] ListenWarning),
     #[error("{0}")]
     Tls(relayd_tls::Warning),
+    #[error(transparent)]
+    Snmp(#[from] SnmpWarning),
 }
 
 /// A configuration that loaded, with what in it does less than written
@@ -85,7 +85,7 @@ pub fn load_config(path: &Path, macros: &[(String, String)]) -> Result<Loaded, L
         .map(LoadWarning::from)
         .collect();
     crate::relay::refuse_unsupported(&config).map_err(|e| LoadError::Relays(e.to_string()))?;
-    super::unsupported::refuse_unsupported(&config)?;
+    warnings.extend(super::agentx::snmp_warnings(&config).map(LoadWarning::Snmp));
     route_plan(&config)?;
     let tls = crate::relay::tls_warnings(&config).map_err(LoadError::TlsOptions)?;
     warnings.extend(tls.into_iter().map(LoadWarning::Tls));

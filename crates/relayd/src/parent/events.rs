@@ -1,6 +1,7 @@
 //! What the parent does with what its children send: verdicts on
 //! configurations, host states (mirrored for relayctl and `monitor`),
-//! requests only root can serve, the metrics process's scrapes, and the
+//! requests only root can serve, the metrics process's scrapes, the
+//! AgentX subagent's socket and MIB views (`agentx`), and the
 //! end of a channel (a lost child).
 
 use super::error::ParentError;
@@ -34,8 +35,8 @@ impl Parent {
                 self.hce_reported(report);
                 Ok(())
             }
-            ChildEvent::Report(_, Report::Pfe(report)) => {
-                self.pfe_reported(report);
+            ChildEvent::Report(id, Report::Pfe(report)) => {
+                self.pfe_reported(id, report);
                 Ok(())
             }
             ChildEvent::Report(id, Report::Relay(report)) => self.relay_reported(id, report),
@@ -72,7 +73,7 @@ impl Parent {
         }
     }
 
-    fn pfe_reported(&mut self, report: PfeToParent) {
+    fn pfe_reported(&mut self, id: ProcId, report: PfeToParent) {
         match report {
             PfeToParent::Redirect(report) => {
                 tracing::trace!("redirect {} is {:?}", report.redirect_id, report.state);
@@ -92,6 +93,8 @@ impl Parent {
                     .send(MonitorEvent::TableChanged(IdName { id, name }));
             }
             PfeToParent::Error(e) => tracing::error!("pfe: {e}"),
+            PfeToParent::AgentxConnect => self.agentx_connect(id),
+            PfeToParent::MibView { request_id } => self.send_mib_view(id, request_id),
         }
     }
 

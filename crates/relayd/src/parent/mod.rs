@@ -21,6 +21,7 @@
 //! fails with the reason. The control socket is unlinked on every exit
 //! path that runs destructors.
 
+mod agentx;
 mod children;
 mod commands;
 mod configure;
@@ -41,7 +42,6 @@ mod sockets;
 mod tables;
 mod tickets;
 mod tls_files;
-mod unsupported;
 
 use crate::control::{Answer, ControlCall, ControlSocket};
 use crate::daemonize::Readiness;

@@ -4,8 +4,10 @@
 //! `router` blocks through the gateways that are up (`routes`).
 //!
 //! imsg peers: parent, hce, relay N.
-//! - parent: configuration (with the routers' plan), enable/disable in;
-//!   redirect states, statistics, table changes and errors out.
+//! - parent: configuration (with the routers' plan), enable/disable, the
+//!   AgentX master's connected socket and MIB views in; redirect states,
+//!   statistics, table changes, errors, socket and view requests out
+//!   (`agentx`: the pfe is relayd's AgentX subagent).
 //! - hce: host states in, nothing out.
 //! - relay N: `nat lookup` questions in (the original destination of a
 //!   redirected datagram), conntrack's answers out (`conntrack`).
@@ -40,6 +42,7 @@
 //! `match` and plain `pftag` behave the same). `least-states` and
 //! `route to` are refused when the configuration loads (`check`).
 
+mod agentx;
 mod check;
 mod conntrack;
 mod nft;
@@ -57,6 +60,7 @@ use crate::engine::{
     earliest, open_peer, ChildError, ChildStart, Context, Engine, EngineError, Periodic,
 };
 use crate::proc::ProcId;
+use agentx::Subagent;
 use conntrack::Conntrack;
 use plan::{plan, Plan, Switches};
 use relayd_config::{Config, ObjectId};
@@ -89,6 +93,8 @@ pub enum PfeEvent {
     Hce(HceToPfe),
     /// A message from a relay process.
     Relay(ProcId, RelayToPfe),
+    /// A PDU from the AgentX master, or the end of its connection.
+    Agentx(agentx::SessionEvent),
 }
 
 /// A configuration turned into rules, ready to be built into the table.
@@ -128,6 +134,8 @@ struct Pfe {
     conntrack: Result<Conntrack, String>,
     /// Each relay process's channel, for the answers to its lookups.
     relays: BTreeMap<ProcId, ImsgSender<PfeToRelay>>,
+    /// The AgentX subagent (`agentx`).
+    subagent: Subagent,
 }
 
 /// The pfe's entry in the process table: libnftables and the rtnetlink
@@ -162,6 +170,7 @@ pub fn main(start: ChildStart) -> Result<(), ChildError> {
             incoming_routes: None,
             conntrack,
             relays: BTreeMap::new(),
+            subagent: Subagent::new(),
         };
         pfe.remove_stale_table();
         Ok(pfe)
@@ -237,17 +246,30 @@ impl Engine for Pfe {
         self.routes.apply(&self.switches);
         let interval = Duration::from_secs(u64::from(self.config.global.interval_secs.max(1)));
         self.statistics = Some(Periodic::due_now(interval));
-        Ok(())
+        let mut reports = Vec::new();
+        self.subagent.configure(&self.config, &mut reports);
+        send_reports(reports, cx)
     }
 
     async fn on_message(
         &mut self,
         message: ParentToPfe,
-        _fd: Option<OwnedFd>,
+        fd: Option<OwnedFd>,
         cx: &Context<Self>,
     ) -> Result<(), EngineError> {
         let switches = &mut self.switches;
         match message {
+            ParentToPfe::AgentxSocket { error } => {
+                let events = cx.events();
+                self.subagent.on_socket(error, fd, move |event| {
+                    events.send(PfeEvent::Agentx(event)).is_ok()
+                });
+                return Ok(());
+            }
+            ParentToPfe::MibView { request_id, view } => {
+                self.subagent.on_view(request_id, &view);
+                return Ok(());
+            }
             ParentToPfe::RedirectEnable(id) => {
                 switches.disabled_redirects.remove(&id);
             }
@@ -326,13 +348,22 @@ impl Engine for Pfe {
                 }
             }
             PfeEvent::Relay(relay, RelayToPfe::NatLook(request)) => self.nat_lookup(relay, request),
+            PfeEvent::Agentx(event) => {
+                let mut reports = Vec::new();
+                self.subagent.on_event(event, &mut reports);
+                send_reports(reports, cx)?;
+            }
         }
         Ok(())
     }
 
     fn next_timer(&self) -> Option<Instant> {
         let statistics = self.statistics.as_ref().map(Periodic::next);
-        earliest([statistics, self.changed_since.map(|t| t + SYNC_DELAY)])
+        earliest([
+            statistics,
+            self.changed_since.map(|t| t + SYNC_DELAY),
+            self.subagent.next_timer(),
+        ])
     }
 
     async fn on_timer(&mut self, cx: &Context<Self>) -> Result<(), EngineError> {
@@ -343,11 +374,14 @@ impl Engine for Pfe {
         if self.changed_since.is_some_and(|t| t + SYNC_DELAY <= now) {
             self.sync(cx).await?;
         }
-        Ok(())
+        let mut reports = Vec::new();
+        self.subagent.on_timer(now, &mut reports);
+        send_reports(reports, cx)
     }
 
     /// The table goes; the routes stay, as relayd's.
     async fn stop(&mut self) {
+        self.subagent.stop();
         self.remove_table();
     }
 }
@@ -637,6 +671,14 @@ fn run_with_timeouts(
     );
     *timeouts = false;
     Ok(output)
+}
+
+/// What the subagent has for the parent.
+fn send_reports(reports: agentx::Reports, cx: &Context<Pfe>) -> Result<(), EngineError> {
+    for report in reports {
+        cx.report(report)?;
+    }
+    Ok(())
 }
 
 /// Host states from the hce, handed to the engine in order.

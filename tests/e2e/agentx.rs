@@ -1,0 +1,210 @@
+//! AgentX: relayd's pfe as the subagent of Debian's net-snmp `snmpd`
+//! (started by the test in a scratch directory). snmpwalk and snmpget
+//! read OPENBSD-RELAYD-MIB's relay, table and host rows, which match
+//! `relayctl show summary`; a host going down shows in the next walk; a
+//! restarted snmpd has relayd registered again within seconds.
+
+use e2e::{
+    connect, daemon_can_run, expect_state, free_port, or_skip, summary_rows, tools_installed,
+    wait_until, Daemon, Snmpd, SummaryRow, TcpBackend, TcpBehaviour,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// relaydInfo: enterprises.30155.3.2.
+const INFO: &str = ".1.3.6.1.4.1.30155.3.2";
+
+/// The value of relaydInfo.TABLE.1.COLUMN.INDEX in a walk.
+fn cell(walk: &BTreeMap<String, String>, table: u32, column: u32, index: u32) -> Option<&str> {
+    walk.get(&format!("{INFO}.{table}.1.{column}.{index}"))
+        .map(String::as_str)
+}
+
+fn summary(daemon: &Daemon) -> Vec<SummaryRow> {
+    let out = daemon.relayctl(&["show", "summary"]);
+    summary_rows(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// relaydHostStatus for a `show summary` host status.
+fn host_status_code(status: &str) -> &'static str {
+    match status {
+        "up" => "0",
+        "disabled" => "1",
+        "down" => "2",
+        _ => "3",
+    }
+}
+
+#[test]
+fn snmpwalk_reads_relays_tables_and_hosts_and_follows_the_master() {
+    if !daemon_can_run() || !tools_installed(&["snmpd", "snmpwalk", "snmpget"]) {
+        return;
+    }
+    let Some(mut snmpd) = or_skip(Snmpd::start()) else {
+        return;
+    };
+    let mut backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::Silent);
+    let relay_port = free_port();
+    let config = format!(
+        "interval 1\ntimeout 500\n\
+         agentx path \"{}\"\n\
+         table <web> {{ 127.0.0.1 127.0.0.2 }}\n\
+         relay www {{\n\
+         \tlisten on 127.0.0.1 port {}\n\
+         \tforward to <web> port {} check tcp\n\
+         }}\n",
+        snmpd.agentx_socket.display(),
+        relay_port,
+        backend.port()
+    );
+    let daemon = Daemon::start("agentx", &config);
+    expect_state(&daemon, "127.0.0.1", "up", Duration::from_secs(10));
+    expect_state(&daemon, "127.0.0.2", "down", Duration::from_secs(10));
+
+    let registered = |snmpd: &Snmpd| !snmpd.walk(INFO).is_empty();
+    assert!(
+        wait_until(Duration::from_secs(15), || registered(&snmpd)),
+        "relayd's MIB never showed in snmpd\nsnmpd:\n{}\nrelayd:\n{}",
+        snmpd.log_text(),
+        daemon.log_text()
+    );
+
+    let rows = summary(&daemon);
+    let walk = snmpd.walk(INFO);
+    let context = || format!("walk: {walk:#?}\nsummary: {rows:#?}");
+    let relays: Vec<&SummaryRow> = rows.iter().filter(|r| r.kind == "relay").collect();
+    let tables: Vec<&SummaryRow> = rows.iter().filter(|r| r.kind == "table").collect();
+    let hosts: Vec<&SummaryRow> = rows.iter().filter(|r| r.kind == "host").collect();
+    assert_eq!(
+        (relays.len(), tables.len(), hosts.len()),
+        (1, 1, 2),
+        "{}",
+        context()
+    );
+    for relay in &relays {
+        assert_eq!(
+            cell(&walk, 2, 1, relay.id),
+            Some(relay.id.to_string().as_str()),
+            "{}",
+            context()
+        );
+        assert_eq!(cell(&walk, 2, 2, relay.id), Some("0"), "{}", context());
+        assert_eq!(
+            cell(&walk, 2, 3, relay.id),
+            Some(relay.name.as_str()),
+            "{}",
+            context()
+        );
+        assert!(cell(&walk, 2, 4, relay.id).is_some(), "{}", context());
+    }
+    for table in &tables {
+        assert_eq!(
+            cell(&walk, 7, 2, table.id),
+            Some(table.name.as_str()),
+            "{}",
+            context()
+        );
+        assert_eq!(cell(&walk, 7, 3, table.id), Some("0"), "{}", context());
+    }
+    for host in &hosts {
+        assert_eq!(
+            cell(&walk, 5, 4, host.id),
+            Some(host.name.as_str()),
+            "{}",
+            context()
+        );
+        assert_eq!(
+            cell(&walk, 5, 7, host.id),
+            Some(host_status_code(&host.status)),
+            "{}",
+            context()
+        );
+        assert_eq!(
+            cell(&walk, 5, 3, host.id),
+            Some(tables[0].id.to_string().as_str())
+        );
+        assert_eq!(cell(&walk, 5, 6, host.id), Some("1"), "{}", context());
+    }
+    let first = hosts
+        .iter()
+        .find(|h| h.name == "127.0.0.1")
+        .expect("host 127.0.0.1");
+    assert_eq!(
+        cell(&walk, 5, 5, first.id),
+        Some("7F 00 00 01"),
+        "{}",
+        context()
+    );
+    // The check counter (Counter64) is there and counting.
+    let checks: u64 = cell(&walk, 5, 8, first.id)
+        .and_then(|v| v.parse().ok())
+        .expect("relaydHostCheckCnt");
+    assert!(checks >= 1, "{}", context());
+
+    // snmpget of one instance, and of one that is not there.
+    let name_oid = format!("{INFO}.5.1.4.{}", first.id);
+    let missing = format!("{INFO}.5.1.4.{}", 100_000);
+    let got = snmpd.get(&[&name_oid, &missing]);
+    assert_eq!(got.get(&name_oid).map(String::as_str), Some("127.0.0.1"));
+    assert!(!got.contains_key(&missing), "{got:?}");
+
+    // A session through the relay is a row of relaydSessions, indexed
+    // by relay and session, its client the address we connect from.
+    let client = connect(relay_port);
+    let relay_id = relays[0].id;
+    let session_row = |walk: &BTreeMap<String, String>| {
+        let prefix = format!("{INFO}.6.1.2.{relay_id}.");
+        walk.iter()
+            .find(|(oid, value)| oid.starts_with(&prefix) && **value == relay_id.to_string())
+            .map(|(oid, _)| oid[prefix.len()..].to_string())
+    };
+    let mut walk = BTreeMap::new();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            walk = snmpd.walk(INFO);
+            session_row(&walk).is_some()
+        }),
+        "no session row: {walk:#?}"
+    );
+    let session = session_row(&walk).unwrap_or_default();
+    let client_port = client.local_addr().map(|a| a.port()).unwrap_or(0);
+    assert_eq!(
+        walk.get(&format!("{INFO}.6.1.7.{relay_id}.{session}")),
+        Some(&client_port.to_string()),
+        "{walk:#?}"
+    );
+    assert_eq!(
+        walk.get(&format!("{INFO}.6.1.3.{relay_id}.{session}"))
+            .map(String::as_str),
+        Some("7F 00 00 01")
+    );
+    drop(client);
+
+    // The backend goes away: the next walk shows the host down.
+    backend.kill();
+    expect_state(&daemon, "127.0.0.1", "down", Duration::from_secs(10));
+    let status_oid = format!("{INFO}.5.1.7.{}", first.id);
+    let walk = snmpd.walk(INFO);
+    assert_eq!(
+        walk.get(&status_oid).map(String::as_str),
+        Some("2"),
+        "{walk:#?}"
+    );
+
+    // snmpd restarts: relayd opens a new session and registers again.
+    let started = std::time::Instant::now();
+    snmpd.restart().expect("snmpd restarts");
+    let back = wait_until(Duration::from_secs(10), || {
+        snmpd.get(&[&name_oid]).contains_key(&name_oid)
+    });
+    assert!(
+        back,
+        "relayd did not register again within 10 s\nsnmpd:\n{}\nrelayd:\n{}",
+        snmpd.log_text(),
+        daemon.log_text()
+    );
+    eprintln!(
+        "agentx: registered again {:?} after snmpd was killed",
+        started.elapsed()
+    );
+}
