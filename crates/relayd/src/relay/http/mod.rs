@@ -26,6 +26,7 @@
 //! `target`, `chunked`).
 
 mod backend;
+mod buffers;
 mod connection;
 mod edit;
 mod error_page;
