@@ -160,3 +160,61 @@ fn a_reload_moves_the_endpoint_and_one_without_the_option_closes_it() {
     );
     assert_eq!(status(second), None);
 }
+
+#[test]
+fn a_reload_to_a_port_already_taken_is_refused_and_changes_nothing() {
+    if !daemon_can_run() {
+        return;
+    }
+    let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
+    let relay_port = free_port();
+    let config = |metrics: u16, relay: &str| {
+        format!(
+            "interval 1\ntimeout 500\n\
+             metrics listen on 127.0.0.1 port {metrics}\n\
+             table <web> {{ 127.0.0.1 }}\n\
+             relay {relay} {{\n\
+             \tlisten on 127.0.0.1 port {relay_port}\n\
+             \tforward to <web> port {} check tcp\n\
+             }}\n",
+            backend.port()
+        )
+    };
+    let serving = free_port();
+    let daemon = Daemon::start("metrics-taken", &config(serving, "www"));
+    let endpoint = SocketAddr::from(([127, 0, 0, 1], serving));
+    assert_eq!(
+        http_get(endpoint, "/metrics").map(|(s, _)| s),
+        Some(200),
+        "{}",
+        daemon.log_text()
+    );
+
+    // Another program holds the port the new configuration wants.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let taken = squatter.local_addr().expect("its address").port();
+    daemon.rewrite_config(&config(taken, "renamed"));
+    let out = daemon.relayctl(&["reload"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "the reload went through: {said}");
+    assert!(said.contains(&taken.to_string()), "{said}");
+
+    // Nothing changed: the old endpoint serves the old configuration.
+    let (status, text) = http_get(endpoint, "/metrics").expect("the old endpoint answers");
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("relay=\"www\"") && !text.contains("relay=\"renamed\""),
+        "{text}"
+    );
+    let summary =
+        String::from_utf8_lossy(&daemon.relayctl(&["show", "summary"]).stdout).to_string();
+    assert!(
+        summary.contains("www") && !summary.contains("renamed"),
+        "{summary}"
+    );
+    drop(squatter);
+}

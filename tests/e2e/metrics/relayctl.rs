@@ -122,3 +122,49 @@ fn an_http_relay_counts_its_answers_by_status() {
         panic!("{why}\n{text}");
     }
 }
+
+#[test]
+fn json_mode_prints_the_same_exposition_text() {
+    if !daemon_can_run() || !tools_installed(&["promtool"]) {
+        return;
+    }
+    let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
+    let config = format!(
+        "interval 1\ntimeout 500\n\
+         table <web> {{ 127.0.0.1 }}\n\
+         relay www {{\n\
+         \tlisten on 127.0.0.1 port {}\n\
+         \tforward to <web> port {} check tcp\n\
+         }}\n",
+        free_port(),
+        backend.port()
+    );
+    let daemon = Daemon::start("metrics-json", &config);
+    expect_state(&daemon, "127.0.0.1", "up", Duration::from_secs(10));
+    // `-j` is for rows; the exposition format is already machine-read, so
+    // it comes out as the text format, not wrapped in JSON.
+    let output = relayctl(&daemon.socket, &["-j", "show", "metrics"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout_text(&output);
+    if let Err(why) = promtool_check(&text) {
+        panic!("{why}\n{text}");
+    }
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&text).is_err(),
+        "{text}"
+    );
+    let plain = stdout_text(&relayctl(&daemon.socket, &["show", "metrics"]));
+    let names = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' ').map(|(name, _)| name.to_string()))
+            .collect()
+    };
+    assert_eq!(names(&text), names(&plain));
+    // Other `show` commands do answer JSON lines under -j.
+    let rows = stdout_text(&relayctl(&daemon.socket, &["-j", "show", "summary"]));
+    assert!(!rows.trim().is_empty());
+    for line in rows.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+}
