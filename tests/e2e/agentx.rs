@@ -2,13 +2,15 @@
 //! (started by the test in a scratch directory). snmpwalk and snmpget
 //! read OPENBSD-RELAYD-MIB's relay, table and host rows, which match
 //! `relayctl show summary`; a host going down shows in the next walk; a
-//! restarted snmpd has relayd registered again within seconds.
+//! restarted snmpd has relayd registered again within seconds; the older
+//! `snmp` spelling works too.
 
 use e2e::{
-    connect, daemon_can_run, expect_state, free_port, or_skip, summary_rows, tools_installed,
-    wait_until, Daemon, Snmpd, SummaryRow, TcpBackend, TcpBehaviour,
+    bin, connect, daemon_can_run, expect_state, free_port, or_skip, summary_rows, tools_installed,
+    wait_until, Daemon, ScratchDir, Snmpd, SummaryRow, TcpBackend, TcpBehaviour,
 };
 use std::collections::BTreeMap;
+use std::process::Command;
 use std::time::Duration;
 
 /// relaydInfo: enterprises.30155.3.2.
@@ -141,6 +143,14 @@ fn snmpwalk_reads_relays_tables_and_hosts_and_follows_the_master() {
         .expect("relaydHostCheckCnt");
     assert!(checks >= 1, "{}", context());
 
+    // GetBulk requests see the same variables (the counters may move).
+    let bulk = snmpd.bulk_walk(INFO);
+    assert_eq!(
+        bulk.keys().collect::<Vec<_>>(),
+        walk.keys().collect::<Vec<_>>(),
+        "{bulk:#?}"
+    );
+
     // snmpget of one instance, and of one that is not there.
     let name_oid = format!("{INFO}.5.1.4.{}", first.id);
     let missing = format!("{INFO}.5.1.4.{}", 100_000);
@@ -206,5 +216,61 @@ fn snmpwalk_reads_relays_tables_and_hosts_and_follows_the_master() {
     eprintln!(
         "agentx: registered again {:?} after snmpd was killed",
         started.elapsed()
+    );
+}
+
+/// The older spelling, `snmp [trap] [PATH]`, as relayd releases before
+/// agentx wrote it: `relayd -n` takes it and warns that no traps are sent,
+/// and relayd registers with the master at PATH.
+#[test]
+fn the_older_snmp_spelling_registers_and_warns_about_traps() {
+    if !daemon_can_run() || !tools_installed(&["snmpd", "snmpwalk", "snmpget"]) {
+        return;
+    }
+    let Some(snmpd) = or_skip(Snmpd::start()) else {
+        return;
+    };
+    let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
+    let config = format!(
+        "interval 1\ntimeout 500\n\
+         snmp trap \"{}\"\n\
+         table <web> {{ 127.0.0.1 }}\n\
+         relay www {{\n\
+         \tlisten on 127.0.0.1 port {}\n\
+         \tforward to <web> port {} check tcp\n\
+         }}\n",
+        snmpd.agentx_socket.display(),
+        free_port(),
+        backend.port()
+    );
+    let dir = ScratchDir::new("agentx-snmp");
+    let file = dir.write("relayd.conf", &config);
+    let checked = Command::new(bin("relayd"))
+        .arg("-n")
+        .arg("-f")
+        .arg(&file)
+        .output()
+        .expect("run relayd -n");
+    let said = String::from_utf8_lossy(&checked.stderr).to_string();
+    assert!(checked.status.success(), "{said}");
+    assert!(
+        said.contains("snmp trap: this relayd sends no traps"),
+        "{said}"
+    );
+
+    let daemon = Daemon::start("agentx-snmp", &config);
+    expect_state(&daemon, "127.0.0.1", "up", Duration::from_secs(10));
+    let relay_name = format!("{INFO}.2.1.3.1");
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            snmpd
+                .get(&[&relay_name])
+                .get(&relay_name)
+                .map(String::as_str)
+                == Some("www")
+        }),
+        "relayd did not register at the snmp path\nsnmpd:\n{}\nrelayd:\n{}",
+        snmpd.log_text(),
+        daemon.log_text()
     );
 }

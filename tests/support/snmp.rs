@@ -1,7 +1,7 @@
 //! net-snmp from Debian: an `snmpd` master agent with its own config in a
 //! scratch directory (`master agentx`, the AgentX socket there, a
 //! community on a loopback UDP port), killed by pid on drop; `snmpwalk`
-//! and `snmpget` against it with numeric OIDs (no MIB files needed).
+//! `snmpbulkwalk` and `snmpget` against it with numeric OIDs (no MIB files needed).
 
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
@@ -126,6 +126,11 @@ impl Snmpd {
     /// its value as the tool prints it, type removed.
     pub fn walk(&self, oid: &str) -> BTreeMap<String, String> {
         self.client("snmpwalk", &[oid])
+    }
+
+    /// `snmpbulkwalk` under `oid` (GetBulk requests), as [`Snmpd::walk`].
+    pub fn bulk_walk(&self, oid: &str) -> BTreeMap<String, String> {
+        self.client("snmpbulkwalk", &[oid])
     }
 
     /// `snmpget` of the OIDs; those without a value are missing.
