@@ -231,15 +231,14 @@ fn the_older_snmp_spelling_registers_and_warns_about_traps() {
         return;
     };
     let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
+    let snmp_line = format!("snmp trap \"{}\"\n", snmpd.agentx_socket.display());
     let config = format!(
-        "interval 1\ntimeout 500\n\
-         snmp trap \"{}\"\n\
+        "interval 1\ntimeout 500\n{snmp_line}\
          table <web> {{ 127.0.0.1 }}\n\
          relay www {{\n\
          \tlisten on 127.0.0.1 port {}\n\
          \tforward to <web> port {} check tcp\n\
          }}\n",
-        snmpd.agentx_socket.display(),
         free_port(),
         backend.port()
     );
@@ -273,4 +272,17 @@ fn the_older_snmp_spelling_registers_and_warns_about_traps() {
         snmpd.log_text(),
         daemon.log_text()
     );
+
+    // A reload without the option closes the session: the MIB goes away.
+    daemon.rewrite_config(&config.replace(&snmp_line, ""));
+    let out = daemon.relayctl(&["reload"]);
+    assert!(out.status.success(), "{out:?}\n{}", daemon.log_text());
+    assert!(
+        wait_until(Duration::from_secs(10), || snmpd.walk(INFO).is_empty()),
+        "still registered after a reload without snmp\n{}",
+        daemon.log_text()
+    );
+    // snmpd itself still answers: it is relayd's subtree that went.
+    let sys_descr = ".1.3.6.1.2.1.1.1.0";
+    assert!(snmpd.get(&[sys_descr]).contains_key(sys_descr));
 }
