@@ -193,6 +193,9 @@ fn snmpwalk_reads_relays_tables_and_hosts_and_follows_the_master() {
     // The backend goes away: the next walk shows the host down.
     backend.kill();
     expect_state(&daemon, "127.0.0.1", "down", Duration::from_secs(10));
+    // A view answers for a quarter second (a walk is a request per
+    // variable): the next walk after that sees the change.
+    std::thread::sleep(Duration::from_millis(300));
     let status_oid = format!("{INFO}.5.1.7.{}", first.id);
     let walk = snmpd.walk(INFO);
     assert_eq!(

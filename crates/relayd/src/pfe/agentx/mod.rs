@@ -3,8 +3,10 @@
 //! socket the parent connected and passed (`ParentToPfe::AgentxSocket`),
 //! registers OPENBSD-RELAYD-MIB (enterprises.30155.3) in the configured
 //! context, and answers Get, GetNext and GetBulk from a view of relayd's
-//! state it asks the parent for with each request (`mib`). Sets are
-//! refused (the MIB is read-only), no traps are sent (as relayd).
+//! state it asks the parent for (`mib`); a view answers the requests of
+//! the next quarter second too, so a walk does not cost a view per
+//! variable. Sets are refused (the MIB is read-only), no traps are sent
+//! (as relayd).
 //!
 //! Reconnecting: when the session ends (the master closed it, went away,
 //! sent what cannot be decoded, or refused the Open or the registration)
@@ -42,11 +44,25 @@ const MASTER_TIMEOUT_SECS: u8 = 5;
 /// answered with genErr.
 const VIEW_BOUND: Duration = Duration::from_secs(2);
 
+/// How long a view answers the requests that follow it: a walk is a
+/// request per variable, and each view costs the relay processes a
+/// listing of their sessions.
+const VIEW_REUSE: Duration = Duration::from_millis(250);
+
 /// Requests waiting for one view, at most; more are answered genErr.
 const PENDING_LIMIT: usize = 64;
 
 /// Default registration priority (RFC 2741 6.2.3).
 const PRIORITY: u8 = 127;
+
+/// The Response to a request, from a view.
+fn answer(mib: &Mib, header: &Header, request: &Request) -> Vec<u8> {
+    match mib.answer(request) {
+        Some(varbinds) => pdu::response(header, pdu::NO_ERROR, 0, &varbinds),
+        // tooBig (RFC 3416): the request asked for more than a PDU holds.
+        None => pdu::response(header, 1, 0, &[]),
+    }
+}
 
 /// What the pfe's engine hands to the subagent to send to the parent.
 pub type Reports = Vec<PfeToParent>;
@@ -76,6 +92,8 @@ pub struct Subagent {
     pending: Vec<(Header, Request)>,
     view: Option<(RequestId, Instant)>,
     next_view: RequestId,
+    /// The last view, laid out, and when it came.
+    recent: Option<(Instant, Mib)>,
     /// The last connect failure logged, so a master that stays away is
     /// logged once, not every 3 s.
     logged_failure: Option<String>,
@@ -91,6 +109,7 @@ impl Subagent {
             pending: Vec::new(),
             view: None,
             next_view: 0,
+            recent: None,
             logged_failure: None,
         }
     }
@@ -214,13 +233,9 @@ impl Subagent {
         let mib = Mib::new(view);
         tracing::trace!("agentx: a view of {} variables", mib.len());
         for (header, request) in std::mem::take(&mut self.pending) {
-            let answer = match mib.answer(&request) {
-                Some(varbinds) => pdu::response(&header, pdu::NO_ERROR, 0, &varbinds),
-                // tooBig (RFC 3416): the request asked for more than a PDU.
-                None => pdu::response(&header, 1, 0, &[]),
-            };
-            self.send(answer);
+            self.send(answer(&mib, &header, &request));
         }
+        self.recent = Some((Instant::now(), mib));
     }
 
     fn on_pdu(&mut self, header: Header, pdu: Pdu, reports: &mut Reports) {
@@ -285,6 +300,14 @@ impl Subagent {
     }
 
     fn queue(&mut self, header: Header, request: Request, reports: &mut Reports) {
+        if let Some((_, mib)) = self
+            .recent
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < VIEW_REUSE)
+        {
+            let bytes = answer(mib, &header, &request);
+            return self.send(bytes);
+        }
         if self.pending.len() >= PENDING_LIMIT {
             self.send(pdu::response(&header, pdu::GEN_ERR, 0, &[]));
             return;
@@ -362,6 +385,7 @@ impl Subagent {
     }
 
     fn connect(&mut self, reports: &mut Reports) {
+        self.recent = None;
         if self.context.is_none() {
             return;
         }
