@@ -72,7 +72,13 @@ fn snmpwalk_reads_relays_tables_and_hosts_and_follows_the_master() {
     );
 
     let rows = summary(&daemon);
+    let walking = std::time::Instant::now();
     let walk = snmpd.walk(INFO);
+    eprintln!(
+        "agentx: snmpwalk of {} variables took {:?}",
+        walk.len(),
+        walking.elapsed()
+    );
     let context = || format!("walk: {walk:#?}\nsummary: {rows:#?}");
     let relays: Vec<&SummaryRow> = rows.iter().filter(|r| r.kind == "relay").collect();
     let tables: Vec<&SummaryRow> = rows.iter().filter(|r| r.kind == "table").collect();
