@@ -150,6 +150,9 @@ fn snmpwalk_reads_relays_tables_and_hosts_and_follows_the_master() {
     assert!(checks >= 1, "{}", context());
 
     // GetBulk requests see the same variables (the counters may move).
+    // net-snmp's master hands a subagent GetNexts for them (the pfe's
+    // debug log shows no AgentX GetBulk): the GetBulk PDU itself is the
+    // unit tests' (pfe/agentx/mib).
     let bulk = snmpd.bulk_walk(INFO);
     assert_eq!(
         bulk.keys().collect::<Vec<_>>(),

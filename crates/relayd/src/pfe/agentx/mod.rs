@@ -300,6 +300,12 @@ impl Subagent {
     }
 
     fn queue(&mut self, header: Header, request: Request, reports: &mut Reports) {
+        tracing::debug!(
+            "agentx: {:?} for {} variables, packet {}",
+            request.kind,
+            request.ranges.len(),
+            header.packet_id
+        );
         if let Some((_, mib)) = self
             .recent
             .as_ref()
