@@ -26,7 +26,6 @@
 //! `target`, `chunked`).
 
 mod backend;
-mod buffers;
 mod connection;
 mod edit;
 mod error_page;

@@ -4,7 +4,6 @@
 //! changes them, written out from it unchanged, together with the body
 //! bytes that came in the same read.
 
-use super::buffers::Buffer;
 use crate::relay::core::stream::Transport;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -38,7 +37,7 @@ pub enum WriteOrRead {
 
 pub struct Wire {
     pub stream: Transport,
-    buffer: Buffer,
+    buffer: Vec<u8>,
     /// Bytes before `start` were consumed.
     start: usize,
     /// TCP_NODELAY is still to be set when a body streams (the protocol's
@@ -54,7 +53,7 @@ impl Wire {
     pub fn new(stream: Transport, nodelay: Option<bool>, write_timeout: Duration) -> Wire {
         Wire {
             stream,
-            buffer: Buffer::new(INITIAL_CAPACITY),
+            buffer: Vec::with_capacity(INITIAL_CAPACITY),
             start: 0,
             nodelay_pending: nodelay.is_none(),
             write_timeout,
@@ -102,11 +101,11 @@ impl Wire {
     /// watched while the caller waits on something else with a deadline.
     pub async fn fill_untimed(&mut self) -> io::Result<usize> {
         self.make_room(INITIAL_CAPACITY);
-        self.stream.read_buf(&mut *self.buffer).await
+        self.stream.read_buf(&mut self.buffer).await
     }
 
     async fn read_into_spare(&mut self, timeout: Duration) -> Result<usize, ReadError> {
-        match tokio::time::timeout(timeout, self.stream.read_buf(&mut *self.buffer)).await {
+        match tokio::time::timeout(timeout, self.stream.read_buf(&mut self.buffer)).await {
             Ok(Ok(n)) => Ok(n),
             Ok(Err(e)) => Err(ReadError::Io(e)),
             Err(_) => Err(ReadError::Timeout),
@@ -142,7 +141,7 @@ impl Wire {
     /// Reads what is there without waiting: `Ok(None)` if nothing was.
     pub async fn try_fill(&mut self) -> io::Result<Option<usize>> {
         self.make_room(INITIAL_CAPACITY);
-        now_or_never(self.stream.read_buf(&mut *self.buffer))
+        now_or_never(self.stream.read_buf(&mut self.buffer))
             .await
             .transpose()
     }
@@ -153,7 +152,7 @@ impl Wire {
     pub async fn write_or_read(&mut self, bytes: &[u8]) -> WriteOrRead {
         self.make_room(INITIAL_CAPACITY);
         poll_fn(|cx| {
-            let read = pin!(self.stream.read_buf(&mut *self.buffer)).poll(cx);
+            let read = pin!(self.stream.read_buf(&mut self.buffer)).poll(cx);
             if let Poll::Ready(read) = read {
                 return Poll::Ready(WriteOrRead::Heard(read));
             }
