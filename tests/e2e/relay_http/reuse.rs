@@ -8,7 +8,8 @@
 //! a reused one with garbage, costs no other client anything; one closing
 //! a kept connection just as a request goes out on it costs an idempotent
 //! request nothing (it goes again over a fresh connection) and any other
-//! a 502. Needs root; skips otherwise.
+//! a 502; a reload keeps the pooled connections its configuration can
+//! use. Needs root; skips otherwise.
 
 use e2e::{
     daemon_can_run, expect_state, free_port, host_rows, read_head, stdout_text, wait_until, Daemon,
@@ -286,6 +287,54 @@ fn a_host_disabled_or_marked_down_loses_its_pooled_connections() {
         "the pool lost connection 2"
     );
     assert_eq!(backend.accepted(), 3);
+}
+
+/// A reload (or a table change) used to empty the pool, so under
+/// one-connection-per-request load every client's next request connected
+/// anew at once (p99 doubled in scripts/bench-reload.sh). A reload that
+/// keeps the relay as it was keeps its pooled connection; one that changes
+/// how the relay connects to backends (its `tcp { }` options) closes it.
+#[test]
+fn a_reload_keeps_pooled_connections_the_new_configuration_can_use() {
+    if !daemon_can_run() {
+        return;
+    }
+    let backend = HttpBackend::start("one");
+    let port = free_port();
+    let forward = format!("127.0.0.1 port {}", backend.port());
+    let daemon = Daemon::start("http-reuse-reload", &config(port, "", "", &forward));
+    assert_eq!(served(&daemon, port, "/", 1), 1);
+    wait_sessions_gone(&daemon);
+    for reload in 0..3 {
+        let out = daemon.relayctl(&["reload"]);
+        assert!(
+            out.status.success(),
+            "reload {reload}: {}",
+            stdout_text(&out)
+        );
+        assert_eq!(
+            served(&daemon, port, "/", 2 + reload),
+            1,
+            "reload {reload}: connection 1 serves the next client\n{}",
+            daemon.log_text()
+        );
+        wait_sessions_gone(&daemon);
+    }
+    assert_eq!(
+        backend.accepted(),
+        1,
+        "one backend connection over 3 reloads"
+    );
+
+    daemon.rewrite_config(&config(port, "\ttcp { nodelay }", "", &forward));
+    let out = daemon.relayctl(&["reload"]);
+    assert!(out.status.success(), "{}", stdout_text(&out));
+    assert_eq!(
+        served(&daemon, port, "/", 5),
+        2,
+        "other socket options: a new connection"
+    );
+    assert_eq!(backend.accepted(), 2);
 }
 
 #[test]

@@ -266,9 +266,11 @@ impl Engine for Relay {
             task.abort();
         }
         let config = prepared.config;
-        self.shared.reconfigure(config.global.log.connection);
+        let plans = prepared.plans;
+        self.shared
+            .reconfigure(config.global.log.connection, &plans);
         self.statistics = statistics_timer(&config);
-        self.plans = prepared.plans;
+        self.plans = plans;
         self.config = config;
         self.start_accepting(prepared.listeners)
     }

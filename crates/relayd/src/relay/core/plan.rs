@@ -5,6 +5,7 @@
 //! own part ([`ProtocolPlan`]: `tcp`, `http`, `dns`).
 
 use super::schedule::hash_key;
+use super::shared::Backend;
 use super::tls::TlsPlan;
 use crate::relay::dns::DnsPlan;
 use crate::relay::http::HttpPlan;
@@ -159,6 +160,31 @@ impl RelayPlan {
             protocol: protocol_plan,
             tls: TlsPlan::default(),
         })
+    }
+
+    /// Whether an idle backend connection that a session of `earlier` (a
+    /// plan of the configuration before) left may serve this plan's
+    /// sessions: the same relay, the same `tcp { }` socket options, and
+    /// plain TCP to the backend in both (a pooled connection is one).
+    pub fn connects_like(&self, earlier: &RelayPlan) -> bool {
+        self.id == earlier.id
+            && self.name == earlier.name
+            && self.tcp == earlier.tcp
+            && !self.transparent
+            && self.tls.backend.is_none()
+            && earlier.tls.backend.is_none()
+    }
+
+    /// Whether this plan's sessions may go to `backend`: its fixed
+    /// address, or a host of its tables.
+    pub fn reaches(&self, backend: Backend) -> bool {
+        match (&self.target, backend.host) {
+            (Target::Address(addr), None) => *addr == backend.addr,
+            (Target::Tables(tables) | Target::OriginalDestination(tables), Some(host)) => tables
+                .iter()
+                .any(|t| t.table.hosts.iter().any(|h| h.id == host)),
+            _ => false,
+        }
     }
 }
 

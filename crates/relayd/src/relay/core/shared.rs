@@ -124,9 +124,11 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A new configuration: switches and counters start over, as the
-    /// parent's picture does; host states stay until the hce updates them.
-    pub fn reconfigure(&self, connection_log: Option<ConnectionLog>) {
+    /// A new configuration, whose relays have `plans`: switches and
+    /// counters start over, as the parent's picture does; host states stay
+    /// until the hce updates them; idle backend connections the new plans
+    /// can use stay.
+    pub fn reconfigure(&self, connection_log: Option<ConnectionLog>, plans: &[Arc<RelayPlan>]) {
         let mut state = self.state();
         state.disabled_hosts.clear();
         state.disabled_tables.clear();
@@ -134,7 +136,7 @@ impl Shared {
         state.counters.clear();
         state.connection_log = connection_log;
         drop(state);
-        self.backends.clear();
+        self.backends.carry_over(plans);
     }
 
     pub fn connection_log(&self) -> Option<ConnectionLog> {

@@ -8,8 +8,13 @@
 //!
 //! Keyed by relay and backend (host id, address and port); the relay
 //! stands for its socket and TLS settings (only plain TCP connections are
-//! pooled). An entry holds its session's plan, so a connection opened
-//! under one configuration is never handed to a session of the next.
+//! pooled). An entry holds its session's plan and is handed only to
+//! sessions of that plan. A new configuration (a reload, a table change)
+//! moves an entry to its relay's new plan if that plan connects the same
+//! way and still reaches the backend (`carry_over`), and closes it
+//! otherwise: emptying the pool at every reload made every client
+//! connection's next request connect anew at once, which doubled p99
+//! under one-connection-per-request load (scripts/bench-reload.sh).
 //! Bounded: [`IDLE_PER_BACKEND`] per key, [`IDLE_TIME`] (or the relay's
 //! session timeout, if shorter) per connection. A connection the backend
 //! closed, or sent anything on while idle, is found by a non-blocking
@@ -139,12 +144,33 @@ impl BackendPool {
         drop(gone);
     }
 
-    /// A new configuration: every idle connection closes, the counters
-    /// start over.
-    pub fn clear(&self) {
+    /// A new configuration, whose relays have `plans`: an idle connection
+    /// whose relay's new plan connects the same way
+    /// (`RelayPlan::connects_like`) and still reaches its backend moves to
+    /// that plan; the others close. The counters start over.
+    pub fn carry_over(&self, plans: &[Arc<RelayPlan>]) {
+        let now = Instant::now();
+        let mut gone = Vec::new();
         let mut state = self.state();
-        let gone = std::mem::take(&mut state.idle);
         state.reused.clear();
+        state.idle.retain(|key, entries| {
+            let next = plans
+                .iter()
+                .find(|p| p.id == key.relay && p.reaches(key.backend));
+            let (keep, closed): (Vec<Idle>, Vec<Idle>) = std::mem::take(entries)
+                .into_iter()
+                .partition(|idle| next.is_some_and(|p| p.connects_like(&idle.plan)));
+            gone.extend(closed);
+            *entries = keep;
+            if let Some(plan) = next {
+                let bound = now + IDLE_TIME.min(plan.session_timeout);
+                for idle in entries.iter_mut() {
+                    idle.plan = plan.clone();
+                    idle.until = idle.until.min(bound);
+                }
+            }
+            !entries.is_empty()
+        });
         drop(state);
         drop(gone);
     }
@@ -202,6 +228,7 @@ fn still_quiet(stream: &TcpStream) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relay::core::plan::Target;
     use crate::relay::core::testing::plan_of;
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
@@ -262,7 +289,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_host_forgotten_or_a_new_configuration_empties_the_pool() {
+    async fn a_host_forgotten_loses_its_connections() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (pool, plan) = (BackendPool::default(), plan());
         for _ in 0..3 {
@@ -272,9 +299,66 @@ mod tests {
         assert_eq!(pool.figures(plan.id).idle, 3);
         pool.forget_hosts(&[7]);
         assert_eq!(pool.figures(plan.id).idle, 0);
-        pool.put(&plan, backend(1), pair(&listener).await.0);
-        pool.clear();
-        assert_eq!(pool.figures(plan.id), PoolFigures::default());
+    }
+
+    /// Plans of a relay `r` with a `tcp { }` body, forwarding to table
+    /// `<web>` of `hosts`.
+    fn table_plan(tcp: &str, hosts: &str) -> Arc<RelayPlan> {
+        plan_of(&format!(
+            "table <web> {{ {hosts} }}\nhttp protocol p {{\ntcp {{ {tcp} }}\n}}\n\
+             relay r {{\nlisten on 127.0.0.1 port 1\nprotocol p\n\
+             forward to <web> port 2\n}}\n"
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_new_configuration_keeps_what_it_can_use_and_closes_the_rest() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let pool = BackendPool::default();
+        let old = table_plan("nodelay", "127.0.0.1, 127.0.0.2");
+        let ids: Vec<ObjectId> = match &old.target {
+            Target::Tables(t) => t[0].table.hosts.iter().map(|h| h.id).collect(),
+            _ => Vec::new(),
+        };
+        let [first, second] = ids[..] else {
+            panic!("two hosts: {ids:?}");
+        };
+        let host = |id| Backend {
+            addr: SocketAddr::from(([127, 0, 0, if id == first { 1 } else { 2 }], 2)),
+            host: Some(id),
+        };
+        let mut theirs = Vec::new();
+        for id in [first, second] {
+            let (ours, other) = pair(&listener).await;
+            theirs.push(other);
+            pool.put(&old, host(id), ours);
+        }
+        assert!(pool.take(&old, host(first)).is_some());
+        let (ours, other) = pair(&listener).await;
+        theirs.push(other);
+        pool.put(&old, host(first), ours);
+
+        // The same relay and options, the second host gone: the first
+        // host's connection serves the new plan, the second's closes.
+        let next = table_plan("nodelay", "127.0.0.1");
+        pool.carry_over(std::slice::from_ref(&next));
+        assert_eq!(pool.figures(next.id), PoolFigures { idle: 1, reused: 0 });
+        assert!(pool.take(&next, host(first)).is_some());
+
+        // Other socket options: nothing is carried over.
+        let (ours, other) = pair(&listener).await;
+        theirs.push(other);
+        pool.put(&next, host(first), ours);
+        let other_options = table_plan("no nodelay", "127.0.0.1");
+        pool.carry_over(std::slice::from_ref(&other_options));
+        assert_eq!(pool.figures(next.id).idle, 0);
+
+        // No plan for the relay any more: nothing either.
+        let (ours, other) = pair(&listener).await;
+        theirs.push(other);
+        pool.put(&other_options, host(first), ours);
+        pool.carry_over(&[]);
+        assert_eq!(pool.figures(next.id).idle, 0);
     }
 
     #[tokio::test]
