@@ -121,6 +121,23 @@ impl SslDir {
         self.certificate(name)
     }
 
+    /// The key of `name` as encrypted PKCS#8 (`openssl pkcs8 -topk8`)
+    /// under `password`, as `private/NAME.enc.key`.
+    pub fn encrypted_key(&self, name: &str, password: &str) -> PathBuf {
+        let out = self.dir.join(&format!("private/{name}.enc.key"));
+        openssl(&[
+            "pkcs8".into(),
+            "-topk8".into(),
+            "-in".into(),
+            self.key(name).into(),
+            "-out".into(),
+            out.clone().into(),
+            "-passout".into(),
+            format!("pass:{password}").into(),
+        ]);
+        out
+    }
+
     /// Like [`SslDir::signed`], but expired a day before it was made.
     pub fn expired(&self, name: &str, ca: &str, names: &[&str]) -> PathBuf {
         let request = self.dir.join(&format!("{name}.csr"));

@@ -448,7 +448,10 @@ async fn parent_relay() {
 
 #[tokio::test]
 async fn parent_ca() {
-    let to_ca = vec![ParentToCa::RelayFile(relay_file(RelayFileKind::Key))];
+    let to_ca = vec![
+        ParentToCa::RelayFile(relay_file(RelayFileKind::Key)),
+        ParentToCa::RelayFile(relay_file(RelayFileKind::CaKey)),
+    ];
     parent_child_round_trip::<ParentToCa, NoMessage>(to_ca, vec![]).await;
 }
 

@@ -158,6 +158,24 @@ pub fn relay_protocol<'a>(
         .unwrap_or(default)
 }
 
+/// Whether `relay` inspects TLS, under relayd.conf(5)'s four conditions:
+/// `listen on ... tls`, `forward with tls to destination` (or `nat
+/// lookup`), `tls ca cert` and `tls ca key`.
+pub fn inspects(relay: &Relay, protocol: &Protocol) -> bool {
+    let tls = &protocol.tls;
+    relay.listen.iter().any(|l| l.tls)
+        && relay.forward.iter().any(|f| {
+            f.tls
+                && matches!(
+                    f.target,
+                    relayd_config::ForwardTarget::Destination
+                        | relayd_config::ForwardTarget::NatLookup
+                )
+        })
+        && tls.ca_cert.is_some()
+        && tls.ca_key.is_some()
+}
+
 /// `relayd -n` for TLS: every certificate, key and CA file the relays
 /// need loads, and each key matches its certificate. Each problem names
 /// the file and the configuration line.

@@ -5,6 +5,7 @@
 //! and the private key's secret found in no process but the ca's.
 
 mod backends;
+mod inspect;
 mod isolation;
 mod options;
 mod reload;

@@ -85,8 +85,15 @@ fn every_tls_option_is_accepted_warned_about_or_refused_by_name() {
             "{option}:\n{stderr}"
         );
     }
+    // An inspection CA where relayd.conf(5)'s conditions do not hold (no
+    // `forward with tls to destination`): accepted, not silently.
     let (ok, stderr) = check(&ssl, "tls ca cert \"/nonexistent/ca.crt\"");
-    assert!(!ok && stderr.contains("TLS inspection"), "{stderr}");
+    assert!(
+        ok && stderr
+            .lines()
+            .any(|l| l.contains("relayd.conf:3: ") && l.contains("TLS inspection needs")),
+        "{stderr}"
+    );
 }
 
 /// `openssl s_client` with `args`, stdin closed: the handshake and the

@@ -46,6 +46,9 @@ pub enum RelayFileKind {
     CaCertificate,
     CaFile,
     Key,
+    /// `tls ca key`: the TLS inspection CA's private key (to ca N only,
+    /// decrypted there with the configuration's password).
+    CaKey,
     Ocsp,
     /// `tls client ca`: the CAs client certificates must chain to.
     ClientCa,
@@ -60,6 +63,7 @@ impl std::fmt::Display for RelayFileKind {
             RelayFileKind::Ocsp => "OCSP staple",
             RelayFileKind::CaFile => "ca file",
             RelayFileKind::CaCertificate => "ca cert",
+            RelayFileKind::CaKey => "ca key",
             RelayFileKind::ClientCa => "client ca",
         })
     }

@@ -1,4 +1,6 @@
-//! Making the inspection certificate (runs in the ca process).
+//! Making the inspection certificate: built in the relay, signed through
+//! a [`KeySigner`] (in the daemon ca N, which alone holds the CA key), as
+//! relayd's relay builds it and has its ca sign.
 
 use crate::keys::{self, KeyKind};
 use crate::sign::{KeySigner, SignError};

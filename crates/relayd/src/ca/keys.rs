@@ -2,6 +2,7 @@
 //! checked against its certificate, held by key id, and the one operation
 //! on them.
 
+use relayd_config::Config;
 use relayd_proto::messages::{KeyOperation, Refusal, RelayFile, RelayFileKind};
 use relayd_tls::keys::{self, KeyError};
 use relayd_tls::sign::{KeyStore, SignError};
@@ -82,19 +83,33 @@ fn contents(file: &KeyFile) -> Result<&[u8], Refusal> {
 }
 
 /// Loads every key of a configuration, each after checking it is the
-/// private key of the certificate sent with it.
-pub fn load(files: Vec<KeyFile>) -> Result<KeyStore, Refusal> {
+/// private key of the certificate sent with it: the keypairs' keys, and
+/// the inspection CA keys (`tls ca key`), decrypted here with the
+/// password of the relay's protocol, so no other process ever holds them
+/// in plain text.
+pub fn load(files: Vec<KeyFile>, config: &Config) -> Result<KeyStore, Refusal> {
     let mut store = KeyStore::new();
-    for key_file in files.iter().filter(|f| f.file.kind == RelayFileKind::Key) {
-        let key = keys::private_key(contents(key_file)?, None)
+    let keys = files
+        .iter()
+        .filter(|f| matches!(f.file.kind, RelayFileKind::Key | RelayFileKind::CaKey));
+    for key_file in keys {
+        let (password, certificate_kind) = match key_file.file.kind {
+            RelayFileKind::CaKey => (
+                ca_key_password(config, &key_file.file),
+                RelayFileKind::CaCertificate,
+            ),
+            _ => (None, RelayFileKind::Certificate),
+        };
+        let key = keys::private_key(contents(key_file)?, password)
             .map_err(|e| refusal(&key_file.file, &e))?;
         let certificate = files
             .iter()
             .find(|f| {
-                f.file.kind == RelayFileKind::Certificate
+                f.file.kind == certificate_kind
                     && f.file.relay_id == key_file.file.relay_id
                     && f.file.listen == key_file.file.listen
-                    && f.file.name == key_file.file.name
+                    && (certificate_kind == RelayFileKind::CaCertificate
+                        || f.file.name == key_file.file.name)
             })
             .ok_or_else(|| refusal(&key_file.file, &"its certificate did not come with it"))?;
         let chain = keys::certificates(contents(certificate)?)
@@ -108,4 +123,14 @@ pub fn load(files: Vec<KeyFile>) -> Result<KeyStore, Refusal> {
             .map_err(|e| refusal(&key_file.file, &e))?;
     }
     Ok(store)
+}
+
+/// `tls ca key PATH password PW` of the relay `file` is for.
+fn ca_key_password<'a>(config: &'a Config, file: &RelayFile) -> Option<&'a str> {
+    let relay = config.relays.iter().find(|r| r.id == file.relay_id)?;
+    let protocol = relay
+        .protocol
+        .as_deref()
+        .and_then(|name| config.protocol(name))?;
+    protocol.tls.ca_key_password.as_deref()
 }

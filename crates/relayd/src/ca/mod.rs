@@ -4,11 +4,14 @@
 //!
 //! imsg peers: parent, relay N.
 //! - parent: configuration and key files in (each private key with its
-//!   certificate, as descriptors), nothing else out.
+//!   certificate, as descriptors; an inspection CA key with the CA
+//!   certificate, decrypted here), nothing else out.
 //! - relay N (its own instance): signature requests in (key id = SHA-256
 //!   of the public key, TLS signature scheme, message), signatures or why
 //!   not out, by request id. Signing is the only operation: there is no
-//!   decryption, and a scheme that does not fit the key is refused.
+//!   decryption, and a scheme that does not fit the key is refused. TLS
+//!   inspection's certificates are signed the same way: the relay builds
+//!   the copy of the backend's certificate, the CA key here signs it.
 //!
 //! Sandbox: chroot, unprivileged user, no capabilities, no_new_privs, seccomp, landlock.
 //! (`sandbox`: the calls of `sandbox/calls/ca.rs`, no files). Not
@@ -90,11 +93,11 @@ impl Engine for Ca {
         self.missing_descriptor = None;
     }
 
-    fn prepare(&mut self, _config: Config) -> Result<KeyStore, Refusal> {
+    fn prepare(&mut self, config: Config) -> Result<KeyStore, Refusal> {
         if let Some(what) = self.missing_descriptor.take() {
             return Err(Refusal::MissingDescriptor { what });
         }
-        keys::load(std::mem::take(&mut self.incoming))
+        keys::load(std::mem::take(&mut self.incoming), &config)
     }
 
     async fn commit(&mut self, store: KeyStore, _cx: &Context<Self>) -> Result<(), CaError> {

@@ -101,6 +101,35 @@ pub fn wanted(config: &Config, dir: &Path) -> Vec<Wanted> {
                 });
             }
         }
+        if files::inspects(relay, protocol) {
+            // The CA certificate to both (the relay names the issuer with
+            // it, the ca checks its key against it), the key to ca N only.
+            let file = |kind, path: &Option<String>, origin: &Option<Origin>| RelayFile {
+                relay_id: relay.id,
+                listen: 0,
+                kind,
+                name: kind.to_string(),
+                path: path.clone().unwrap_or_default(),
+                origin: at(origin),
+            };
+            let certificate = file(
+                RelayFileKind::CaCertificate,
+                &tls.ca_cert,
+                &tls.origins.ca_cert,
+            );
+            all.push(Wanted {
+                to: ProcessKind::Relay,
+                file: certificate.clone(),
+            });
+            all.push(Wanted {
+                to: ProcessKind::Ca,
+                file: certificate,
+            });
+            all.push(Wanted {
+                to: ProcessKind::Ca,
+                file: file(RelayFileKind::CaKey, &tls.ca_key, &tls.origins.ca_key),
+            });
+        }
         for (index, listen) in (0u32..).zip(&relay.listen) {
             if !listen.tls {
                 continue;

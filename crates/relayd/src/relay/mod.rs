@@ -43,6 +43,7 @@ pub fn tls_warnings(
             Ok(None) => {}
             Err(e) => errors.push(e),
         }
+        warnings.extend(core::tls::inspection_warning(config, relay));
     }
     // Relays sharing a protocol would say it once each.
     warnings.dedup();

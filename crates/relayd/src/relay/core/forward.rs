@@ -155,6 +155,34 @@ pub async fn connect_backend(
     peer: SocketAddr,
     listen: SocketAddr,
 ) -> Result<(Transport, Backend), ForwardError> {
+    let original = client.socket().and_then(original_destination);
+    let to = Destination {
+        original,
+        listen,
+        sni: None,
+    };
+    connect_backend_to(shared, plan, session, peer, to).await
+}
+
+/// Where a new session goes, as [`connect_backend_to`] needs it.
+pub struct Destination<'a> {
+    /// The client's original destination, if it was redirected.
+    pub original: Option<SocketAddr>,
+    pub listen: SocketAddr,
+    /// TLS inspection: the client's SNI, sent on to the backend.
+    pub sni: Option<&'a str>,
+}
+
+/// [`connect_backend`] with the original destination already looked up
+/// (TLS inspection connects before the client's handshake is done).
+pub async fn connect_backend_to(
+    shared: &Shared,
+    plan: &RelayPlan,
+    session: u32,
+    peer: SocketAddr,
+    to: Destination<'_>,
+) -> Result<(Transport, Backend), ForwardError> {
+    let listen = to.listen;
     let mut tried = Vec::new();
     let mut cause = Cause::NoUsableHost;
     for _ in 0..=plan.retry {
@@ -168,8 +196,7 @@ pub async fn connect_backend(
                 None => break,
             },
             Target::OriginalDestination(tables) => {
-                let original = client.socket().and_then(original_destination);
-                match original_or_table(shared, plan, tables, original, peer, listen, &tried) {
+                match original_or_table(shared, plan, tables, to.original, peer, listen, &tried) {
                     Ok(backend) => backend,
                     Err(kind) => {
                         if kind == ForwardErrorKind::NoOriginalDestination {
@@ -180,7 +207,7 @@ pub async fn connect_backend(
                 }
             }
         };
-        match connect(shared, backend.addr, plan, peer).await {
+        match connect_named(shared, backend.addr, plan, peer, to.sni).await {
             Ok(stream) => return Ok((stream, backend)),
             Err(error) => {
                 tracing::debug!(
@@ -261,11 +288,22 @@ pub async fn connect(
     plan: &RelayPlan,
     peer: SocketAddr,
 ) -> Result<Transport, ConnectError> {
+    connect_named(shared, addr, plan, peer, None).await
+}
+
+/// [`connect`], sending the client's SNI to a TLS backend (inspection).
+async fn connect_named(
+    shared: &Shared,
+    addr: SocketAddr,
+    plan: &RelayPlan,
+    peer: SocketAddr,
+    sni: Option<&str>,
+) -> Result<Transport, ConnectError> {
     let stream = connect_tcp(shared, addr, plan, peer).await?;
     let Some(tls) = &plan.tls.backend else {
         return Ok(Transport::Tcp(stream));
     };
-    let name = tls.server_name(addr.ip(), None);
+    let name = tls.server_name(addr.ip(), sni);
     let handshake = tls.connector().connect(name, stream);
     match tokio::time::timeout(plan.session_timeout, handshake).await {
         Ok(Ok(stream)) => Ok(Transport::Layered(Box::new(stream))),

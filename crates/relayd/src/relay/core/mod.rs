@@ -12,13 +12,15 @@
 //! session's activity), `end` (how sessions end, their log line), `park`
 //! (idle sessions without a task), `shared` (state the sessions share),
 //! `sockopt` (`tcp { ... }`), `stats` (relayd's counters), `tls` (a relay's
-//! TLS configurations, the server handshake's stream).
+//! TLS configurations, the server handshake's stream), `inspect` (TLS
+//! inspection: backend first, its certificate copied and CA-signed).
 
 pub mod accept;
 pub mod clock;
 pub mod datagram;
 pub mod end;
 pub mod forward;
+pub mod inspect;
 pub mod natlook;
 pub mod park;
 pub mod plan;

@@ -11,7 +11,7 @@ use crate::relay::dns::DnsPlan;
 use crate::relay::http::HttpPlan;
 use crate::relay::tcp::TcpPlan;
 use relayd_config::{
-    Config, ForwardTarget, ObjectId, Origin, Protocol, ProtocolKind, Relay, RelayForward, Table,
+    Config, ForwardTarget, ObjectId, Origin, ProtocolKind, Relay, RelayForward, Table,
     TableForward, TcpOptions,
 };
 use std::fmt;
@@ -250,9 +250,6 @@ pub enum RefusalKind {
     DnsTransparent,
     /// TLS on a dns relay, which is UDP (relayd refuses it too).
     DnsTls,
-    /// A TLS feature not built yet, as relayd.conf(5) names it, with the
-    /// line that asks for it (the relay's when it is the relay's own).
-    TlsNotYet { feature: &'static str, at: Origin },
     /// A rule of `protocol` (at `rule`) sends requests to `table`, which
     /// the relay does not forward to.
     RuleTableNotForwarded {
@@ -277,11 +274,6 @@ impl fmt::Display for Refusal {
                  from the relay's own address",
             ),
             RefusalKind::DnsTls => f.write_str("TLS over UDP is not supported (dns relays)"),
-            RefusalKind::TlsNotYet { feature, at } => write!(
-                f,
-                "{feature} ({}:{}) is not implemented yet by this relayd",
-                at.file, at.line
-            ),
             RefusalKind::RuleTableNotForwarded {
                 protocol,
                 rule,
@@ -371,42 +363,12 @@ pub fn refuse_unsupported(config: &Config) -> Result<(), Unsupported> {
                 }
             }
         }
-        if !dns {
-            for (feature, at) in tls_not_yet(relay, protocol) {
-                refuse(RefusalKind::TlsNotYet { feature, at });
-            }
-        }
     }
     if refusals.is_empty() {
         Ok(())
     } else {
         Err(Unsupported { refusals })
     }
-}
-
-/// The TLS features `relay` asks for that are not built yet.
-fn tls_not_yet(relay: &Relay, protocol: Option<&Protocol>) -> Vec<(&'static str, Origin)> {
-    let uses_tls = relay.listen.iter().any(|l| l.tls) || relay.forward.iter().any(|f| f.tls);
-    let Some(protocol) = protocol.filter(|_| uses_tls) else {
-        return Vec::new();
-    };
-    let tls = &protocol.tls;
-    let at = |origin: &Option<Origin>| origin.clone().unwrap_or_else(|| protocol.origin.clone());
-    let origins = &tls.origins;
-    let options = [(
-        tls.ca_cert.is_some() || tls.ca_key.is_some(),
-        "tls ca cert/ca key (TLS inspection)",
-        if tls.ca_cert.is_some() {
-            &origins.ca_cert
-        } else {
-            &origins.ca_key
-        },
-    )];
-    options
-        .into_iter()
-        .filter(|(asked, _, _)| *asked)
-        .map(|(_, feature, origin)| (feature, at(origin)))
-        .collect()
 }
 
 /// Whether `relay` has a `forward to <table>` line for the definition `table`.
@@ -439,14 +401,10 @@ mod tests {
     #[test]
     fn what_would_be_silently_lost_is_refused() {
         assert_eq!(verdict("tcp protocol p { }", "tls"), Ok(()));
-        let inspection =
-            verdict("tcp protocol p {\n tls ca cert \"/x\"\n}", "tls").expect_err("inspection");
-        let text = inspection.to_string();
-        assert!(
-            text.starts_with(
-                "t.conf:5: relay r: tls ca cert/ca key (TLS inspection) (t.conf:3) is not"
-            ),
-            "{text}"
+        assert_eq!(
+            verdict("tcp protocol p {\n tls ca cert \"/x\"\n}", "tls"),
+            Ok(()),
+            "inspection is built"
         );
         let elsewhere = verdict(
             "table <u> { 127.0.0.2 }\nhttp protocol p { match request path \"/x\" forward to <u> }",

@@ -7,6 +7,7 @@
 
 use super::clock::ActivityClock;
 use super::end::{finish, Ended, Outcome};
+use super::inspect;
 use super::park::ParkedSession;
 use super::plan::{ProtocolPlan, RelayPlan};
 use super::shared::{Backend, Shared};
@@ -30,6 +31,9 @@ pub struct Accepted {
     pub peer: SocketAddr,
     pub listen: SocketAddr,
     pub clock: Arc<ActivityClock>,
+    /// TLS inspection connected the backend before the client's handshake
+    /// was done: the protocol relays to it instead of connecting.
+    pub preconnected: Option<(Transport, Backend)>,
 }
 
 /// A session connected to its backend: what every protocol keeps while
@@ -50,7 +54,8 @@ pub enum Resume {
 /// Runs one accepted connection until it ends or is parked. A TLS
 /// listener's session (`tls` is its server configuration) first runs its
 /// handshake here, in its own task and within the session timeout; the
-/// protocol then gets `Transport::Layered`. A failed or slow handshake
+/// protocol then gets `Transport::Layered`. An inspecting relay connects
+/// the backend during that handshake (`inspect.rs`) and passes it on. A failed or slow handshake
 /// ends this session alone, logged like any other end.
 pub async fn run(
     shared: Arc<Shared>,
@@ -63,9 +68,21 @@ pub async fn run(
     let clock = Arc::new(ActivityClock::new());
     let id = shared.open_session(plan.id, peer, clock.clone());
     sockopt::apply_accepted(&client, &plan.tcp);
-    let client = match tls {
-        None => Transport::Tcp(client),
-        Some(config) => match handshake(&plan, peer, client, config).await {
+    let mut preconnected = None;
+    let client = match (tls, plan.tls.inspection.clone()) {
+        (None, _) => Transport::Tcp(client),
+        (Some(_), Some(inspection)) => {
+            let addresses = (peer, listen);
+            match inspect::handshake(&shared, &plan, id, addresses, client, &inspection).await {
+                Ok((stream, server, backend)) => {
+                    shared.session_connected(id, backend);
+                    preconnected = Some((server, backend));
+                    Transport::Layered(Box::new(stream))
+                }
+                Err(outcome) => return finish(&shared, &plan, id, peer, &outcome),
+            }
+        }
+        (Some(config), None) => match handshake(&plan, peer, client, config).await {
             Ok(stream) => Transport::Layered(Box::new(stream)),
             Err(ended) => return finish(&shared, &plan, id, peer, &Outcome::Unrouted(ended)),
         },
@@ -76,6 +93,7 @@ pub async fn run(
         peer,
         listen,
         clock,
+        preconnected,
     };
     match &session.plan.protocol {
         ProtocolPlan::Tcp(tcp) => {

@@ -32,6 +32,11 @@ pub trait Layered: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
     /// The TCP connection underneath, for socket options, addresses and
     /// the original destination; `None` for an in-memory stream.
     fn socket(&self) -> Option<&TcpStream>;
+
+    /// A TLS peer's own certificate (TLS inspection copies the backend's).
+    fn peer_certificate(&self) -> Option<rustls::pki_types::CertificateDer<'static>> {
+        None
+    }
 }
 
 /// One side of a relayed session.
@@ -48,6 +53,14 @@ impl Transport {
         match self {
             Transport::Tcp(stream) => Some(stream),
             Transport::Layered(stream) => stream.socket(),
+        }
+    }
+
+    /// The TLS peer's certificate, if the transport is TLS.
+    pub fn peer_certificate(&self) -> Option<rustls::pki_types::CertificateDer<'static>> {
+        match self {
+            Transport::Tcp(_) => None,
+            Transport::Layered(stream) => stream.peer_certificate(),
         }
     }
 

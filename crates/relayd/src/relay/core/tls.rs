@@ -9,11 +9,13 @@
 //! step on the blocking pool), the client handshake inside connect's
 //! retries (`core/forward.rs`).
 
+use super::inspect::Inspection;
 use super::stream::Layered;
 use relayd_config::{Config, Origin, Relay};
 use relayd_proto::messages::{RelayFile, RelayFileKind};
 use relayd_tls::client::{BackendTls, ClientConfigError};
 use relayd_tls::files;
+use relayd_tls::inspect::{relay_public_key, InspectError, InspectionCa};
 use relayd_tls::keys::{self, KeyError};
 use relayd_tls::server::{server_config, ServerConfigError, ServerParts};
 use relayd_tls::sign::{KeySigner, RemoteKey};
@@ -33,6 +35,9 @@ pub struct TlsPlan {
     pub servers: Vec<Option<Arc<ServerConfig>>>,
     /// `forward with tls`: the client side.
     pub backend: Option<BackendTls>,
+    /// TLS inspection (`tls ca cert` + `tls ca key`): every TLS listener
+    /// presents copies of the backends' certificates.
+    pub inspection: Option<Arc<Inspection>>,
 }
 
 impl TlsPlan {
@@ -92,6 +97,8 @@ pub enum FileReason {
     Unreadable(#[source] io::Error),
     #[error("{0}")]
     Key(#[from] KeyError),
+    #[error("{0}")]
+    Inspect(#[from] InspectError),
 }
 
 struct Location<'a>(&'a Origin);
@@ -110,6 +117,42 @@ pub fn settings(config: &Config, relay: &Relay) -> Result<Option<TlsSettings>, O
     }
     let default = files::default_protocol();
     relayd_tls::settings(files::relay_protocol(config, relay, &default)).map(Some)
+}
+
+/// What an operator should hear about `tls ca cert`/`ca key` on `relay`:
+/// inspection without `tls ca file` re-signs every backend certificate as
+/// trusted, whatever it is; a CA that inspects nothing (relayd.conf(5)'s
+/// conditions unmet) is not silently ignored either.
+pub fn inspection_warning(config: &Config, relay: &Relay) -> Option<relayd_tls::Warning> {
+    let default = files::default_protocol();
+    let protocol = files::relay_protocol(config, relay, &default);
+    let tls = &protocol.tls;
+    let origins = &tls.origins;
+    let origin = origins
+        .ca_cert
+        .clone()
+        .or_else(|| origins.ca_key.clone())
+        .unwrap_or_else(|| protocol.origin.clone());
+    if tls.ca_cert.is_none() && tls.ca_key.is_none() {
+        return None;
+    }
+    let message = if files::inspects(relay, protocol) {
+        if tls.ca_file.is_some() {
+            return None;
+        }
+        format!(
+            "relay {}: TLS inspection without tls ca file: every backend certificate, \
+             whoever issued it, is re-signed by the inspection CA as trusted",
+            relay.name
+        )
+    } else {
+        format!(
+            "relay {}: tls ca cert/ca key ignored, as relayd does: TLS inspection needs \
+             listen on ... tls, forward with tls to destination, tls ca cert and tls ca key",
+            relay.name
+        )
+    };
+    Some(relayd_tls::Warning { origin, message })
 }
 
 /// The TLS plan of `relay` from the files the parent sent.
@@ -131,6 +174,8 @@ pub fn plan(
         None
     };
     let mut servers = Vec::new();
+    // The relay's own key for inspection: its first keypair's.
+    let mut relay_key = None;
     for (index, listen) in (0u32..).zip(&relay.listen) {
         if !listen.tls {
             servers.push(None);
@@ -148,7 +193,11 @@ pub fn plan(
             let ocsp = mine.iter().find(|r| {
                 r.file.kind == RelayFileKind::Ocsp && r.file.name == certificate.file.name
             });
-            certified.push(Arc::new(certified_key(certificate, ocsp.copied(), signer)?));
+            let key = certified_key(certificate, ocsp.copied(), signer)?;
+            if relay_key.is_none() {
+                relay_key = Some((*certificate, key.cert.first().cloned()));
+            }
+            certified.push(Arc::new(key));
         }
         if certified.is_empty() {
             return Err(TlsPlanError::Missing {
@@ -174,6 +223,29 @@ pub fn plan(
         })?;
         servers.push(Some(server));
     }
+    let inspection = if files::inspects(relay, files::relay_protocol(config, relay, &default)) {
+        let Some((file, Some(leaf))) = relay_key else {
+            return Err(TlsPlanError::Missing {
+                origin: relay.origin.clone(),
+                relay: relay.name.clone(),
+                what: "the relay's own certificate for TLS inspection".into(),
+            });
+        };
+        let ca = inspection_ca(relay, received)?;
+        let failed = |e: KeyError| file_error(&file.file, e.into());
+        let key = RemoteKey::for_certificate(&leaf, signer.clone()).map_err(failed)?;
+        let public = relay_public_key(&leaf).map_err(|e| file_error(&file.file, e.into()))?;
+        let parts = (settings.clone(), client_roots.clone(), tickets.clone());
+        Some(Arc::new(Inspection::new(
+            ca,
+            key,
+            public,
+            signer.clone(),
+            parts,
+        )))
+    } else {
+        None
+    };
     let backend = if relay.forward.iter().any(|f| f.tls) {
         let ca_file = roots(relay, received, RelayFileKind::CaFile, &options.ca_file)?;
         let client_failed = |e: ClientConfigError| TlsPlanError::Client {
@@ -188,7 +260,32 @@ pub fn plan(
     } else {
         None
     };
-    Ok(TlsPlan { servers, backend })
+    Ok(TlsPlan {
+        servers,
+        backend,
+        inspection,
+    })
+}
+
+/// The inspection CA (`tls ca cert`) the parent sent.
+fn inspection_ca(relay: &Relay, received: &[ReceivedFile]) -> Result<InspectionCa, TlsPlanError> {
+    let Some(file) = received
+        .iter()
+        .find(|r| r.file.relay_id == relay.id && r.file.kind == RelayFileKind::CaCertificate)
+    else {
+        return Err(TlsPlanError::Missing {
+            origin: relay.origin.clone(),
+            relay: relay.name.clone(),
+            what: "tls ca cert".into(),
+        });
+    };
+    let failed = |e: KeyError| file_error(&file.file, e.into());
+    let chain = keys::certificates(contents(file)?).map_err(failed)?;
+    let ca = chain
+        .first()
+        .ok_or(KeyError::NoCertificate)
+        .map_err(failed)?;
+    InspectionCa::from_certificate(ca).map_err(|e| file_error(&file.file, e.into()))
 }
 
 /// The CA certificates of `tls ca file` or `tls client ca` when the
@@ -268,5 +365,10 @@ impl Layered for tokio_rustls::server::TlsStream<TcpStream> {
 impl Layered for tokio_rustls::client::TlsStream<TcpStream> {
     fn socket(&self) -> Option<&TcpStream> {
         Some(self.get_ref().0)
+    }
+
+    fn peer_certificate(&self) -> Option<rustls::pki_types::CertificateDer<'static>> {
+        let chain = self.get_ref().1.peer_certificates()?;
+        chain.first().map(|leaf| leaf.clone().into_owned())
     }
 }

@@ -104,6 +104,7 @@ pub async fn resume(
         peer,
         listen: between.listen,
         clock,
+        preconnected: None,
     };
     let proxy = Proxy::new(
         shared.clone(),

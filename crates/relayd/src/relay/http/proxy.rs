@@ -85,7 +85,9 @@ impl Proxy {
             peer,
             listen,
             clock,
+            preconnected,
         } = session;
+        let backend = preconnected.map(|(stream, backend)| Link::new(&plan, stream, backend));
         let timeout = plan.session_timeout;
         Proxy {
             shared,
@@ -97,7 +99,7 @@ impl Proxy {
             peer,
             listen,
             clock,
-            backend: None,
+            backend,
             marks: Marks::default(),
             timeout,
         }

@@ -79,6 +79,7 @@ pub fn proxy(
         peer: client_addr(),
         listen: listen_addr(),
         clock,
+        preconnected: None,
     };
     let client = Transport::Layered(Box::new(ours));
     (Proxy::new(shared.clone(), session, http, client), theirs)

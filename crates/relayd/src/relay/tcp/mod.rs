@@ -39,10 +39,13 @@ impl TcpPlan {
 }
 
 /// Connects an accepted session to its backend and relays it.
-pub async fn serve(shared: Arc<Shared>, session: Accepted, tcp: TcpPlan, client: Transport) {
+pub async fn serve(shared: Arc<Shared>, mut session: Accepted, tcp: TcpPlan, client: Transport) {
     let (id, peer) = (session.id, session.peer);
-    let connected = connect_backend(&shared, &session.plan, id, &client, peer, session.listen);
-    match connected.await {
+    let connected = match session.preconnected.take() {
+        Some(connected) => Ok(connected),
+        None => connect_backend(&shared, &session.plan, id, &client, peer, session.listen).await,
+    };
+    match connected {
         Ok((server, backend)) => {
             shared.session_connected(id, backend);
             let connected = Connected {

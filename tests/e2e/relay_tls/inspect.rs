@@ -1,0 +1,210 @@
+//! TLS inspection: a client of 127.0.0.9 connecting to an HTTPS backend
+//! is redirected (nftables, in a namespace of the test's own) to a relay
+//! with `forward with tls to destination`, `tls ca cert` and an encrypted
+//! `tls ca key`. The relay connects to the original destination with the
+//! client's SNI and presents a copy of the backend's certificate: the
+//! backend's subject and names, issued by the test's inspection CA, which
+//! the client verifies against that CA alone; the copy is cached (the
+//! second session sees the same bytes). A backend whose certificate `tls
+//! ca file` refuses closes the session, logged with relay and host. And
+//! inspection without `ca file` is a warning at load naming the line.
+
+use e2e::{
+    bin, daemon_can_run, free_port, or_skip, output_text, tools_installed, Daemon, Namespace,
+    ScratchDir, SslDir, TlsServer,
+};
+use std::process::Command;
+
+const CLIENT: &str = "127.0.0.9";
+
+/// `openssl s_client` from the client address to 127.0.0.1:PORT inside
+/// `ns`, asking for `name` and trusting `ca` only; sends a GET and prints
+/// the chain. Its stdout (empty when the handshake failed).
+fn inspected_client(ns: &Namespace, port: u16, name: &str, ca: &std::path::Path) -> String {
+    let script = format!(
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 10 openssl s_client -bind {CLIENT}:0 \
+         -connect 127.0.0.1:{port} -servername {name} -CAfile {} -verify_return_error \
+         -showcerts -ign_eof 2>&1",
+        ca.display()
+    );
+    // A refused handshake is a failing command: what it printed is enough.
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "sh", "-c", &script])
+        .output()
+        .expect("run openssl s_client in the namespace");
+    output_text(&out.stdout)
+}
+
+/// The PEM certificates of an s_client `-showcerts` output.
+fn certificates(output: &str) -> Vec<String> {
+    output
+        .split("-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .filter_map(|rest| rest.split("-----END CERTIFICATE-----").next())
+        .map(str::to_string)
+        .collect()
+}
+
+fn config(port: u16, ssl: &SslDir, ca_file: Option<&std::path::Path>) -> String {
+    let ca_file = ca_file.map_or(String::new(), |path| {
+        format!(" tls ca file \"{}\"\n", path.display())
+    });
+    format!(
+        "prefork 1\n\
+         tcp protocol inspect {{\n tls keypair \"relay\"\n tls ca cert \"{}\"\n \
+         tls ca key \"{}\" password \"secret\"\n{ca_file}}}\n\
+         relay inspect {{\n listen on 127.0.0.1 port {port} tls\n protocol inspect\n \
+         forward with tls to destination\n}}\n",
+        ssl.certificate("inspector").display(),
+        ssl.dir.join("private/inspector.enc.key").display(),
+    )
+}
+
+#[test]
+fn the_client_sees_the_backends_certificate_issued_by_the_inspection_ca() {
+    if !daemon_can_run() || !tools_installed(&["ip", "nft", "openssl", "python3"]) {
+        return;
+    }
+    let Some(ns) = or_skip(Namespace::create("tlsinspect")) else {
+        return;
+    };
+    let ssl = SslDir::new("tls-inspect");
+    ssl.ca("inspector");
+    ssl.encrypted_key("inspector", "secret");
+    ssl.ca("origin");
+    ssl.signed("site", "origin", &["site.test", "www.site.test"]);
+    ssl.keypair("rogue", &["site.test"]);
+    ssl.keypair("relay", &["relay.test"]);
+    let (site_cert, site_key) = (ssl.certificate("site"), ssl.key("site"));
+    let site = ns.run(move || TlsServer::start_with(&site_cert, &site_key));
+    let Some(site) = or_skip(site) else { return };
+    site.serve_file("index.html", "behind the inspection\n");
+    let (rogue_cert, rogue_key) = (ssl.certificate("rogue"), ssl.key("rogue"));
+    let rogue = ns.run(move || TlsServer::start_with(&rogue_cert, &rogue_key));
+    let Some(rogue) = or_skip(rogue) else { return };
+    let port = free_port();
+    let dir = ScratchDir::new("tls-inspect-rules");
+    let rules = dir.write(
+        "rules.nft",
+        &format!(
+            "table ip relaytest {{\n\tchain out {{\n\t\ttype nat hook output priority -100; policy accept;\n\t\t\
+             ip saddr {CLIENT} ip daddr 127.0.0.1 tcp dport {{ {}, {} }} redirect to :{port}\n\t}}\n}}\n",
+            site.port, rogue.port
+        ),
+    );
+    let rules = rules.to_string_lossy().into_owned();
+    if or_skip(
+        ns.exec(&["nft", "-f", &rules])
+            .map_err(|e| format!("nftables: {e}")),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let (var, ssl_path) = ssl.env();
+    let daemon = Daemon::start_in_with_env(
+        &ns,
+        "relay-tls-inspect",
+        &config(port, &ssl, Some(&ssl.certificate("origin"))),
+        &[(var, &ssl_path)],
+    );
+    let inspector = ssl.certificate("inspector");
+
+    let first = inspected_client(&ns, site.port, "www.site.test", &inspector);
+    let log = || daemon.log_text();
+    assert!(
+        first.contains("Verify return code: 0 (ok)"),
+        "the client verifies the copy against the inspection CA:\n{first}\nlog:\n{}",
+        log()
+    );
+    assert!(first.contains("CN = site.test"), "{first}");
+    assert!(first.contains("i:CN = Test CA inspector"), "{first}");
+    // python's server closes without close_notify, which the relay takes
+    // as a read error (the client is reset): the head is what is certain.
+    assert!(
+        first.contains("HTTP/1.0 200 OK") && first.contains("Content-Length: 22"),
+        "the request reached the backend:\n{first}"
+    );
+    let minted = certificates(&first);
+    assert_eq!(minted.len(), 1, "{first}");
+    let text = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf -- '-----BEGIN CERTIFICATE-----{}-----END CERTIFICATE-----\\n' | openssl x509 -noout -text",
+            minted[0]
+        ))
+        .output()
+        .expect("openssl x509");
+    let text = output_text(&text.stdout);
+    assert!(
+        text.contains("DNS:site.test") && text.contains("DNS:www.site.test"),
+        "the backend's subjectAltNames are kept:\n{text}"
+    );
+
+    let second = inspected_client(&ns, site.port, "www.site.test", &inspector);
+    assert_eq!(
+        certificates(&second),
+        minted,
+        "the second session gets the cached copy"
+    );
+
+    // A backend certificate `tls ca file` does not verify: closed, logged.
+    let refused = inspected_client(&ns, rogue.port, "site.test", &inspector);
+    assert!(
+        certificates(&refused).is_empty() && !refused.contains("HTTP/1.0"),
+        "a rogue backend was presented as trusted:\n{refused}"
+    );
+    let logged = e2e::wait_until(std::time::Duration::from_secs(5), || {
+        log().lines().any(|l| {
+            l.contains("relay inspect")
+                && l.contains(&format!("127.0.0.1:{}", rogue.port))
+                && l.contains("TLS")
+        })
+    });
+    assert!(logged, "no log line with relay and host:\n{}", log());
+    drop(daemon);
+    drop((site, rogue));
+}
+
+#[test]
+fn inspection_without_ca_file_is_a_warning_naming_the_line() {
+    if !tools_installed(&["openssl"]) {
+        return;
+    }
+    let ssl = SslDir::new("tls-inspect-warn");
+    ssl.ca("inspector");
+    ssl.encrypted_key("inspector", "secret");
+    ssl.keypair("relay", &["relay.test"]);
+    let dir = ScratchDir::new("tls-inspect-warn-conf");
+    let path = dir.write("relayd.conf", &config(8443, &ssl, None));
+    let out = Command::new(bin("relayd"))
+        .args(["-n", "-f"])
+        .arg(&path)
+        .env(e2e::SSL_DIR_VAR, &ssl.dir.path)
+        .output()
+        .expect("run relayd -n");
+    let stderr = output_text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("relayd.conf:4: ") && l.contains("without tls ca file")),
+        "{stderr}"
+    );
+    // A wrong password fails `relayd -n`, naming the file and line.
+    let wrong = config(8443, &ssl, None).replace("\"secret\"", "\"wrong\"");
+    let path = dir.write("wrong.conf", &wrong);
+    let out = Command::new(bin("relayd"))
+        .args(["-n", "-f"])
+        .arg(&path)
+        .env(e2e::SSL_DIR_VAR, &ssl.dir.path)
+        .output()
+        .expect("run relayd -n");
+    let stderr = output_text(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("wrong.conf:5: ")
+            && stderr.contains("inspector.enc.key"),
+        "{stderr}"
+    );
+}
