@@ -6,12 +6,13 @@
 //! backend's subject and names, issued by the test's inspection CA, which
 //! the client verifies against that CA alone; the copy is cached (the
 //! second session sees the same bytes). A backend whose certificate `tls
-//! ca file` refuses closes the session, logged with relay and host. And
+//! ca file` refuses closes the session, logged with relay and host. The
+//! CA key's secret is in the memory of the ca processes only. And
 //! inspection without `ca file` is a warning at load naming the line.
 
 use e2e::{
-    bin, daemon_can_run, free_port, or_skip, output_text, tools_installed, Daemon, Namespace,
-    ScratchDir, SslDir, TlsServer,
+    bin, cmdline, daemon_can_run, free_port, memory_holds, or_skip, output_text, tools_installed,
+    Daemon, Namespace, ScratchDir, SslDir, TlsServer,
 };
 use std::process::Command;
 
@@ -102,7 +103,7 @@ fn the_client_sees_the_backends_certificate_issued_by_the_inspection_ca() {
         return;
     }
     let (var, ssl_path) = ssl.env();
-    let daemon = Daemon::start_in_with_env(
+    let mut daemon = Daemon::start_in_with_env(
         &ns,
         "relay-tls-inspect",
         &config(port, &ssl, Some(&ssl.certificate("origin"))),
@@ -162,6 +163,26 @@ fn the_client_sees_the_backends_certificate_issued_by_the_inspection_ca() {
         })
     });
     assert!(logged, "no log line with relay and host:\n{}", log());
+
+    // The CA key's secret, decrypted in ca N only: in no other process
+    // (as isolation.rs checks for keypairs).
+    let secret = ssl.ec_secret("inspector");
+    let reversed: Vec<u8> = secret.iter().rev().copied().collect();
+    let mut processes = vec![(daemon.pid, "relayd: parent".to_string())];
+    processes.extend(daemon.children().into_iter().map(|pid| (pid, cmdline(pid))));
+    let holders: Vec<&String> = processes
+        .iter()
+        .filter(|(pid, _)| memory_holds(*pid, &secret) || memory_holds(*pid, &reversed))
+        .map(|(_, title)| title)
+        .collect();
+    assert!(
+        holders.iter().any(|t| t.starts_with("relayd: ca")),
+        "no ca holds the CA key: {processes:?}"
+    );
+    assert!(
+        holders.iter().all(|t| t.starts_with("relayd: ca")),
+        "the CA key's secret is outside the ca processes: {holders:?}"
+    );
     drop(daemon);
     drop((site, rogue));
 }
