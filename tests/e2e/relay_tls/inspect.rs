@@ -4,8 +4,8 @@
 //! `tls ca key`. The relay connects to the original destination with the
 //! client's SNI and presents a copy of the backend's certificate: the
 //! backend's subject and names, issued by the test's inspection CA, which
-//! the client verifies against that CA alone; the copy is cached (the
-//! second session sees the same bytes). A backend whose certificate `tls
+//! the client verifies against that CA alone, for tcp and http relays;
+//! the copy is cached (the second session sees the same bytes). A backend whose certificate `tls
 //! ca file` refuses closes the session, logged with relay and host. The
 //! CA key's secret is in the memory of the ca processes only. And
 //! inspection without `ca file` is a warning at load naming the line.
@@ -46,13 +46,13 @@ fn certificates(output: &str) -> Vec<String> {
         .collect()
 }
 
-fn config(port: u16, ssl: &SslDir, ca_file: Option<&std::path::Path>) -> String {
+fn config(kind: &str, port: u16, ssl: &SslDir, ca_file: Option<&std::path::Path>) -> String {
     let ca_file = ca_file.map_or(String::new(), |path| {
         format!(" tls ca file \"{}\"\n", path.display())
     });
     format!(
         "prefork 1\n\
-         tcp protocol inspect {{\n tls keypair \"relay\"\n tls ca cert \"{}\"\n \
+         {kind} protocol inspect {{\n tls keypair \"relay\"\n tls ca cert \"{}\"\n \
          tls ca key \"{}\" password \"secret\"\n{ca_file}}}\n\
          relay inspect {{\n listen on 127.0.0.1 port {port} tls\n protocol inspect\n \
          forward with tls to destination\n}}\n",
@@ -102,16 +102,33 @@ fn the_client_sees_the_backends_certificate_issued_by_the_inspection_ca() {
     {
         return;
     }
+    // The same inspection for both protocols (relayd.conf(5)'s example is
+    // an http relay); one daemon after the other on the redirect's port.
+    for kind in ["tcp", "http"] {
+        inspect_with(kind, &ns, &ssl, port, (&site, &rogue));
+    }
+    drop((site, rogue));
+}
+
+/// One relay of protocol `kind` on `port` inspecting `site`, refusing
+/// `rogue`, with the CA key's secret only in the ca processes.
+fn inspect_with(
+    kind: &str,
+    ns: &Namespace,
+    ssl: &SslDir,
+    port: u16,
+    (site, rogue): (&TlsServer, &TlsServer),
+) {
     let (var, ssl_path) = ssl.env();
     let mut daemon = Daemon::start_in_with_env(
-        &ns,
+        ns,
         "relay-tls-inspect",
-        &config(port, &ssl, Some(&ssl.certificate("origin"))),
+        &config(kind, port, ssl, Some(&ssl.certificate("origin"))),
         &[(var, &ssl_path)],
     );
     let inspector = ssl.certificate("inspector");
 
-    let first = inspected_client(&ns, site.port, "www.site.test", &inspector);
+    let first = inspected_client(ns, site.port, "www.site.test", &inspector);
     let log = || daemon.log_text();
     assert!(
         first.contains("Verify return code: 0 (ok)"),
@@ -142,7 +159,7 @@ fn the_client_sees_the_backends_certificate_issued_by_the_inspection_ca() {
         "the backend's subjectAltNames are kept:\n{text}"
     );
 
-    let second = inspected_client(&ns, site.port, "www.site.test", &inspector);
+    let second = inspected_client(ns, site.port, "www.site.test", &inspector);
     assert_eq!(
         certificates(&second),
         minted,
@@ -150,7 +167,7 @@ fn the_client_sees_the_backends_certificate_issued_by_the_inspection_ca() {
     );
 
     // A backend certificate `tls ca file` does not verify: closed, logged.
-    let refused = inspected_client(&ns, rogue.port, "site.test", &inspector);
+    let refused = inspected_client(ns, rogue.port, "site.test", &inspector);
     assert!(
         certificates(&refused).is_empty() && !refused.contains("HTTP/1.0"),
         "a rogue backend was presented as trusted:\n{refused}"
@@ -184,7 +201,6 @@ fn the_client_sees_the_backends_certificate_issued_by_the_inspection_ca() {
         "the CA key's secret is outside the ca processes: {holders:?}"
     );
     drop(daemon);
-    drop((site, rogue));
 }
 
 #[test]
@@ -197,7 +213,7 @@ fn inspection_without_ca_file_is_a_warning_naming_the_line() {
     ssl.encrypted_key("inspector", "secret");
     ssl.keypair("relay", &["relay.test"]);
     let dir = ScratchDir::new("tls-inspect-warn-conf");
-    let path = dir.write("relayd.conf", &config(8443, &ssl, None));
+    let path = dir.write("relayd.conf", &config("tcp", 8443, &ssl, None));
     let out = Command::new(bin("relayd"))
         .args(["-n", "-f"])
         .arg(&path)
@@ -213,7 +229,7 @@ fn inspection_without_ca_file_is_a_warning_naming_the_line() {
         "{stderr}"
     );
     // A wrong password fails `relayd -n`, naming the file and line.
-    let wrong = config(8443, &ssl, None).replace("\"secret\"", "\"wrong\"");
+    let wrong = config("tcp", 8443, &ssl, None).replace("\"secret\"", "\"wrong\"");
     let path = dir.write("wrong.conf", &wrong);
     let out = Command::new(bin("relayd"))
         .args(["-n", "-f"])
