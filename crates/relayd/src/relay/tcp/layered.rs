@@ -88,7 +88,16 @@ where
 {
     let mut buffer = vec![0u8; BUFFER_SIZE];
     loop {
-        let n = src.read(&mut buffer).await.map_err(DirectionError::Read)?;
+        let n = match src.read(&mut buffer).await {
+            Ok(n) => n,
+            // A TLS peer that closes its socket without close_notify (many
+            // servers do, python's http.server among them) ends its
+            // stream like a FIN: a TCP relay has no framing to call it
+            // truncated by, and treating it as a failure would reset the
+            // other side with the last bytes still unread in its buffer.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(DirectionError::Read(e)),
+        };
         if n == 0 {
             // The peer may be gone already: then there is nothing to tell.
             let _ = dst.shutdown().await;
@@ -137,6 +146,42 @@ mod tests {
         };
         let (ended, ()) = tokio::join!(relayed, peers);
         assert!(matches!(ended, Ended::Done), "{ended}");
+    }
+
+    /// A TLS stream whose peer closed without close_notify: its bytes,
+    /// then `UnexpectedEof`, as tokio-rustls reports it.
+    struct NoCloseNotify {
+        left: &'static [u8],
+    }
+
+    impl AsyncRead for NoCloseNotify {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            if self.left.is_empty() {
+                return std::task::Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+            }
+            let n = self.left.len().min(buf.remaining());
+            buf.put_slice(&self.left[..n]);
+            self.left = &self.left[n..];
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tls_peer_closing_without_close_notify_ends_its_direction_cleanly() {
+        let mut server = NoCloseNotify {
+            left: b"the whole answer",
+        };
+        let (mut client_relay, mut client_app) = tokio::io::duplex(1024);
+        let clock = ActivityClock::new();
+        let copied = direction(&mut server, &mut client_relay, &clock).await;
+        assert!(copied.is_ok(), "an end without close_notify is an end");
+        let mut got = Vec::new();
+        client_app.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"the whole answer", "every byte, then the end");
     }
 
     #[tokio::test]
