@@ -2,7 +2,8 @@
 //! keys made by openssl in a scratch `/etc/ssl` (`RELAYD_SSL_DIR`):
 //! termination for tcp and http relays, the default keypair path, SNI,
 //! keep-alive and chunked bodies over HTTPS, key files refused by name,
-//! and the private key's secret found in no process but the ca's.
+//! the private key's secret found in no process but the ca's, and (with a
+//! rustls client) websockets and `return error` pages over TLS.
 
 mod backends;
 mod inspect;
@@ -11,3 +12,4 @@ mod options;
 mod reload;
 mod robust;
 mod termination;
+mod upgrade;
