@@ -362,6 +362,8 @@ mod tests {
             dns: None,
             http: None,
             http_answers: None,
+            bytes_in: 0,
+            bytes_out: 0,
         }
     }
 

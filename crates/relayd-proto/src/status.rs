@@ -88,6 +88,12 @@ pub struct Statistics {
     /// An HTTP relay's answers since its configuration started; `None` for
     /// other relays, redirects, and HTTP relays that answered nothing yet.
     pub http_answers: Option<HttpAnswers>,
+    /// Bytes a relay moved from clients to backends since its
+    /// configuration started; 0 for redirects.
+    pub bytes_in: u64,
+    /// Bytes a relay moved from backends to clients since its
+    /// configuration started; 0 for redirects.
+    pub bytes_out: u64,
 }
 
 /// What one HTTP relay in one relay process answered its clients, by

@@ -67,6 +67,8 @@ fn statistics() -> Statistics {
         http_answers: Some(HttpAnswers {
             by_status: [(200, 990), (503, 10)].into_iter().collect(),
         }),
+        bytes_in: 123_456,
+        bytes_out: 7_890_123,
     }
 }
 

@@ -91,6 +91,11 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "Sessions a relay accepted, over all relay processes.",
     ),
     (
+        "relayd_relay_bytes_total",
+        Kind::Counter,
+        "Bytes a relay moved, over all relay processes: direction=\"in\" from clients to backends, direction=\"out\" from backends to clients.",
+    ),
+    (
         "relayd_relay_http_responses_total",
         Kind::Counter,
         "Answers an HTTP relay sent its clients (the backends' and its own), by status code.",
@@ -206,6 +211,14 @@ impl Families {
         self.add("relayd_relay_enabled", label(), flag(!row.disabled));
         let sessions: u64 = row.stats.iter().map(|s| s.count).sum();
         self.add("relayd_relay_sessions_total", label(), sessions);
+        for (direction, bytes) in [
+            ("in", row.stats.iter().map(|s| s.bytes_in).sum::<u64>()),
+            ("out", row.stats.iter().map(|s| s.bytes_out).sum::<u64>()),
+        ] {
+            let mut labels = label();
+            labels.push(("direction", direction.to_string()));
+            self.add("relayd_relay_bytes_total", labels, bytes);
+        }
         let mut answers: BTreeMap<u16, u64> = BTreeMap::new();
         for http in row.stats.iter().filter_map(|s| s.http_answers.as_ref()) {
             for (status, count) in &http.by_status {
@@ -391,6 +404,8 @@ mod tests {
                     Statistics {
                         process: 1,
                         count: 4,
+                        bytes_in: 100,
+                        bytes_out: 1000,
                         http: Some(relayd_proto::status::HttpReuse { idle: 2, reused: 9 }),
                         http_answers: Some(relayd_proto::status::HttpAnswers {
                             by_status: [(200, 5), (502, 1)].into_iter().collect(),
@@ -399,6 +414,7 @@ mod tests {
                     },
                     Statistics {
                         process: 2,
+                        bytes_in: 20,
                         http: Some(relayd_proto::status::HttpReuse { idle: 1, reused: 3 }),
                         http_answers: Some(relayd_proto::status::HttpAnswers {
                             by_status: [(200, 2)].into_iter().collect(),
@@ -444,6 +460,14 @@ mod tests {
         assert_eq!(has(r#"relayd_table_hosts_up{table="web"} 1"#), 1);
         assert_eq!(has(r#"relayd_relay_sessions_total{relay="www"} 7"#), 1);
         assert_eq!(has(r#"relayd_relay_sessions_total{relay="w\"2"} 7"#), 1);
+        assert_eq!(
+            has(r#"relayd_relay_bytes_total{relay="www",direction="in"} 120"#),
+            1
+        );
+        assert_eq!(
+            has(r#"relayd_relay_bytes_total{relay="www",direction="out"} 1000"#),
+            1
+        );
         assert_eq!(
             has(r#"relayd_relay_http_responses_total{relay="www",code="200"} 7"#),
             1

@@ -2,6 +2,7 @@
 //! whether both its directions are at rest (which is when it may park).
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// When a running session last moved data, shared between its two
@@ -14,6 +15,51 @@ pub struct ActivityClock {
     last_ms: AtomicU64,
     /// Directions waiting for data with nothing in flight.
     resting: AtomicU8,
+    /// The byte counters of the session's relay, set when the session is
+    /// registered; bytes move before that only in unit tests.
+    bytes: OnceLock<Arc<RelayBytes>>,
+}
+
+/// Bytes one relay moved in this relay process since its configuration
+/// started: `inbound` from clients to backends, `outbound` from backends
+/// to clients. Atomics so that the data paths add to them per call
+/// without taking the shared state's lock.
+#[derive(Debug, Default)]
+pub struct RelayBytes {
+    pub inbound: AtomicU64,
+    pub outbound: AtomicU64,
+}
+
+/// A relay's counter for one way, for a transport that counts what is
+/// written to it (an HTTP session's client or backend connection).
+#[derive(Debug, Clone)]
+pub struct Tally {
+    bytes: Arc<RelayBytes>,
+    way: Way,
+}
+
+impl Tally {
+    pub fn add(&self, n: u64) {
+        self.bytes.add(self.way, n);
+    }
+}
+
+impl RelayBytes {
+    pub fn add(&self, way: Way, n: u64) {
+        let counter = match way {
+            Way::In => &self.inbound,
+            Way::Out => &self.outbound,
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Which way bytes moved: `In` from the client to the backend, `Out`
+/// from the backend to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    In,
+    Out,
 }
 
 impl ActivityClock {
@@ -27,7 +73,31 @@ impl ActivityClock {
             started,
             last_ms: AtomicU64::new(last.saturating_duration_since(started).as_millis() as u64),
             resting: AtomicU8::new(0),
+            bytes: OnceLock::new(),
         }
+    }
+
+    /// Bytes this session moves count into `bytes` (its relay's).
+    pub fn count_into(&self, bytes: Arc<RelayBytes>) {
+        // A clock belongs to one session of one relay; a second call (a
+        // resumed session registered again) names the same counters.
+        let _ = self.bytes.set(bytes);
+    }
+
+    /// `n` bytes moved `way`: the session is active and its relay counts
+    /// them. Called once per read, write or splice, not per byte.
+    pub fn moved(&self, way: Way, n: usize) {
+        self.touch();
+        if let Some(bytes) = self.bytes.get() {
+            bytes.add(way, n as u64);
+        }
+    }
+
+    /// The counter of this session's relay for bytes moving `way`; `None`
+    /// before the session is registered.
+    pub fn tally(&self, way: Way) -> Option<Tally> {
+        let bytes = self.bytes.get()?.clone();
+        Some(Tally { bytes, way })
     }
 
     pub fn touch(&self) {

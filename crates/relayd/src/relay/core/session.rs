@@ -167,7 +167,7 @@ enum Activity {
 
 /// A session as the session table keeps it.
 pub struct SessionEntry {
-    relay: ObjectId,
+    pub relay: ObjectId,
     client: SocketAddr,
     pub backend: Option<Backend>,
     started: Instant,

@@ -6,7 +6,7 @@
 //! A relay process runs one single-threaded runtime, so the lock is never
 //! contended; it only makes the state shareable with spawned tasks.
 
-use super::clock::ActivityClock;
+use super::clock::{ActivityClock, RelayBytes};
 use super::end::{finish, Ended, Outcome};
 use super::natlook::NatLook;
 use super::park::{ParkedSession, ParkingLot};
@@ -87,6 +87,8 @@ struct State {
     active: HashMap<ObjectId, u32>,
     sessions: HashMap<u32, SessionEntry>,
     counters: HashMap<ObjectId, RelayCounters>,
+    /// Bytes per relay, shared with its sessions' clocks.
+    bytes: HashMap<ObjectId, Arc<RelayBytes>>,
     connection_log: Option<ConnectionLog>,
     random: u64,
 }
@@ -134,6 +136,7 @@ impl Shared {
         state.disabled_tables.clear();
         state.cursors.clear();
         state.counters.clear();
+        state.bytes.clear();
         state.connection_log = connection_log;
         drop(state);
         self.backends.carry_over(plans);
@@ -273,6 +276,7 @@ impl Shared {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state();
         state.counters.entry(relay).or_default().session_started();
+        clock.count_into(state.bytes.entry(relay).or_default().clone());
         state
             .sessions
             .insert(id, SessionEntry::new(relay, client, clock));
@@ -343,7 +347,12 @@ impl Shared {
     }
 
     pub fn resume_session(&self, id: u32, clock: Arc<ActivityClock>) {
-        if let Some(entry) = self.state().sessions.get_mut(&id) {
+        let mut state = self.state();
+        let State {
+            sessions, bytes, ..
+        } = &mut *state;
+        if let Some(entry) = sessions.get_mut(&id) {
+            clock.count_into(bytes.entry(entry.relay).or_default().clone());
             entry.resume(clock);
         }
     }
@@ -394,11 +403,16 @@ impl Shared {
         relays
             .iter()
             .map(|&relay| {
-                state
-                    .counters
-                    .entry(relay)
-                    .or_default()
-                    .tick(relay, self.instance, interval_secs)
+                let mut report = state.counters.entry(relay).or_default().tick(
+                    relay,
+                    self.instance,
+                    interval_secs,
+                );
+                if let Some(bytes) = state.bytes.get(&relay) {
+                    report.bytes_in = bytes.inbound.load(Ordering::Relaxed);
+                    report.bytes_out = bytes.outbound.load(Ordering::Relaxed);
+                }
+                report
             })
             .collect()
     }

@@ -59,6 +59,9 @@ impl RelayCounters {
             dns: None,
             http: None,
             http_answers: self.http_answers.clone(),
+            // The shared state fills these in from the relay's byte counters.
+            bytes_in: 0,
+            bytes_out: 0,
         };
         if self.ticks.is_multiple_of((3600 / interval).max(1)) {
             self.avg_hour = halfway(self.hour, self.avg_hour);

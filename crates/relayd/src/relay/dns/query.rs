@@ -12,7 +12,7 @@
 use super::header::{self, MessageKind};
 use super::pending::{Admitted, Dropped};
 use super::{DnsState, Unanswered};
-use crate::relay::core::clock::ActivityClock;
+use crate::relay::core::clock::{ActivityClock, Way};
 use crate::relay::core::end::{finish, Ended, Outcome};
 use crate::relay::core::forward::{
     no_original_destination, no_usable_host, original_or_table, ForwardErrorKind,
@@ -79,7 +79,7 @@ impl Query {
             }
         };
         self.shared.session_connected(self.session, backend);
-        self.clock.touch();
+        self.clock.moved(Way::In, self.message.len());
         let relayed = |ended| Outcome::Relayed(backend.addr, ended);
         loop {
             tokio::select! {
@@ -98,9 +98,11 @@ impl Query {
                     match self.receive(&socket, backend.addr) {
                         Ok(Some(mut answer)) => {
                             header::set_id(&mut answer, self.client_id);
-                            self.clock.touch();
                             return match self.reply.send_to(&answer, self.client).await {
-                                Ok(_) => relayed(Ended::Done),
+                                Ok(sent) => {
+                                    self.clock.moved(Way::Out, sent);
+                                    relayed(Ended::Done)
+                                }
                                 Err(e) => relayed(Ended::ClientWrite(e)),
                             };
                         }

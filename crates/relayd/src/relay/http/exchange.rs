@@ -206,7 +206,12 @@ impl Proxy {
                             Ok(None) => {}
                             Err(e) => return Err(Ended::ServerRead(e)),
                         },
-                        Spliced::Step(Ok(Step::Filled(n))) => outgoing.body.advance(n),
+                        Spliced::Step(Ok(Step::Filled(n))) => {
+                            // What enters the pipe goes to the backend
+                            // (or the session fails): counted once, here.
+                            server.count(n);
+                            outgoing.body.advance(n);
+                        }
                         Spliced::Step(Ok(Step::Drained) | Err(SpliceFailed::Unsupported)) => {}
                         // It may have answered before it went away.
                         Spliced::Step(Err(SpliceFailed::Write(e))) => {

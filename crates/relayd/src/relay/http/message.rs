@@ -305,7 +305,12 @@ pub async fn send(
                 .step(pipes, src, dst, body.splice_left(), timeout)
                 .await
             {
-                Ok(Step::Filled(n)) => body.advance(n),
+                Ok(Step::Filled(n)) => {
+                    // What enters the pipe goes to `to` (or the session
+                    // fails): counted once, here.
+                    to.count(n);
+                    body.advance(n);
+                }
                 Ok(Step::Drained) | Err(SpliceFailed::Unsupported) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -21,7 +21,7 @@ use super::plan::HttpPlan;
 use super::refusal::Refusal;
 use super::rules::{Marks, Verdict};
 use super::wire::{ReadError, Wire};
-use crate::relay::core::clock::ActivityClock;
+use crate::relay::core::clock::{ActivityClock, Way};
 use crate::relay::core::end::Ended;
 use crate::relay::core::forward::{ForwardError, ForwardErrorKind};
 use crate::relay::core::park::PARK_AFTER;
@@ -89,9 +89,11 @@ impl Proxy {
         } = session;
         let backend = preconnected.map(|(stream, backend)| Link::new(&plan, stream, backend));
         let timeout = plan.session_timeout;
+        let mut client = Wire::new(client, plan.tcp.nodelay, timeout);
+        client.count_as(clock.tally(Way::Out));
         Proxy {
             shared,
-            client: Wire::new(client, plan.tcp.nodelay, timeout),
+            client,
             headerlen: http.headerlen(),
             plan,
             http,
@@ -328,6 +330,9 @@ impl Proxy {
         };
         let (out, stripped) = self.keep_backend_open(&head, out);
         let mut link = self.route(&verdict).await?;
+        // Set per request: a new link (and the one a session resumes
+        // with) starts without a tally.
+        link.wire.count_as(self.clock.tally(Way::In));
         let next = self
             .exchange_with(&mut link, &head, out, variables.as_ref(), stripped)
             .await;
@@ -429,8 +434,14 @@ impl Proxy {
         if let Err(e) = flush_buffered(server, client).await {
             return Ended::ClientWrite(e);
         }
+        // The tunnel's bytes count when it ends (copy_bidirectional tells
+        // only then), and not at all if it fails.
         match tokio::io::copy_bidirectional(&mut client.stream, &mut server.stream).await {
-            Ok(_) => Ended::Done,
+            Ok((up, down)) => {
+                server.count(up);
+                client.count(down);
+                Ended::Done
+            }
             Err(e) => Ended::ClientRead(e),
         }
     }

@@ -15,6 +15,7 @@ use super::head::{Framing, RequestHead, ResponseHead};
 use super::message::{Body, Head, MessageError, Outgoing};
 use super::proxy::{Proxy, Stop};
 use super::wire::Wire;
+use crate::relay::core::clock::Way;
 use crate::relay::core::end::Ended;
 use std::io;
 
@@ -122,7 +123,10 @@ impl Proxy {
                 .reconnect(&self.shared, &self.plan, self.id, self.peer)
                 .await;
             *link = match reconnected {
-                Ok(new) => new,
+                Ok(mut new) => {
+                    new.wire.count_as(self.clock.tally(Way::In));
+                    new
+                }
                 Err(error) => return Err(self.no_backend(error).await),
             };
             fresh = true;

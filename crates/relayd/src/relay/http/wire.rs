@@ -4,6 +4,7 @@
 //! changes them, written out from it unchanged, together with the body
 //! bytes that came in the same read.
 
+use crate::relay::core::clock::Tally;
 use crate::relay::core::stream::Transport;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -45,6 +46,9 @@ pub struct Wire {
     nodelay_pending: bool,
     /// How long a write may wait for the peer to read (`session timeout`).
     write_timeout: Duration,
+    /// Where the bytes written to this side count: the relay's `in` for a
+    /// backend, `out` for the client. Counted per write, not per byte.
+    tally: Option<Tally>,
 }
 
 impl Wire {
@@ -57,6 +61,20 @@ impl Wire {
             start: 0,
             nodelay_pending: nodelay.is_none(),
             write_timeout,
+            tally: None,
+        }
+    }
+
+    /// Bytes written to this side from now on count into `tally` (a
+    /// pooled backend connection counts for the session that uses it).
+    pub fn count_as(&mut self, tally: Option<Tally>) {
+        self.tally = tally;
+    }
+
+    /// `n` bytes went to this side by other means (splice(2)).
+    pub fn count(&self, n: u64) {
+        if let Some(tally) = &self.tally {
+            tally.add(n);
         }
     }
 
@@ -151,7 +169,7 @@ impl Wire {
     /// nothing is written. The peer is heard first.
     pub async fn write_or_read(&mut self, bytes: &[u8]) -> WriteOrRead {
         self.make_room(INITIAL_CAPACITY);
-        poll_fn(|cx| {
+        let result = poll_fn(|cx| {
             let read = pin!(self.stream.read_buf(&mut self.buffer)).poll(cx);
             if let Poll::Ready(read) = read {
                 return Poll::Ready(WriteOrRead::Heard(read));
@@ -160,20 +178,27 @@ impl Wire {
                 .poll_write(cx, bytes)
                 .map(WriteOrRead::Wrote)
         })
-        .await
+        .await;
+        if let WriteOrRead::Wrote(Ok(n)) = &result {
+            self.count(*n as u64);
+        }
+        result
     }
 
     /// Writes all of `bytes`. A peer that stops reading has the session
     /// timeout to take them; the timer is only armed when the socket is
     /// full, so the usual write costs no timer.
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        write_within(&mut self.stream, bytes, self.write_timeout).await
+        write_within(&mut self.stream, bytes, self.write_timeout).await?;
+        self.count(bytes.len() as u64);
+        Ok(())
     }
 
     /// Writes the first `n` buffered bytes to `to` and consumes them.
     pub async fn forward(&mut self, n: usize, to: &mut Wire) -> io::Result<()> {
         let bytes = &self.buffer[self.start..self.start + n];
         write_within(&mut to.stream, bytes, to.write_timeout).await?;
+        to.count(n as u64);
         self.consume(n);
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! with `tcp { no splice }` and where the kernel refuses to splice. The
 //! buffer exists only while data is in flight, so idle sessions hold none.
 
-use crate::relay::core::clock::ActivityClock;
+use crate::relay::core::clock::{ActivityClock, Way};
 use std::io;
 use tokio::net::TcpStream;
 
@@ -15,11 +15,13 @@ pub enum CopyError {
 }
 
 /// Moves bytes from `src` to `dst` until `src` reaches end of file, which
-/// returns `Ok`. The caller half-closes `dst`.
+/// returns `Ok`, counting what it reads as moved `way`. The caller
+/// half-closes `dst`.
 pub async fn copy_direction(
     src: &TcpStream,
     dst: &TcpStream,
     clock: &ActivityClock,
+    way: Way,
 ) -> Result<(), CopyError> {
     loop {
         clock.rest();
@@ -36,7 +38,7 @@ pub async fn copy_direction(
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(CopyError::Read(e)),
             };
-            clock.touch();
+            clock.moved(way, len);
             let mut written = 0;
             while written < len {
                 dst.writable().await.map_err(CopyError::Write)?;

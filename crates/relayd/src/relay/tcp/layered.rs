@@ -8,7 +8,7 @@
 //! session keeps its task while idle.
 
 use super::pump::{idle_timer, reset};
-use crate::relay::core::clock::ActivityClock;
+use crate::relay::core::clock::{ActivityClock, Way};
 use crate::relay::core::end::Ended;
 use crate::relay::core::stream::Transport;
 use std::io;
@@ -39,8 +39,8 @@ pub async fn relay(
     let (mut client_in, mut client_out) = tokio::io::split(client);
     let (mut server_in, mut server_out) = tokio::io::split(server);
     let (ended, reset_side) = {
-        let upstream = direction(&mut client_in, &mut server_out, clock);
-        let downstream = direction(&mut server_in, &mut client_out, clock);
+        let upstream = direction(&mut client_in, &mut server_out, clock, Way::In);
+        let downstream = direction(&mut server_in, &mut client_out, clock, Way::Out);
         let idle = idle_timer(clock, timeout);
         tokio::pin!(upstream, downstream, idle);
         let (mut upstream_done, mut downstream_done) = (false, false);
@@ -76,11 +76,12 @@ pub async fn relay(
 }
 
 /// Copies `src` to `dst` until `src` ends, then closes `dst`'s sending
-/// side.
+/// side; what it reads counts as moved `way`.
 async fn direction<R, W>(
     src: &mut R,
     dst: &mut W,
     clock: &ActivityClock,
+    way: Way,
 ) -> Result<(), DirectionError>
 where
     R: AsyncRead + Unpin,
@@ -103,7 +104,7 @@ where
             let _ = dst.shutdown().await;
             return Ok(());
         }
-        clock.touch();
+        clock.moved(way, n);
         dst.write_all(&buffer[..n])
             .await
             .map_err(DirectionError::Write)?;
@@ -124,6 +125,8 @@ mod tests {
         let (client_app, client_relay) = tokio::io::duplex(1024);
         let (server_relay, server_app) = tokio::io::duplex(1024);
         let clock = ActivityClock::new();
+        let bytes = std::sync::Arc::new(crate::relay::core::clock::RelayBytes::default());
+        clock.count_into(bytes.clone());
         let relayed = relay(
             Duration::from_secs(5),
             layered(client_relay),
@@ -146,6 +149,13 @@ mod tests {
         };
         let (ended, ()) = tokio::join!(relayed, peers);
         assert!(matches!(ended, Ended::Done), "{ended}");
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!(bytes.inbound.load(Relaxed), 8, "b\"question\" counted in");
+        assert_eq!(
+            bytes.outbound.load(Relaxed),
+            11,
+            "b\"late answer\" counted out"
+        );
     }
 
     /// A TLS stream whose peer closed without close_notify: its bytes,

@@ -13,7 +13,7 @@
 
 use super::copy::{copy_direction, CopyError};
 use super::splice::{splice_direction, SpliceError};
-use crate::relay::core::clock::ActivityClock;
+use crate::relay::core::clock::{ActivityClock, Way};
 use crate::relay::core::end::Ended;
 use crate::relay::core::park::PARK_AFTER;
 use crate::relay::core::shared::Shared;
@@ -38,8 +38,8 @@ pub async fn pump(
     server: &TcpStream,
     clock: &ActivityClock,
 ) -> Ended {
-    let upstream = direction(shared, splice, client, server, clock);
-    let downstream = direction(shared, splice, server, client, clock);
+    let upstream = direction(shared, splice, client, server, clock, Way::In);
+    let downstream = direction(shared, splice, server, client, clock, Way::Out);
     let idle = idle_timer(clock, timeout);
     tokio::pin!(upstream, downstream, idle);
     let (mut upstream_done, mut downstream_done) = (false, false);
@@ -85,9 +85,10 @@ async fn direction(
     src: &TcpStream,
     dst: &TcpStream,
     clock: &ActivityClock,
+    way: Way,
 ) -> Result<(), DirectionError> {
     if splice {
-        match splice_direction(&shared.pipes, src, dst, clock).await {
+        match splice_direction(&shared.pipes, src, dst, clock, way).await {
             Ok(()) => return Ok(()),
             Err(SpliceError::Read(e)) => return Err(DirectionError::Read(e)),
             Err(SpliceError::Write(e)) => return Err(DirectionError::Write(e)),
@@ -96,10 +97,12 @@ async fn direction(
             }
         }
     }
-    copy_direction(src, dst, clock).await.map_err(|e| match e {
-        CopyError::Read(e) => DirectionError::Read(e),
-        CopyError::Write(e) => DirectionError::Write(e),
-    })
+    copy_direction(src, dst, clock, way)
+        .await
+        .map_err(|e| match e {
+            CopyError::Read(e) => DirectionError::Read(e),
+            CopyError::Write(e) => DirectionError::Write(e),
+        })
 }
 
 /// Resolves with `Timeout` once the session has been idle for `timeout`,

@@ -6,7 +6,7 @@
 //! no pipe (no descriptors, no kernel pipe buffers): thousands of idle
 //! keep-alive sessions cost two sockets each.
 
-use crate::relay::core::clock::ActivityClock;
+use crate::relay::core::clock::{ActivityClock, Way};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Mutex;
@@ -84,12 +84,14 @@ pub enum SpliceError {
 }
 
 /// Moves bytes from `src` to `dst` until `src` reaches end of file, which
-/// returns `Ok`. The caller half-closes `dst`.
+/// returns `Ok`, counting what it takes in as moved `way`. The caller
+/// half-closes `dst`.
 pub async fn splice_direction(
     pool: &PipePool,
     src: &TcpStream,
     dst: &TcpStream,
     clock: &ActivityClock,
+    way: Way,
 ) -> Result<(), SpliceError> {
     let mut first = true;
     loop {
@@ -118,7 +120,7 @@ pub async fn splice_direction(
             Err(e) => return Err(SpliceError::Read(e)),
         };
         first = false;
-        clock.touch();
+        clock.moved(way, in_pipe);
         while in_pipe > 0 {
             dst.writable().await.map_err(SpliceError::Write)?;
             let drained = dst.try_io(Interest::WRITABLE, || {
