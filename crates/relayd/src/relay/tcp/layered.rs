@@ -187,7 +187,7 @@ mod tests {
         };
         let (mut client_relay, mut client_app) = tokio::io::duplex(1024);
         let clock = ActivityClock::new();
-        let copied = direction(&mut server, &mut client_relay, &clock).await;
+        let copied = direction(&mut server, &mut client_relay, &clock, Way::Out).await;
         assert!(copied.is_ok(), "an end without close_notify is an end");
         let mut got = Vec::new();
         client_app.read_to_end(&mut got).await.unwrap();
