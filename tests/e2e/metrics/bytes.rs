@@ -141,3 +141,35 @@ fn an_http_relay_counts_heads_and_bodies_each_way() {
         panic!("{why}\n{text}");
     }
 }
+
+/// An upgraded session's bytes count while the tunnel is still open (a
+/// long websocket would otherwise show nothing until it ends).
+#[test]
+fn a_websocket_tunnel_counts_its_bytes_while_open() {
+    if !daemon_can_run() {
+        return;
+    }
+    let backend = HttpBackend::start("ws");
+    let port = free_port();
+    let config = format!(
+        "interval 1\n{}",
+        http_relay_config(port, backend.port(), "\thttp websockets")
+    );
+    let daemon = Daemon::start("metrics-bytes-ws", &config);
+    let mut client = HttpClient::connect(port);
+    client
+        .send(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    let answer = client.answer().expect("an answer to the upgrade");
+    assert_eq!(answer.status(), 101, "log:\n{}", daemon.log_text());
+    let data = pattern(100_000, 9);
+    let mut back = vec![0u8; data.len()];
+    for (piece, echoed) in data.chunks(10_000).zip(back.chunks_mut(10_000)) {
+        client.writer.write_all(piece).expect("send raw bytes");
+        client.reader.read_exact(echoed).expect("echoed raw bytes");
+    }
+    assert!(back == data, "the raw stream changed");
+    // The tunnel is still open here.
+    let least = data.len() as u64;
+    wait_for_bytes(&daemon, "web", |i, o| i >= least && o >= least);
+    drop(client);
+}

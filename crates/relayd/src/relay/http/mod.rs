@@ -40,6 +40,7 @@ mod refusal;
 mod replay;
 mod rules;
 mod spliced;
+mod tunnel;
 mod variables;
 mod wire;
 

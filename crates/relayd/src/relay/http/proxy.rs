@@ -434,14 +434,9 @@ impl Proxy {
         if let Err(e) = flush_buffered(server, client).await {
             return Ended::ClientWrite(e);
         }
-        // The tunnel's bytes count when it ends (copy_bidirectional tells
-        // only then), and not at all if it fails.
-        match tokio::io::copy_bidirectional(&mut client.stream, &mut server.stream).await {
-            Ok((up, down)) => {
-                server.count(up);
-                client.count(down);
-                Ended::Done
-            }
+        // Each write counts as it happens (tunnel.rs).
+        match tokio::io::copy_bidirectional(&mut client.counted(), &mut server.counted()).await {
+            Ok(_) => Ended::Done,
             Err(e) => Ended::ClientRead(e),
         }
     }

@@ -71,6 +71,15 @@ impl Wire {
         self.tally = tally;
     }
 
+    /// The transport with its writes counted, for a tunnel that moves
+    /// bytes by other means than this wire (an upgraded session).
+    pub fn counted(&mut self) -> super::tunnel::CountedWrites<'_> {
+        super::tunnel::CountedWrites {
+            stream: &mut self.stream,
+            tally: self.tally.as_ref(),
+        }
+    }
+
     /// `n` bytes went to this side by other means (splice(2)).
     pub fn count(&self, n: u64) {
         if let Some(tally) = &self.tally {
