@@ -12,8 +12,9 @@
 //! iproute2, nftables, unbound and dig.
 
 use e2e::{
-    bin, daemon_can_run, dig, dig_with, expect_state, or_skip, stdout_text, tools_installed,
-    wait_hosts_up, wait_until, Daemon, Namespace, ScratchDir, Unbound, TWO_INTERVALS, WHO,
+    bin, daemon_can_run, dig, dig_with, expect_state, or_skip, relay_bytes, stdout_text,
+    tools_installed, wait_hosts_up, wait_until, Daemon, Namespace, ScratchDir, Unbound,
+    TWO_INTERVALS, WHO,
 };
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -167,6 +168,21 @@ fn the_client_gets_its_id_back_while_the_backend_sees_others() {
     assert!(
         details.contains("dropped: 0 malformed, 0 unknown id, 0 wrong source, 0 table full"),
         "{details}"
+    );
+    // The relay's byte counters: each query is at least a 12-byte header
+    // and a question, each answer repeats the question and adds a TXT.
+    let (least_in, mut bytes) = (8 * (12 + 4 + 2), (0, 0));
+    let counted = wait_until(Duration::from_secs(5), || {
+        let text = stdout_text(&daemon.relayctl(&["show", "metrics"]));
+        bytes = (
+            relay_bytes(&text, "resolver", "in").unwrap_or(0),
+            relay_bytes(&text, "resolver", "out").unwrap_or(0),
+        );
+        bytes.0 >= least_in && bytes.1 > bytes.0
+    });
+    assert!(
+        counted,
+        "bytes (in, out) {bytes:?}: at least {least_in} in, more out"
     );
 }
 

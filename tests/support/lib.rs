@@ -83,7 +83,7 @@ pub use process::{
     children_of, cmdline, confinement, parent_of, proc_status, process_alive, send_signal,
     user_ids, wait_until, Confinement,
 };
-pub use prometheus::{http_get, promtool_check, Prometheus};
+pub use prometheus::{http_get, promtool_check, relay_bytes, Prometheus};
 pub use relayctl::{
     control_stream, relayctl, status_of, stdout_text, summary_rows, Monitor, SummaryRow,
 };

@@ -149,3 +149,13 @@ fn url_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// The value of `relayd_relay_bytes_total{relay, direction}` in an
+/// exposition text, if it is there.
+pub fn relay_bytes(text: &str, relay: &str, direction: &str) -> Option<u64> {
+    let prefix =
+        format!("relayd_relay_bytes_total{{relay=\"{relay}\",direction=\"{direction}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.parse().ok())
+}

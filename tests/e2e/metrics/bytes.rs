@@ -4,21 +4,12 @@
 //! Read from `relayctl show metrics`, which promtool still accepts.
 
 use e2e::{
-    connect, daemon_can_run, free_port, http_relay_config, pattern, promtool_check, relayctl,
-    stdout_text, tools_installed, wait_until, Daemon, HttpBackend, HttpClient, TcpBackend,
-    TcpBehaviour,
+    connect, daemon_can_run, free_port, http_relay_config, pattern, promtool_check, relay_bytes,
+    relayctl, stdout_text, tools_installed, wait_until, Daemon, HttpBackend, HttpClient,
+    TcpBackend, TcpBehaviour,
 };
 use std::io::{Read, Write};
 use std::time::Duration;
-
-/// The value of `relayd_relay_bytes_total{relay, direction}` in `text`.
-fn bytes_sample(text: &str, relay: &str, direction: &str) -> Option<u64> {
-    let prefix =
-        format!("relayd_relay_bytes_total{{relay=\"{relay}\",direction=\"{direction}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.parse().ok())
-}
 
 /// Waits (the relay processes publish every `interval 1` second) until
 /// both directions of `relay` satisfy `enough`; the last exposition text.
@@ -27,8 +18,8 @@ fn wait_for_bytes(daemon: &Daemon, relay: &str, enough: impl Fn(u64, u64) -> boo
     let counted = wait_until(Duration::from_secs(10), || {
         text = stdout_text(&relayctl(&daemon.socket, &["show", "metrics"]));
         match (
-            bytes_sample(&text, relay, "in"),
-            bytes_sample(&text, relay, "out"),
+            relay_bytes(&text, relay, "in"),
+            relay_bytes(&text, relay, "out"),
         ) {
             (Some(inbound), Some(outbound)) => enough(inbound, outbound),
             _ => false,
@@ -78,12 +69,8 @@ fn tcp_relay_counts_exactly(name: &str, protocol: &str) {
     let total: u64 = sizes.iter().map(|s| *s as u64).sum();
     // Exact: a counter that ran ahead (or counted twice) fails as well.
     let text = wait_for_bytes(&daemon, "tcpbytes", |i, o| i >= total && o >= total);
-    assert_eq!(bytes_sample(&text, "tcpbytes", "in"), Some(total), "{text}");
-    assert_eq!(
-        bytes_sample(&text, "tcpbytes", "out"),
-        Some(total),
-        "{text}"
-    );
+    assert_eq!(relay_bytes(&text, "tcpbytes", "in"), Some(total), "{text}");
+    assert_eq!(relay_bytes(&text, "tcpbytes", "out"), Some(total), "{text}");
     if let Err(why) = promtool_check(&text) {
         panic!("{why}\n{text}");
     }
