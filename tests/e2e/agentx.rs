@@ -7,7 +7,8 @@
 
 use e2e::{
     bin, connect, daemon_can_run, expect_state, free_port, or_skip, summary_rows, tools_installed,
-    wait_until, Daemon, ScratchDir, Snmpd, SummaryRow, TcpBackend, TcpBehaviour,
+    wait_until, watched_relay_config, Daemon, ScratchDir, Snmpd, SummaryRow, TcpBackend,
+    TcpBehaviour,
 };
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -47,17 +48,12 @@ fn snmpwalk_reads_relays_tables_and_hosts_and_follows_the_master() {
     };
     let mut backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::Silent);
     let relay_port = free_port();
-    let config = format!(
-        "interval 1\ntimeout 500\n\
-         agentx path \"{}\"\n\
-         table <web> {{ 127.0.0.1 127.0.0.2 }}\n\
-         relay www {{\n\
-         \tlisten on 127.0.0.1 port {}\n\
-         \tforward to <web> port {} check tcp\n\
-         }}\n",
-        snmpd.agentx_socket.display(),
+    let config = watched_relay_config(
+        &format!("agentx path \"{}\"\n", snmpd.agentx_socket.display()),
+        "127.0.0.1 127.0.0.2",
+        "www",
         relay_port,
-        backend.port()
+        backend.port(),
     );
     let daemon = Daemon::start("agentx", &config);
     expect_state(&daemon, "127.0.0.1", "up", Duration::from_secs(10));
@@ -244,16 +240,7 @@ fn the_older_snmp_spelling_registers_and_warns_about_traps() {
     };
     let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
     let snmp_line = format!("snmp trap \"{}\"\n", snmpd.agentx_socket.display());
-    let config = format!(
-        "interval 1\ntimeout 500\n{snmp_line}\
-         table <web> {{ 127.0.0.1 }}\n\
-         relay www {{\n\
-         \tlisten on 127.0.0.1 port {}\n\
-         \tforward to <web> port {} check tcp\n\
-         }}\n",
-        free_port(),
-        backend.port()
-    );
+    let config = watched_relay_config(&snmp_line, "127.0.0.1", "www", free_port(), backend.port());
     let dir = ScratchDir::new("agentx-snmp");
     let file = dir.write("relayd.conf", &config);
     let checked = Command::new(bin("relayd"))

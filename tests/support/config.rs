@@ -42,6 +42,27 @@ pub fn checked_relay_config(prefork: u32, port: u16) -> String {
     )
 }
 
+/// The monitoring tests' configuration: checks every second with a
+/// 500 ms timeout, the global lines `globals` (each ending in a newline),
+/// a table `<web>` of `hosts` checked by tcp at port `backend`, and a relay
+/// `relay` on 127.0.0.1:`port` forwarding to it.
+pub fn watched_relay_config(
+    globals: &str,
+    hosts: &str,
+    relay: &str,
+    port: u16,
+    backend: u16,
+) -> String {
+    format!(
+        "interval 1\ntimeout 500\n{globals}\
+         table <web> {{ {hosts} }}\n\
+         relay {relay} {{\n\
+         \tlisten on 127.0.0.1 port {port}\n\
+         \tforward to <web> port {backend} check tcp\n\
+         }}\n"
+    )
+}
+
 /// `prefork` relay processes with a relay `www` terminating TLS on `port`,
 /// using `KIND protocol p` with a `tls keypair` line for each of
 /// `keypairs`, and forwarding to 127.0.0.1:`backend`; `relay_lines` go

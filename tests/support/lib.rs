@@ -64,7 +64,9 @@ mod tls_relay;
 mod tls_server;
 mod wrk;
 
-pub use config::{checked_relay_config, http_relay_config, relay_using, tls_relay_config};
+pub use config::{
+    checked_relay_config, http_relay_config, relay_using, tls_relay_config, watched_relay_config,
+};
 pub use daemon::Daemon;
 pub use data::{pattern, Checksum, PatternPieces};
 pub use dns::{dig, dig_with, DigAnswer, Unbound, WHO};
@@ -83,7 +85,9 @@ pub use process::{
     children_of, cmdline, confinement, parent_of, proc_status, process_alive, send_signal,
     user_ids, wait_until, Confinement,
 };
-pub use prometheus::{http_get, promtool_check, relay_bytes, Prometheus};
+pub use prometheus::{
+    assert_promtool_accepts, http_get, metric_sample, promtool_check, relay_bytes, Prometheus,
+};
 pub use relayctl::{
     control_stream, relayctl, status_of, stdout_text, summary_rows, Monitor, SummaryRow,
 };

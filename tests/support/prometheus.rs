@@ -150,12 +150,28 @@ fn url_encode(text: &str) -> String {
         .collect()
 }
 
-/// The value of `relayd_relay_bytes_total{relay, direction}` in an
-/// exposition text, if it is there.
-pub fn relay_bytes(text: &str, relay: &str, direction: &str) -> Option<u64> {
-    let prefix =
-        format!("relayd_relay_bytes_total{{relay=\"{relay}\",direction=\"{direction}\"}} ");
+/// Panics with promtool's words (and the text) unless `promtool check
+/// metrics` accepts `text`.
+pub fn assert_promtool_accepts(text: &str) {
+    if let Err(why) = promtool_check(text) {
+        panic!("{why}\n{text}");
+    }
+}
+
+/// The value of the sample `series` (name and labels exactly as printed,
+/// e.g. `relayd_relay_enabled{relay="www"}`) in an exposition text.
+pub fn metric_sample<T: std::str::FromStr>(text: &str, series: &str) -> Option<T> {
+    let prefix = format!("{series} ");
     text.lines()
         .find_map(|line| line.strip_prefix(&prefix))
         .and_then(|value| value.parse().ok())
+}
+
+/// The value of `relayd_relay_bytes_total{relay, direction}` in an
+/// exposition text, if it is there.
+pub fn relay_bytes(text: &str, relay: &str, direction: &str) -> Option<u64> {
+    metric_sample(
+        text,
+        &format!("relayd_relay_bytes_total{{relay=\"{relay}\",direction=\"{direction}\"}}"),
+    )
 }

@@ -4,9 +4,9 @@
 //! Read from `relayctl show metrics`, which promtool still accepts.
 
 use e2e::{
-    connect, daemon_can_run, free_port, http_relay_config, pattern, promtool_check, relay_bytes,
-    relayctl, stdout_text, tools_installed, wait_until, Daemon, HttpBackend, HttpClient,
-    TcpBackend, TcpBehaviour,
+    assert_promtool_accepts, connect, daemon_can_run, free_port, http_relay_config, pattern,
+    relay_bytes, relayctl, stdout_text, tools_installed, wait_until, Daemon, HttpBackend,
+    HttpClient, TcpBackend, TcpBehaviour,
 };
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -71,9 +71,7 @@ fn tcp_relay_counts_exactly(name: &str, protocol: &str) {
     let text = wait_for_bytes(&daemon, "tcpbytes", |i, o| i >= total && o >= total);
     assert_eq!(relay_bytes(&text, "tcpbytes", "in"), Some(total), "{text}");
     assert_eq!(relay_bytes(&text, "tcpbytes", "out"), Some(total), "{text}");
-    if let Err(why) = promtool_check(&text) {
-        panic!("{why}\n{text}");
-    }
+    assert_promtool_accepts(&text);
 }
 
 #[test]
@@ -124,9 +122,7 @@ fn an_http_relay_counts_heads_and_bodies_each_way() {
     let least_in = (head.len() + body.len()) as u64;
     let least_out = (answer.body.len() + got.body.len()) as u64 + 2 * "HTTP/1.1 200".len() as u64;
     let text = wait_for_bytes(&daemon, "web", |i, o| i >= least_in && o >= least_out);
-    if let Err(why) = promtool_check(&text) {
-        panic!("{why}\n{text}");
-    }
+    assert_promtool_accepts(&text);
 }
 
 /// An upgraded session's bytes count while the tunnel is still open (a

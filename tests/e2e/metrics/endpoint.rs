@@ -5,8 +5,9 @@
 //! it.
 
 use e2e::{
-    children_of, cmdline, daemon_can_run, expect_state, first_table, free_port, http_get, or_skip,
-    promtool_check, tools_installed, wait_until, Daemon, Prometheus, TcpBackend, TcpBehaviour,
+    assert_promtool_accepts, children_of, cmdline, daemon_can_run, expect_state, first_table,
+    free_port, http_get, or_skip, tools_installed, wait_until, watched_relay_config, Daemon,
+    Prometheus, TcpBackend, TcpBehaviour,
 };
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -41,16 +42,12 @@ fn the_endpoint_is_the_metrics_process_and_prometheus_reads_host_states() {
     }
     let mut backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
     let metrics_port = free_port();
-    let config = format!(
-        "interval 1\ntimeout 500\n\
-         metrics listen on 127.0.0.1 port {metrics_port}\n\
-         table <web> {{ 127.0.0.1 127.0.0.2 }}\n\
-         relay www {{\n\
-         \tlisten on 127.0.0.1 port {}\n\
-         \tforward to <web> port {} check tcp\n\
-         }}\n",
+    let config = watched_relay_config(
+        &format!("metrics listen on 127.0.0.1 port {metrics_port}\n"),
+        "127.0.0.1 127.0.0.2",
+        "www",
         free_port(),
-        backend.port()
+        backend.port(),
     );
     let daemon = Daemon::start("metrics-endpoint", &config);
     expect_state(&daemon, "127.0.0.1", "up", Duration::from_secs(10));
@@ -70,9 +67,7 @@ fn the_endpoint_is_the_metrics_process_and_prometheus_reads_host_states() {
 
     let (status, text) = http_get(endpoint, "/metrics").expect("the endpoint answers");
     assert_eq!(status, 200, "{text}");
-    if let Err(why) = promtool_check(&text) {
-        panic!("{why}\n{text}");
-    }
+    assert_promtool_accepts(&text);
     assert!(
         text.lines()
             .any(|l| l == format!("relayd_host_up{{table=\"{table}\",host=\"127.0.0.1\"}} 1")),
@@ -126,15 +121,7 @@ fn a_reload_moves_the_endpoint_and_one_without_the_option_closes_it() {
         let metrics = metrics
             .map(|port| format!("metrics listen on 127.0.0.1 port {port}\n"))
             .unwrap_or_default();
-        format!(
-            "interval 1\ntimeout 500\n{metrics}\
-             table <web> {{ 127.0.0.1 }}\n\
-             relay www {{\n\
-             \tlisten on 127.0.0.1 port {relay_port}\n\
-             \tforward to <web> port {} check tcp\n\
-             }}\n",
-            backend.port()
-        )
+        watched_relay_config(&metrics, "127.0.0.1", "www", relay_port, backend.port())
     };
     let (first, second) = (free_port(), free_port());
     let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
@@ -169,15 +156,12 @@ fn a_reload_to_a_port_already_taken_is_refused_and_changes_nothing() {
     let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
     let relay_port = free_port();
     let config = |metrics: u16, relay: &str| {
-        format!(
-            "interval 1\ntimeout 500\n\
-             metrics listen on 127.0.0.1 port {metrics}\n\
-             table <web> {{ 127.0.0.1 }}\n\
-             relay {relay} {{\n\
-             \tlisten on 127.0.0.1 port {relay_port}\n\
-             \tforward to <web> port {} check tcp\n\
-             }}\n",
-            backend.port()
+        watched_relay_config(
+            &format!("metrics listen on 127.0.0.1 port {metrics}\n"),
+            "127.0.0.1",
+            relay,
+            relay_port,
+            backend.port(),
         )
     };
     let serving = free_port();

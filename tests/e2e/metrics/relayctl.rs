@@ -3,9 +3,9 @@
 //! status code.
 
 use e2e::{
-    daemon_can_run, expect_state, first_table, free_port, host_rows, http_relay_config,
-    promtool_check, relayctl, stdout_text, tools_installed, wait_until, Daemon, HttpBackend,
-    HttpClient, TcpBackend, TcpBehaviour,
+    assert_promtool_accepts, daemon_can_run, expect_state, first_table, free_port, host_rows,
+    http_relay_config, metric_sample, relayctl, stdout_text, tools_installed, wait_until,
+    watched_relay_config, Daemon, HttpBackend, HttpClient, TcpBackend, TcpBehaviour,
 };
 use std::time::Duration;
 
@@ -16,15 +16,12 @@ fn show_metrics_passes_promtool_and_matches_show_hosts() {
     }
     let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
     // Nothing listens on 127.0.0.2 at this port: that host goes down.
-    let config = format!(
-        "interval 1\ntimeout 500\n\
-         table <web> {{ 127.0.0.1 127.0.0.2 }}\n\
-         relay www {{\n\
-         \tlisten on 127.0.0.1 port {}\n\
-         \tforward to <web> port {} check tcp\n\
-         }}\n",
+    let config = watched_relay_config(
+        "",
+        "127.0.0.1 127.0.0.2",
+        "www",
         free_port(),
-        backend.port()
+        backend.port(),
     );
     let daemon = Daemon::start("metrics-relayctl", &config);
     expect_state(&daemon, "127.0.0.1", "up", Duration::from_secs(10));
@@ -35,9 +32,7 @@ fn show_metrics_passes_promtool_and_matches_show_hosts() {
     let output = relayctl(&daemon.socket, &["show", "metrics"]);
     assert!(output.status.success(), "{output:?}");
     let text = stdout_text(&output);
-    if let Err(why) = promtool_check(&text) {
-        panic!("{why}\n{text}");
-    }
+    assert_promtool_accepts(&text);
     // Every host of `show hosts` has its relayd_host_up sample, 1 for up.
     let rows = host_rows(&daemon);
     assert_eq!(rows.len(), 2, "{rows:?}");
@@ -61,14 +56,10 @@ fn show_metrics_passes_promtool_and_matches_show_hosts() {
         assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
     }
     // A host that was checked has a check duration, in seconds.
-    let duration = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!(
-                "relayd_host_check_duration_seconds{{table=\"{table}\",host=\"127.0.0.1\"}} "
-            ))
-        })
-        .and_then(|v| v.parse::<f64>().ok());
+    let duration = metric_sample::<f64>(
+        &text,
+        &format!("relayd_host_check_duration_seconds{{table=\"{table}\",host=\"127.0.0.1\"}}"),
+    );
     assert!(
         duration.is_some_and(|d| (0.0..0.5).contains(&d)),
         "{duration:?}\n{text}"
@@ -109,18 +100,12 @@ fn an_http_relay_counts_its_answers_by_status() {
     });
     assert!(counted, "{expected:?} not in\n{text}");
     // The backend connections the relay keeps (`http { reuse }`).
-    let sample = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}{{relay=\"web\"}} ")))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
+    let sample = |name: &str| metric_sample::<u64>(&text, &format!("{name}{{relay=\"web\"}}"));
     let idle = sample("relayd_relay_backend_connections_idle");
     assert!(idle.is_some_and(|n| n >= 1), "{idle:?}\n{text}");
     let reused = sample("relayd_relay_backend_connections_reused_total");
     assert!(reused.is_some(), "{text}");
-    if let Err(why) = promtool_check(&text) {
-        panic!("{why}\n{text}");
-    }
+    assert_promtool_accepts(&text);
 }
 
 #[test]
@@ -129,16 +114,7 @@ fn json_mode_prints_the_same_exposition_text() {
         return;
     }
     let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
-    let config = format!(
-        "interval 1\ntimeout 500\n\
-         table <web> {{ 127.0.0.1 }}\n\
-         relay www {{\n\
-         \tlisten on 127.0.0.1 port {}\n\
-         \tforward to <web> port {} check tcp\n\
-         }}\n",
-        free_port(),
-        backend.port()
-    );
+    let config = watched_relay_config("", "127.0.0.1", "www", free_port(), backend.port());
     let daemon = Daemon::start("metrics-json", &config);
     expect_state(&daemon, "127.0.0.1", "up", Duration::from_secs(10));
     // `-j` is for rows; the exposition format is already machine-read, so
@@ -146,9 +122,7 @@ fn json_mode_prints_the_same_exposition_text() {
     let output = relayctl(&daemon.socket, &["-j", "show", "metrics"]);
     assert!(output.status.success(), "{output:?}");
     let text = stdout_text(&output);
-    if let Err(why) = promtool_check(&text) {
-        panic!("{why}\n{text}");
-    }
+    assert_promtool_accepts(&text);
     assert!(
         serde_json::from_str::<serde_json::Value>(&text).is_err(),
         "{text}"
