@@ -213,13 +213,16 @@ fn inspection_without_ca_file_is_a_warning_naming_the_line() {
     ssl.encrypted_key("inspector", "secret");
     ssl.keypair("relay", &["relay.test"]);
     let dir = ScratchDir::new("tls-inspect-warn-conf");
-    let path = dir.write("relayd.conf", &config("tcp", 8443, &ssl, None));
-    let out = Command::new(bin("relayd"))
-        .args(["-n", "-f"])
-        .arg(&path)
-        .env(e2e::SSL_DIR_VAR, &ssl.dir.path)
-        .output()
-        .expect("run relayd -n");
+    // `relayd -n` of `text`, with this test's /etc/ssl.
+    let check = |name: &str, text: &str| {
+        Command::new(bin("relayd"))
+            .args(["-n", "-f"])
+            .arg(dir.write(name, text))
+            .env(e2e::SSL_DIR_VAR, &ssl.dir.path)
+            .output()
+            .expect("run relayd -n")
+    };
+    let out = check("relayd.conf", &config("tcp", 8443, &ssl, None));
     let stderr = output_text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -230,13 +233,7 @@ fn inspection_without_ca_file_is_a_warning_naming_the_line() {
     );
     // A wrong password fails `relayd -n`, naming the file and line.
     let wrong = config("tcp", 8443, &ssl, None).replace("\"secret\"", "\"wrong\"");
-    let path = dir.write("wrong.conf", &wrong);
-    let out = Command::new(bin("relayd"))
-        .args(["-n", "-f"])
-        .arg(&path)
-        .env(e2e::SSL_DIR_VAR, &ssl.dir.path)
-        .output()
-        .expect("run relayd -n");
+    let out = check("wrong.conf", &wrong);
     let stderr = output_text(&out.stderr);
     assert!(
         !out.status.success()
