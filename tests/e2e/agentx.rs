@@ -28,6 +28,30 @@ fn summary(daemon: &Daemon) -> Vec<SummaryRow> {
     summary_rows(&String::from_utf8_lossy(&out.stdout))
 }
 
+/// relaydHostErrno for a `check tcp` host in a `show summary` status:
+/// relayd's HCE_TCP_CONNECT_OK (11) for a host up, HCE_TCP_CONNECT_FAIL
+/// (9) for one whose connect was refused.
+fn tcp_check_errno(status: &str) -> &'static str {
+    match status {
+        "up" => "11",
+        _ => "9",
+    }
+}
+
+/// `relayctl -j show hosts`: each host's id and its `errno`.
+fn json_errnos(daemon: &Daemon) -> BTreeMap<u32, u64> {
+    let out = daemon.relayctl(&["-j", "show", "hosts"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|row| row["type"] == "host")
+        .filter_map(|row| {
+            let id = u32::try_from(row["status"]["host_id"].as_u64()?).ok()?;
+            Some((id, row["errno"].as_u64()?))
+        })
+        .collect()
+}
+
 /// relaydHostStatus for a `show summary` host status.
 fn host_status_code(status: &str) -> &'static str {
     match status {
@@ -128,6 +152,23 @@ fn snmpwalk_reads_relays_tables_and_hosts_and_follows_the_master() {
             Some(tables[0].id.to_string().as_str())
         );
         assert_eq!(cell(&walk, 5, 6, host.id), Some("1"), "{}", context());
+        // 127.0.0.2 refuses the check's connect: nothing listens there.
+        assert_eq!(
+            cell(&walk, 5, 10, host.id),
+            Some(tcp_check_errno(&host.status)),
+            "{}",
+            context()
+        );
+    }
+    // relayctl -j says the same codes.
+    let errnos = json_errnos(&daemon);
+    for host in &hosts {
+        assert_eq!(
+            errnos.get(&host.id).map(u64::to_string).as_deref(),
+            cell(&walk, 5, 10, host.id),
+            "{errnos:?}\n{}",
+            context()
+        );
     }
     let first = hosts
         .iter()
@@ -206,6 +247,13 @@ fn snmpwalk_reads_relays_tables_and_hosts_and_follows_the_master() {
     assert_eq!(
         walk.get(&status_oid).map(String::as_str),
         Some("2"),
+        "{walk:#?}"
+    );
+    // Its port is closed now: the connect is refused.
+    assert_eq!(
+        walk.get(&format!("{INFO}.5.1.10.{}", first.id))
+            .map(String::as_str),
+        Some("9"),
         "{walk:#?}"
     );
 

@@ -5,8 +5,8 @@
 use relayd_proto::control::{IdName, MonitorEvent};
 use relayd_proto::frame::Header;
 use relayd_proto::status::{
-    DnsDrops, HostRow, HostStatus, RedirectRow, RelayRow, RouterRow, SessionRow, Statistics,
-    TableRow,
+    DnsDrops, HostError, HostRow, HostState, HostStatus, RedirectRow, RelayRow, RouterRow,
+    SessionRow, Statistics, TableRow,
 };
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -112,10 +112,8 @@ pub fn host(view: View, host: &HostRow) -> String {
         if status.retry_count > 0 {
             let _ = write!(total, ", {} retries", status.retry_count);
         }
-        if let (Some(error), relayd_proto::status::HostState::Down) =
-            (&status.last_error, status.state)
-        {
-            let _ = write!(total, ", error: {error}");
+        if status.state == HostState::Down && status.last_error != HostError::None {
+            let _ = write!(total, ", error: {}", status.last_error);
         }
         out += &detail(&total);
     }
@@ -345,7 +343,7 @@ pub fn monitor_event(header: &Header, event: &MonitorEvent, now: i64) -> String 
 mod tests {
     use super::*;
     use relayd_config::Prefix;
-    use relayd_proto::status::{HostState, HttpReuse, RedirectState};
+    use relayd_proto::status::{HttpReuse, RedirectState};
 
     fn stats(count: u64, last: u32) -> Statistics {
         Statistics {
@@ -379,7 +377,7 @@ mod tests {
                 check_count: checks,
                 up_count: up,
                 retry_count: 0,
-                last_error: Some("tcp connect timeout".into()),
+                last_error: HostError::TcpConnectTimeout,
                 last_check_micros: None,
             },
         }

@@ -2,6 +2,7 @@
 //! tagged with what it is (`"type"`, `"result"` or `"event"`).
 
 use relayd_proto::control::{ControlReply, MonitorEvent};
+use relayd_proto::status::HostStatus;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -22,6 +23,13 @@ fn tagged<T: Serialize>(key: &str, tag: &str, value: &T) -> Value {
     Value::Object(object)
 }
 
+/// The last check's result as relayd's number (`HCE_*`, relaydHostErrno)
+/// and words, next to the variant name serde gives `last_error`.
+fn insert_errno(object: &mut Map<String, Value>, status: &HostStatus) {
+    object.insert("errno".into(), json!(status.last_error.code()));
+    object.insert("error".into(), json!(status.last_error.as_str()));
+}
+
 /// The JSON line for a reply, `None` for `End`.
 pub fn reply(reply: &ControlReply, now: i64) -> Option<String> {
     let value = match reply {
@@ -29,9 +37,11 @@ pub fn reply(reply: &ControlReply, now: i64) -> Option<String> {
         ControlReply::Table(row) => tagged("type", "table", row),
         ControlReply::Host(row) => {
             let mut value = tagged("type", "host", row);
-            if let (Value::Object(object), Some(percent)) = (&mut value, row.status.availability())
-            {
-                object.insert("availability".into(), json!(percent));
+            if let Value::Object(object) = &mut value {
+                if let Some(percent) = row.status.availability() {
+                    object.insert("availability".into(), json!(percent));
+                }
+                insert_errno(object, &row.status);
             }
             value
         }
@@ -49,7 +59,13 @@ pub fn reply(reply: &ControlReply, now: i64) -> Option<String> {
 
 fn event_value(event: &MonitorEvent, now: i64) -> Value {
     let mut value = match event {
-        MonitorEvent::HostStatus(status) => tagged("event", event.name(), status),
+        MonitorEvent::HostStatus(status) => {
+            let mut value = tagged("event", event.name(), status);
+            if let Value::Object(object) = &mut value {
+                insert_errno(object, status);
+            }
+            value
+        }
         MonitorEvent::RedirectDisabled(id)
         | MonitorEvent::RedirectEnabled(id)
         | MonitorEvent::TableDisabled(id)
@@ -71,7 +87,7 @@ fn event_value(event: &MonitorEvent, now: i64) -> Value {
 mod tests {
     use super::*;
     use relayd_proto::control::IdName;
-    use relayd_proto::status::{HostRow, HostState, HostStatus, TableRow};
+    use relayd_proto::status::{HostError, HostRow, HostState, TableRow};
 
     fn parse(line: &str) -> Value {
         serde_json::from_str(line).unwrap()
@@ -100,6 +116,7 @@ mod tests {
                 state: HostState::Up,
                 check_count: 4,
                 up_count: 3,
+                last_error: HostError::TcpConnectOk,
                 ..HostStatus::default()
             },
         });
@@ -107,6 +124,9 @@ mod tests {
         assert_eq!(value["type"], "host");
         assert_eq!(value["status"]["state"], "Up");
         assert_eq!(value["availability"], 75.0);
+        assert_eq!(value["status"]["last_error"], "TcpConnectOk");
+        assert_eq!(value["errno"], 11);
+        assert_eq!(value["error"], "tcp connect ok");
     }
 
     #[test]

@@ -31,7 +31,7 @@ use std::fmt;
 
 /// The version of the messages in this module and in `status`. Bump it with
 /// every change to them (the `control_version` test notices a change).
-pub const CONTROL_VERSION: u32 = 10;
+pub const CONTROL_VERSION: u32 = 11;
 
 /// relayctl and relayd were built with different control messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

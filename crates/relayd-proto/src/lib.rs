@@ -8,7 +8,8 @@
 //! - [`messages`]: the enums of each parent/child and child/child channel,
 //!   and the lifecycle every parent -> child channel shares.
 //! - [`control`]: relayctl's requests and the parent's replies.
-//! - [`status`]: runtime state rows shared by the daemon and relayctl.
+//! - [`status`]: runtime state rows shared by the daemon and relayctl;
+//!   [`host_error`]: the checks' result codes they carry (relayd's `HCE_*`).
 //! - [`config_sync`]: cutting a configuration into parts for each child.
 //! - [`correlate`]: matching answers to requests by id, one or many
 //!   responders.
@@ -20,6 +21,7 @@ pub mod correlate;
 pub mod error;
 mod fdpass;
 pub mod frame;
+pub mod host_error;
 pub mod kind;
 pub mod messages;
 pub mod process;

@@ -2,6 +2,7 @@
 //! what the engines report and what relayctl prints. Plain data, shared by
 //! the daemon (producer) and relayctl (consumer).
 
+pub use crate::host_error::HostError;
 use relayd_config::{ObjectId, Prefix};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -48,8 +49,10 @@ pub struct HostStatus {
     pub up_count: u64,
     /// Failed checks in a row not yet counted as down (`retry N`).
     pub retry_count: u32,
-    /// Why the last check failed, e.g. "tcp connect timeout".
-    pub last_error: Option<String>,
+    /// The last check's result code, relayd's `host->he`: why it failed
+    /// (`TcpConnectTimeout`) or that it passed (`TcpConnectOk`); `None`
+    /// before the first check.
+    pub last_error: HostError,
     /// How long the last finished check took, in microseconds (`None`
     /// before the first).
     pub last_check_micros: Option<u64>,

@@ -5,30 +5,29 @@ use proptest::prelude::*;
 use relayd_proto::frame::{decode_payload, encode_frame, FrameDecoder};
 use relayd_proto::messages::parent_hce::HceToParent;
 use relayd_proto::messages::{LifecycleAnswer, ToParent};
-use relayd_proto::status::{HostState, HostStatus};
+use relayd_proto::status::{HostError, HostState, HostStatus};
 
 /// What the hce sends its parent.
 type FromHce = ToParent<HceToParent>;
 
 fn host_status() -> impl Strategy<Value = FromHce> {
-    (
-        any::<u32>(),
-        any::<u64>(),
-        0u8..3,
-        proptest::option::of(".{0,40}"),
-    )
-        .prop_map(|(id, count, state, error)| {
-            ToParent::Engine(HceToParent::HostStatus(HostStatus {
-                host_id: id,
-                table_id: id / 2,
-                state: [HostState::Unknown, HostState::Up, HostState::Down][state as usize],
-                check_count: count,
-                up_count: count / 2,
-                retry_count: 0,
-                last_error: error,
-                last_check_micros: Some(count / 3),
-            }))
-        })
+    (any::<u32>(), any::<u64>(), 0u8..3, 0u8..4).prop_map(|(id, count, state, error)| {
+        ToParent::Engine(HceToParent::HostStatus(HostStatus {
+            host_id: id,
+            table_id: id / 2,
+            state: [HostState::Unknown, HostState::Up, HostState::Down][state as usize],
+            check_count: count,
+            up_count: count / 2,
+            retry_count: 0,
+            last_error: [
+                HostError::None,
+                HostError::TcpConnectOk,
+                HostError::TcpConnectFail,
+                HostError::ScriptTimeout,
+            ][error as usize],
+            last_check_micros: Some(count / 3),
+        }))
+    })
 }
 
 fn message() -> impl Strategy<Value = FromHce> {

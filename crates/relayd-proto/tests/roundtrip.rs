@@ -38,7 +38,7 @@ fn host_status() -> HostStatus {
         check_count: 10,
         up_count: 7,
         retry_count: 1,
-        last_error: Some("tcp connect timeout".into()),
+        last_error: HostError::TcpConnectTimeout,
         last_check_micros: Some(1250),
     }
 }

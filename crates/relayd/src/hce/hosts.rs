@@ -224,7 +224,6 @@ impl HostBook {
 
 fn status_of(entry: &Entry) -> HostStatus {
     let tracker = &entry.tracker;
-    let error = tracker.last_error();
     HostStatus {
         host_id: entry.host.id,
         table_id: entry.table_id,
@@ -232,7 +231,7 @@ fn status_of(entry: &Entry) -> HostStatus {
         check_count: tracker.check_count(),
         up_count: tracker.up_count(),
         retry_count: tracker.retries_left(),
-        last_error: (error != HostError::None).then(|| error.to_string()),
+        last_error: tracker.last_error(),
         last_check_micros: entry
             .last_check
             .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
@@ -382,10 +381,7 @@ mod tests {
         );
         let recorded = book.record(1, &down());
         assert!(recorded.iter().all(|r| r.status.state == HostState::Down));
-        assert_eq!(
-            recorded[1].status.last_error.as_deref(),
-            Some("tcp connect failed")
-        );
+        assert_eq!(recorded[1].status.last_error, HostError::TcpConnectFail);
         assert_eq!(
             (recorded[1].status.check_count, recorded[1].status.up_count),
             (2, 1)
@@ -398,10 +394,7 @@ mod tests {
         assert!(book.start_round(7).expect("round").timed_out.is_empty());
         let late = book.start_round(7).expect("round");
         assert_eq!(late.timed_out.len(), 1);
-        assert_eq!(
-            late.timed_out[0].last_error.as_deref(),
-            Some("interval timeout")
-        );
+        assert_eq!(late.timed_out[0].last_error, HostError::IntervalTimeout);
         // Reported once, not at every round that follows.
         assert!(book.start_round(7).expect("round").timed_out.is_empty());
     }

@@ -4,8 +4,8 @@
 //! ordered map (RFC 2741 7.2.3). Columns as relayd's agentx_control.c:
 //! tables `relaydInfo.T.1.COLUMN.INDEX`, T = 1 redirects, 2 relays,
 //! 3 routers, 4 netRoutes, 5 hosts, 6 sessions (indexed by relay and
-//! session), 7 tables. relaydHostErrno is not served: this relayd's checks
-//! say why a host failed in words (`show hosts`), not in relayd's codes.
+//! session), 7 tables. relaydHostErrno is the last check's `HCE_*` code
+//! (`HostError::code`), as relayd's `host->he`.
 
 use relayd_agentx::{Oid, Request, RequestKind, SearchRange, Value, VarBind, MAX_PDU};
 use relayd_proto::messages::agentx::MibView;
@@ -80,6 +80,7 @@ impl Mib {
             mib.integer(5, 7, &row, state);
             mib.put(5, 8, &row, Value::Counter64(status.check_count));
             mib.put(5, 9, &row, Value::Counter64(status.up_count));
+            mib.integer(5, 10, &row, i64::from(status.last_error.code()));
         }
         for s in &view.sessions {
             let row = [s.relay_id, s.id];

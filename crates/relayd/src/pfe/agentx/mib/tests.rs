@@ -1,7 +1,7 @@
 use super::*;
 use relayd_agentx::SearchRange;
 use relayd_proto::messages::agentx::{MibHost, MibTable};
-use relayd_proto::status::{HostRow, HostStatus, RelayRow, TableRow};
+use relayd_proto::status::{HostError, HostRow, HostStatus, RelayRow, TableRow};
 
 fn oid(s: &[u32]) -> Oid {
     Oid::from_slice(s).unwrap()
@@ -25,6 +25,10 @@ fn view() -> MibView {
                 state,
                 check_count: 4,
                 up_count: 3,
+                last_error: match state {
+                    HostState::Up => HostError::TcpConnectOk,
+                    _ => HostError::TcpConnectFail,
+                },
                 ..HostStatus::default()
             },
         },
@@ -104,6 +108,9 @@ fn relays_sum_their_processes_and_hosts_say_their_state() {
     assert_eq!(get(info(&[2, 1, 5, 1])), Value::Gauge32(2));
     assert_eq!(get(info(&[5, 1, 7, 1])), Value::Integer(0));
     assert_eq!(get(info(&[5, 1, 7, 2])), Value::Integer(2));
+    // relaydHostErrno: HCE_TCP_CONNECT_OK (11), HCE_TCP_CONNECT_FAIL (9).
+    assert_eq!(get(info(&[5, 1, 10, 1])), Value::Integer(11));
+    assert_eq!(get(info(&[5, 1, 10, 2])), Value::Integer(9));
     assert_eq!(
         get(info(&[5, 1, 5, 1])),
         Value::OctetString(vec![10, 0, 0, 1])
