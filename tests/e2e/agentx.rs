@@ -333,3 +333,55 @@ fn the_older_snmp_spelling_registers_and_warns_about_traps() {
     let sys_descr = ".1.3.6.1.2.1.1.1.0";
     assert!(snmpd.get(&[sys_descr]).contains_key(sys_descr));
 }
+
+/// `agentx context C`: relayd registers its MIB in context C of the
+/// master. snmpd maps a second community to C (VACM): that community
+/// reads relayd's rows, the default context (the first community) has
+/// none of them, while snmpd's own variables stay in the default context.
+#[test]
+fn a_non_default_context_holds_the_rows_and_the_default_one_does_not() {
+    if !daemon_can_run() || !tools_installed(&["snmpd", "snmpwalk", "snmpget"]) {
+        return;
+    }
+    let Some(snmpd) = or_skip(Snmpd::start_with_context("relayd")) else {
+        return;
+    };
+    let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::AcceptAndClose);
+    let config = watched_relay_config(
+        &format!(
+            "agentx context \"relayd\" path \"{}\"\n",
+            snmpd.agentx_socket.display()
+        ),
+        "127.0.0.1",
+        "www",
+        free_port(),
+        backend.port(),
+    );
+    let daemon = Daemon::start("agentx-context", &config);
+    expect_state(&daemon, "127.0.0.1", "up", Duration::from_secs(10));
+
+    let relay_name = format!("{INFO}.2.1.3.1");
+    let mut walk = BTreeMap::new();
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            walk = snmpd.walk_context(INFO);
+            walk.get(&relay_name).map(String::as_str) == Some("www")
+        }),
+        "relayd's rows never showed in context relayd: {walk:#?}\nsnmpd:\n{}\nrelayd:\n{}",
+        snmpd.log_text(),
+        daemon.log_text()
+    );
+    let host = summary(&daemon)
+        .into_iter()
+        .find(|r| r.kind == "host")
+        .expect("a host row");
+    assert_eq!(cell(&walk, 5, 4, host.id), Some("127.0.0.1"), "{walk:#?}");
+    assert_eq!(cell(&walk, 5, 7, host.id), Some("0"), "{walk:#?}");
+
+    // The default context: snmpd answers, relayd's subtree is not there.
+    let sys_descr = ".1.3.6.1.2.1.1.1.0";
+    assert!(snmpd.get(&[sys_descr]).contains_key(sys_descr));
+    let default = snmpd.walk(INFO);
+    assert!(default.is_empty(), "{default:#?}");
+    assert!(!snmpd.get(&[&relay_name]).contains_key(&relay_name));
+}

@@ -1,6 +1,7 @@
 //! net-snmp from Debian: an `snmpd` master agent with its own config in a
 //! scratch directory (`master agentx`, the AgentX socket there, a
-//! community on a loopback UDP port), killed by pid on drop; `snmpwalk`
+//! community on a loopback UDP port, optionally a second community that
+//! reads an SNMP context), killed by pid on drop; `snmpwalk`
 //! `snmpbulkwalk` and `snmpget` against it with numeric OIDs (no MIB files needed).
 
 use std::collections::BTreeMap;
@@ -12,8 +13,10 @@ use std::time::Duration;
 use crate::process::wait_until;
 use crate::scratch::ScratchDir;
 
-/// The community the test's snmpd answers.
+/// The community the test's snmpd answers (the default context).
 const COMMUNITY: &str = "relayd-e2e";
+/// The community that reads the context of [`Snmpd::start_with_context`].
+const CONTEXT_COMMUNITY: &str = "relayd-e2e-context";
 
 /// A running `snmpd -f`: its AgentX socket and UDP port.
 pub struct Snmpd {
@@ -21,12 +24,25 @@ pub struct Snmpd {
     dir: ScratchDir,
     pub agentx_socket: PathBuf,
     pub port: u16,
+    /// The non-default context [`CONTEXT_COMMUNITY`] reads, if any.
+    context: Option<String>,
     starts: u32,
 }
 
 impl Snmpd {
     /// Starts snmpd on a free loopback UDP port; waits until it answers.
     pub fn start() -> Result<Snmpd, String> {
+        Snmpd::start_in(None)
+    }
+
+    /// As [`Snmpd::start`], and SNMPv2c requests with a second community
+    /// read context `context` (net-snmp's `com2sec -Cn`), where a subagent
+    /// registering in that context shows: [`Snmpd::walk_context`].
+    pub fn start_with_context(context: &str) -> Result<Snmpd, String> {
+        Snmpd::start_in(Some(context.to_string()))
+    }
+
+    fn start_in(context: Option<String>) -> Result<Snmpd, String> {
         let dir = ScratchDir::new("snmpd");
         let port = UdpSocket::bind("127.0.0.1:0")
             .and_then(|s| s.local_addr())
@@ -38,6 +54,7 @@ impl Snmpd {
             dir,
             agentx_socket,
             port,
+            context,
             starts: 0,
         };
         snmpd.spawn()?;
@@ -45,17 +62,25 @@ impl Snmpd {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let config = self.dir.write(
-            "snmpd.conf",
-            &format!(
-                "master agentx\n\
-                 agentXSocket {}\n\
-                 agentaddress udp:127.0.0.1:{}\n\
-                 rocommunity {COMMUNITY} 127.0.0.1\n",
-                self.agentx_socket.display(),
-                self.port
-            ),
+        let mut text = format!(
+            "master agentx\n\
+             agentXSocket {}\n\
+             agentaddress udp:127.0.0.1:{}\n\
+             rocommunity {COMMUNITY} 127.0.0.1\n",
+            self.agentx_socket.display(),
+            self.port
         );
+        if let Some(context) = &self.context {
+            // The community maps to a security name in the context, whose
+            // group may read everything there (snmpd.conf(5), VACM).
+            text.push_str(&format!(
+                "com2sec -Cn {context} ctxuser 127.0.0.1 {CONTEXT_COMMUNITY}\n\
+                 group ctxgroup v2c ctxuser\n\
+                 view ctxall included .1\n\
+                 access ctxgroup {context} any noauth exact ctxall none none\n"
+            ));
+        }
+        let config = self.dir.write("snmpd.conf", &text);
         self.starts += 1;
         let log = std::fs::File::create(self.dir.join(&format!("snmpd.{}.log", self.starts)))
             .map_err(|e| format!("snmpd log: {e}"))?;
@@ -107,9 +132,13 @@ impl Snmpd {
     }
 
     fn client(&self, program: &str, oids: &[&str]) -> BTreeMap<String, String> {
+        self.client_as(COMMUNITY, program, oids)
+    }
+
+    fn client_as(&self, community: &str, program: &str, oids: &[&str]) -> BTreeMap<String, String> {
         let output = Command::new(program)
             .args([
-                "-v2c", "-c", COMMUNITY, "-On", "-Oe", "-t", "3", "-r", "1", "-m", "",
+                "-v2c", "-c", community, "-On", "-Oe", "-t", "3", "-r", "1", "-m", "",
             ])
             .arg(format!("127.0.0.1:{}", self.port))
             .args(oids)
@@ -126,6 +155,15 @@ impl Snmpd {
     /// its value as the tool prints it, type removed.
     pub fn walk(&self, oid: &str) -> BTreeMap<String, String> {
         self.client("snmpwalk", &[oid])
+    }
+
+    /// `snmpwalk` under `oid` in the context of
+    /// [`Snmpd::start_with_context`] (empty without one), as [`Snmpd::walk`].
+    pub fn walk_context(&self, oid: &str) -> BTreeMap<String, String> {
+        if self.context.is_none() {
+            return BTreeMap::new();
+        }
+        self.client_as(CONTEXT_COMMUNITY, "snmpwalk", &[oid])
     }
 
     /// `snmpbulkwalk` under `oid` (GetBulk requests), as [`Snmpd::walk`].
