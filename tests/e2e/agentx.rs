@@ -385,3 +385,100 @@ fn a_non_default_context_holds_the_rows_and_the_default_one_does_not() {
     assert!(default.is_empty(), "{default:#?}");
     assert!(!snmpd.get(&[&relay_name]).contains_key(&relay_name));
 }
+
+/// `session P:ID` of each `relayctl show sessions` entry.
+fn listed_sessions(daemon: &Daemon) -> Vec<(u32, u32)> {
+    let out = daemon.relayctl(&["show", "sessions"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("session ")?;
+            let (process, id) = rest.split_whitespace().next()?.split_once(':')?;
+            Some((process.parse().ok()?, id.parse().ok()?))
+        })
+        .collect()
+}
+
+/// With `prefork 2` both relay processes number their sessions, and
+/// relaydSessions is indexed by relay and session id only: each process
+/// has ids of its own, so sessions held by the two processes are all rows
+/// of the walk, with the pids of both processes.
+#[test]
+fn sessions_of_two_relay_processes_are_all_rows() {
+    if !daemon_can_run() || !tools_installed(&["snmpd", "snmpwalk", "snmpget"]) {
+        return;
+    }
+    let Some(snmpd) = or_skip(Snmpd::start()) else {
+        return;
+    };
+    let backend = TcpBackend::start("127.0.0.1:0", TcpBehaviour::Silent);
+    let relay_port = free_port();
+    let config = watched_relay_config(
+        &format!(
+            "prefork 2\nagentx path \"{}\"\n",
+            snmpd.agentx_socket.display()
+        ),
+        "127.0.0.1",
+        "www",
+        relay_port,
+        backend.port(),
+    );
+    let daemon = Daemon::start("agentx-prefork", &config);
+    expect_state(&daemon, "127.0.0.1", "up", Duration::from_secs(10));
+
+    // Connect until the sessions are held by both processes (the kernel
+    // spreads the connections over their listening sockets): at most 32.
+    let mut clients = Vec::new();
+    let mut listed = Vec::new();
+    while clients.len() < 32 {
+        clients.push(connect(relay_port));
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                listed = listed_sessions(&daemon);
+                listed.len() == clients.len()
+            }),
+            "{} clients, sessions {listed:?}",
+            clients.len()
+        );
+        let processes: std::collections::BTreeSet<u32> = listed.iter().map(|s| s.0).collect();
+        if processes.len() == 2 {
+            break;
+        }
+    }
+    let ids: std::collections::BTreeSet<u32> = listed.iter().map(|s| s.1).collect();
+    assert_eq!(ids.len(), listed.len(), "ids shared: {listed:?}");
+
+    // Every session is a row: relaydSessionIndex of each listed id, and
+    // the pids (column 12) of two processes.
+    let relay_id = 1;
+    let mut walk = BTreeMap::new();
+    let rows = |walk: &BTreeMap<String, String>| -> Vec<(u32, String)> {
+        let prefix = format!("{INFO}.6.1.1.{relay_id}.");
+        walk.iter()
+            .filter_map(|(oid, value)| {
+                let id: u32 = oid.strip_prefix(&prefix)?.parse().ok()?;
+                let pid = walk.get(&format!("{INFO}.6.1.12.{relay_id}.{id}"))?;
+                (value == &id.to_string()).then(|| (id, pid.clone()))
+            })
+            .collect()
+    };
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            walk = snmpd.walk(INFO);
+            rows(&walk).len() == listed.len()
+        }),
+        "sessions {listed:?}, rows {:?}\n{walk:#?}\nrelayd:\n{}",
+        rows(&walk),
+        daemon.log_text()
+    );
+    let rows = rows(&walk);
+    let row_ids: std::collections::BTreeSet<u32> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(row_ids, ids, "{rows:?}");
+    let pids: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(pids.len(), 2, "{rows:?}");
+    eprintln!(
+        "agentx: {} sessions over 2 relay processes, ids {ids:?}",
+        clients.len()
+    );
+    drop(clients);
+}

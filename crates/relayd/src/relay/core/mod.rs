@@ -5,7 +5,8 @@
 //! Module map: `plan` (a relay's common part and its protocol's part),
 //! `accept` (listening sockets; TCP accepts sessions), `datagram` (UDP
 //! listeners handing datagrams to a protocol), `session` (from accept to
-//! the protocol, and back from the parking lot), `stream` (the transport
+//! the protocol, and back from the parking lot), `session_ids` (ids unique
+//! across the relay processes), `stream` (the transport
 //! seam: plain TCP or a layered stream such as TLS), `forward` (choosing
 //! and connecting a backend), `natlook` (a datagram's original destination,
 //! asked of the pfe), `schedule` (the table modes), `clock` (a
@@ -26,6 +27,7 @@ pub mod park;
 pub mod plan;
 pub mod schedule;
 pub mod session;
+pub mod session_ids;
 pub mod shared;
 pub mod sockopt;
 pub mod stats;

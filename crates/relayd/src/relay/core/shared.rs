@@ -13,6 +13,7 @@ use super::park::{ParkedSession, ParkingLot};
 use super::plan::{RelayPlan, TableTarget, Target};
 use super::schedule::{self, Candidate, Request};
 use super::session::SessionEntry;
+use super::session_ids::SessionIds;
 use super::stats::RelayCounters;
 use crate::relay::http::pool::BackendPool;
 use crate::relay::tcp::splice::PipePool;
@@ -21,7 +22,7 @@ use relayd_proto::status::{HostState, SessionRow, Statistics};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -72,7 +73,7 @@ pub struct Shared {
     /// Sessions were parked since the last sweep: freed task memory can
     /// go back to the system.
     parked_since_sweep: AtomicBool,
-    next_session: AtomicU32,
+    session_ids: SessionIds,
     state: Mutex<State>,
 }
 
@@ -112,7 +113,7 @@ impl Shared {
             lot: ParkingLot::new()?,
             natlook: NatLook::default(),
             parked_since_sweep: AtomicBool::new(false),
-            next_session: AtomicU32::new(1),
+            session_ids: SessionIds::new(instance),
             state: Mutex::new(State {
                 random: seed | 1,
                 ..State::default()
@@ -273,7 +274,7 @@ impl Shared {
         client: SocketAddr,
         clock: Arc<ActivityClock>,
     ) -> u32 {
-        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let id = self.session_ids.next();
         let mut state = self.state();
         state.counters.entry(relay).or_default().session_started();
         clock.count_into(state.bytes.entry(relay).or_default().clone());
