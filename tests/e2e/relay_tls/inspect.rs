@@ -7,9 +7,13 @@
 //! the client verifies against that CA alone, for tcp and http relays;
 //! the copy is cached (the second session sees the same bytes). A backend whose certificate `tls
 //! ca file` refuses closes the session, logged with relay and host. The
-//! CA key's secret is in the memory of the ca processes only. And
-//! inspection without `ca file` is a warning at load naming the line.
+//! CA key's secret is in the memory of the ca processes only. An
+//! inspected HTTP session that needs a second backend connection (the
+//! backend closed the idle one, or closed under the next request, which
+//! is sent again) sends the client's SNI on it too. And inspection
+//! without `ca file` is a warning at load naming the line.
 
+use super::recording::{Ending, SniBackend};
 use e2e::{
     bin, cmdline, daemon_can_run, free_port, memory_holds, or_skip, output_text, tools_installed,
     Daemon, Namespace, ScratchDir, SslDir, TlsServer,
@@ -201,6 +205,105 @@ fn inspect_with(
         "the CA key's secret is outside the ca processes: {holders:?}"
     );
     drop(daemon);
+}
+
+/// Two requests on one inspected client connection, one second apart,
+/// to 127.0.0.1:`port` (redirected to the relay) asking for `name`; the
+/// second says `Connection: close`. What the client read.
+fn two_requests(ns: &Namespace, port: u16, name: &str, ca: &std::path::Path) -> String {
+    let request = |path: &str, last: &str| {
+        format!("printf 'GET /{path} HTTP/1.1\\r\\nHost: {name}\\r\\n{last}\\r\\n'")
+    };
+    let script = format!(
+        "({}; sleep 1; {}; sleep 3) | timeout 10 openssl s_client -bind {CLIENT}:0 \
+         -connect 127.0.0.1:{port} -servername {name} -CAfile {} -verify_return_error \
+         -quiet 2>&1",
+        request("one", ""),
+        request("two", "Connection: close\\r\\n"),
+        ca.display()
+    );
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "sh", "-c", &script])
+        .output()
+        .expect("run openssl s_client in the namespace");
+    output_text(&out.stdout)
+}
+
+#[test]
+fn every_backend_connection_of_an_inspected_session_carries_the_clients_sni() {
+    if !daemon_can_run() || !tools_installed(&["ip", "nft", "openssl"]) {
+        return;
+    }
+    let Some(ns) = or_skip(Namespace::create("tlssni")) else {
+        return;
+    };
+    let ssl = SslDir::new("tls-inspect-sni");
+    ssl.ca("inspector");
+    ssl.encrypted_key("inspector", "secret");
+    ssl.ca("origin");
+    ssl.signed("site", "origin", &["site.test", "www.site.test"]);
+    ssl.keypair("relay", &["relay.test"]);
+    // One backend closing each connection after its answer (the session's
+    // idle backend is gone at the next request: a new connection), one
+    // closing under the next request (sent again on a new connection).
+    let backend = |ending| {
+        let listener = ns.run(|| std::net::TcpListener::bind("127.0.0.1:0"));
+        let listener = listener.expect("a listener in the namespace");
+        SniBackend::start(listener, &ssl.certificate("site"), &ssl.key("site"), ending)
+    };
+    let backends = [backend(Ending::AfterAnswer), backend(Ending::AtNextRequest)];
+    let port = free_port();
+    let dir = ScratchDir::new("tls-inspect-sni-rules");
+    let rules = dir.write(
+        "rules.nft",
+        &format!(
+            "table ip relaytest {{\n\tchain out {{\n\t\ttype nat hook output priority -100; policy accept;\n\t\t\
+             ip saddr {CLIENT} ip daddr 127.0.0.1 tcp dport {{ {}, {} }} redirect to :{port}\n\t}}\n}}\n",
+            backends[0].port, backends[1].port
+        ),
+    );
+    let rules = rules.to_string_lossy().into_owned();
+    if or_skip(
+        ns.exec(&["nft", "-f", &rules])
+            .map_err(|e| format!("nftables: {e}")),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let (var, ssl_path) = ssl.env();
+    let daemon = Daemon::start_in_with_env(
+        &ns,
+        "relay-tls-inspect-sni",
+        &config("http", port, &ssl, Some(&ssl.certificate("origin"))),
+        &[(var, &ssl_path)],
+    );
+    let inspector = ssl.certificate("inspector");
+    // How the relay came to the second connection, as it logs it.
+    let ways = ["closed its idle connection", "sending it again"];
+    for (backend, way) in backends.iter().zip(ways) {
+        let read = two_requests(&ns, backend.port, "www.site.test", &inspector);
+        let answers = read.matches("HTTP/1.1 200 OK").count();
+        assert!(
+            answers == 2 && read.contains("connection 1") && read.contains("connection 2"),
+            "two answers over two backend connections:\n{read}\nlog:\n{}",
+            daemon.log_text()
+        );
+        let sent = Some("www.site.test".to_string());
+        assert_eq!(
+            backend.names(),
+            [sent.clone(), sent],
+            "the client's SNI on both backend connections; log:\n{}",
+            daemon.log_text()
+        );
+        let log = daemon.log_text();
+        let logged = log
+            .lines()
+            .any(|l| l.contains(&format!("backend 127.0.0.1:{}", backend.port)) && l.contains(way));
+        assert!(logged, "no \"{way}\" for {}:\n{log}", backend.port);
+    }
+    drop(daemon);
+    drop(backends);
 }
 
 #[test]

@@ -145,21 +145,22 @@ impl ConnectError {
     }
 }
 
-/// Connects a new session of `plan` from `peer` to a backend: the relay's
+/// Connects a session of `plan` from `peer` to a backend: the relay's
 /// address, a host of its tables, or the client's original destination.
+/// `sni` is an inspected client's SNI (see [`Destination`]).
 pub async fn connect_backend(
     shared: &Shared,
     plan: &RelayPlan,
     session: u32,
     client: &Transport,
-    peer: SocketAddr,
-    listen: SocketAddr,
+    (peer, listen): (SocketAddr, SocketAddr),
+    sni: Option<&str>,
 ) -> Result<(Transport, Backend), ForwardError> {
     let original = client.socket().and_then(original_destination);
     let to = Destination {
         original,
         listen,
-        sni: None,
+        sni,
     };
     connect_backend_to(shared, plan, session, peer, to).await
 }
@@ -169,7 +170,8 @@ pub struct Destination<'a> {
     /// The client's original destination, if it was redirected.
     pub original: Option<SocketAddr>,
     pub listen: SocketAddr,
-    /// TLS inspection: the client's SNI, sent on to the backend.
+    /// TLS inspection: the client's SNI, sent on to the backend, on the
+    /// session's first backend connection and on every later one.
     pub sni: Option<&'a str>,
 }
 
@@ -207,7 +209,7 @@ pub async fn connect_backend_to(
                 }
             }
         };
-        match connect_named(shared, backend.addr, plan, peer, to.sni).await {
+        match connect(shared, backend.addr, plan, peer, to.sni).await {
             Ok(stream) => return Ok((stream, backend)),
             Err(error) => {
                 tracing::debug!(
@@ -282,17 +284,9 @@ pub fn no_usable_host(plan: &RelayPlan, session: u32, peer: SocketAddr) -> Forwa
 /// transport is plain TCP; TLS to the backend (`forward with tls`) is
 /// layered on the stream here, as `Transport::Layered`, so that retries
 /// and failover cover its handshake too, within the session timeout.
+/// `sni`, an inspected client's SNI, is the name sent to a TLS backend
+/// (unless `tls verify name` names it).
 pub async fn connect(
-    shared: &Shared,
-    addr: SocketAddr,
-    plan: &RelayPlan,
-    peer: SocketAddr,
-) -> Result<Transport, ConnectError> {
-    connect_named(shared, addr, plan, peer, None).await
-}
-
-/// [`connect`], sending the client's SNI to a TLS backend (inspection).
-async fn connect_named(
     shared: &Shared,
     addr: SocketAddr,
     plan: &RelayPlan,

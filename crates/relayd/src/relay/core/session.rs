@@ -34,6 +34,10 @@ pub struct Accepted {
     /// TLS inspection connected the backend before the client's handshake
     /// was done: the protocol relays to it instead of connecting.
     pub preconnected: Option<(Transport, Backend)>,
+    /// TLS inspection: the client's SNI, sent on every backend connection
+    /// the session opens (an HTTP session reconnects, retries, moves to
+    /// another host), not on the first alone.
+    pub sni: Option<Arc<str>>,
 }
 
 /// A session connected to its backend: what every protocol keeps while
@@ -69,6 +73,7 @@ pub async fn run(
     let id = shared.open_session(plan.id, peer, clock.clone());
     sockopt::apply_accepted(&client, &plan.tcp);
     let mut preconnected = None;
+    let mut sni = None;
     let client = match (tls, plan.tls.inspection.clone()) {
         (None, _) => Transport::Tcp(client),
         (Some(_), Some(inspection)) => {
@@ -77,6 +82,7 @@ pub async fn run(
                 Ok((stream, server, backend)) => {
                     shared.session_connected(id, backend);
                     preconnected = Some((server, backend));
+                    sni = stream.get_ref().1.server_name().map(Arc::from);
                     Transport::Layered(Box::new(stream))
                 }
                 Err(outcome) => return finish(&shared, &plan, id, peer, &outcome),
@@ -94,6 +100,7 @@ pub async fn run(
         listen,
         clock,
         preconnected,
+        sni,
     };
     match &session.plan.protocol {
         ProtocolPlan::Tcp(tcp) => {

@@ -43,16 +43,16 @@ impl Link {
     }
 
     /// A fresh connection to the same backend, pooled as this one would
-    /// have been.
+    /// have been; an inspected session's client SNI (`sni`) goes with it.
     pub async fn reconnect(
         &self,
         shared: &Shared,
         plan: &RelayPlan,
         session: u32,
-        peer: SocketAddr,
+        (peer, sni): (SocketAddr, Option<&str>),
     ) -> Result<Link, ForwardError> {
         let addr = self.backend.addr;
-        match connect(shared, addr, plan, peer).await {
+        match connect(shared, addr, plan, peer, sni).await {
             Ok(stream) => Ok(Link::new(plan, stream, self.backend).poolable(self.poolable)),
             Err(error) => Err(connect_failed(plan, session, peer, addr, error)),
         }
@@ -71,6 +71,8 @@ pub struct Chooser<'a> {
     pub session: u32,
     pub peer: SocketAddr,
     pub listen: SocketAddr,
+    /// TLS inspection: the client's SNI, sent on every connection.
+    pub sni: Option<&'a str>,
     /// `http { reuse }`: pooled connections may be taken and kept.
     pub reuse: bool,
 }
@@ -114,8 +116,8 @@ impl Chooser<'_> {
             self.plan,
             self.session,
             client,
-            self.peer,
-            self.listen,
+            (self.peer, self.listen),
+            self.sni,
         )
         .await?;
         Ok(Link::new(self.plan, stream, backend).poolable(self.may_pool() && fixed.is_some()))
@@ -195,7 +197,7 @@ impl Chooser<'_> {
             if let Some(link) = self.pooled(backend) {
                 return Ok(Some(link));
             }
-            match connect(self.shared, backend.addr, self.plan, self.peer).await {
+            match connect(self.shared, backend.addr, self.plan, self.peer, self.sni).await {
                 Ok(stream) => {
                     let link = Link::new(self.plan, stream, backend).poolable(self.may_pool());
                     return Ok(Some(link));
@@ -272,6 +274,7 @@ mod tests {
             session: 1,
             peer: client_addr(),
             listen: listen_addr(),
+            sni: None,
             reuse: true,
         }
     }

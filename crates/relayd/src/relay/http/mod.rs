@@ -106,6 +106,7 @@ pub async fn resume(
         listen: between.listen,
         clock,
         preconnected: None,
+        sni: None,
     };
     let proxy = Proxy::new(
         shared.clone(),

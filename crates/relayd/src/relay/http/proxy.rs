@@ -63,6 +63,8 @@ pub struct Proxy {
     pub id: u32,
     pub peer: SocketAddr,
     pub listen: SocketAddr,
+    /// An inspected client's SNI, for every backend connection it needs.
+    pub sni: Option<Arc<str>>,
     pub clock: Arc<ActivityClock>,
     pub client: Wire,
     pub backend: Option<Link>,
@@ -86,6 +88,7 @@ impl Proxy {
             listen,
             clock,
             preconnected,
+            sni,
         } = session;
         let backend = preconnected.map(|(stream, backend)| Link::new(&plan, stream, backend));
         let timeout = plan.session_timeout;
@@ -100,6 +103,7 @@ impl Proxy {
             id,
             peer,
             listen,
+            sni,
             clock,
             backend,
             marks: Marks::default(),
@@ -384,6 +388,7 @@ impl Proxy {
             session: self.id,
             peer: self.peer,
             listen: self.listen,
+            sni: self.sni.as_deref(),
             reuse: self.http.options.reuse,
         };
         let chosen = match self.backend.take() {

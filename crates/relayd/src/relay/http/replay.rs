@@ -120,7 +120,12 @@ impl Proxy {
                 link.backend.addr
             );
             let reconnected = link
-                .reconnect(&self.shared, &self.plan, self.id, self.peer)
+                .reconnect(
+                    &self.shared,
+                    &self.plan,
+                    self.id,
+                    (self.peer, self.sni.as_deref()),
+                )
                 .await;
             *link = match reconnected {
                 Ok(mut new) => {

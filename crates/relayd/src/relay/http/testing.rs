@@ -80,6 +80,7 @@ pub fn proxy(
         listen: listen_addr(),
         clock,
         preconnected: None,
+        sni: None,
     };
     let client = Transport::Layered(Box::new(ours));
     (Proxy::new(shared.clone(), session, http, client), theirs)

@@ -43,7 +43,11 @@ pub async fn serve(shared: Arc<Shared>, mut session: Accepted, tcp: TcpPlan, cli
     let (id, peer) = (session.id, session.peer);
     let connected = match session.preconnected.take() {
         Some(connected) => Ok(connected),
-        None => connect_backend(&shared, &session.plan, id, &client, peer, session.listen).await,
+        None => {
+            let addresses = (peer, session.listen);
+            let sni = session.sni.as_deref();
+            connect_backend(&shared, &session.plan, id, &client, addresses, sni).await
+        }
     };
     match connected {
         Ok((server, backend)) => {
