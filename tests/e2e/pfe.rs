@@ -9,7 +9,8 @@
 //! gets no new connections once the hce saw it down, all down -> backup
 //! table, `relayctl redirect disable|enable`, statistics from the nftables
 //! counter, `nft list table inet relayd` with the rules and maps, a clean
-//! table after shutdown, a stale table removed at start, none left by a
+//! table after shutdown, the bytes of redirected connections both ways
+//! (forwarded and from the router itself) in `relayd_redirect_bytes_total`, a stale table removed at start, none left by a
 //! killed pfe (its parent removes it), and least-states
 //! refused; UDP too. relayd.conf(5)'s example redirections, their names
 //! translated to the lab's addresses: `relayd -n` accepts them, warning
@@ -19,8 +20,9 @@
 //! nf_tables (python3, unbound and dig for the examples).
 
 use e2e::{
-    bin, daemon_can_run, dig_with, ip, or_skip, read_text, repo_root, send_signal, stdout_text,
-    summary_rows, tools_installed, wait_until, Daemon, Namespace, ScratchDir, Unbound, WHO,
+    bin, daemon_can_run, dig_with, ip, metric_sample, or_skip, read_text, repo_root, send_signal,
+    stdout_text, summary_rows, tools_installed, wait_until, Daemon, Namespace, ScratchDir, Unbound,
+    WHO,
 };
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -334,8 +336,9 @@ fn redirect_follows_hosts_falls_back_to_backup_and_cleans_up() {
         String::from_utf8_lossy(&out.stderr)
     );
     wait_for_status(&daemon, "www", "disabled");
+    // (The byte counters' rules, `ct status dnat ...`, stay.)
     let flushed = wait_until(Duration::from_secs(5), || {
-        relayd_table(&lab.router).is_some_and(|t| !t.contains("dnat"))
+        relayd_table(&lab.router).is_some_and(|t| !t.contains(" dnat ip to "))
     });
     assert!(flushed, "{:?}", relayd_table(&lab.router));
     assert!(lab.connect(80, 1)[0].is_err());
@@ -503,6 +506,160 @@ fn udp_redirects_reach_the_backend_on_the_table_port() {
     for _ in 0..3 {
         assert_eq!(lab.ask_udp(53).as_deref(), Ok("b1"));
     }
+}
+
+/// A backend for byte counts: on BACKEND_PORT in `ns`, each connection
+/// is read to its end, then `reply` bytes are sent back; each thread
+/// ends with the number of bytes it read. Health checks (a connect and a
+/// reset) are connections too: their count is 0.
+fn byte_sink(ns: &Namespace, connections: usize, reply: usize) -> JoinHandle<Vec<usize>> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let sink = ns.spawn(move || {
+        let listener = TcpListener::bind(("0.0.0.0", BACKEND_PORT)).expect("bind byte sink");
+        let _ = ready_tx.send(());
+        let mut read = Vec::new();
+        // Bounded: the test makes `connections` transfers, the checks a
+        // few more; a sink that saw enough non-empty ones stops.
+        while read.iter().filter(|n| **n > 0).count() < connections && read.len() < 200 {
+            let Ok((mut stream, _)) = listener.accept() else {
+                break;
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut total = 0;
+            let mut buffer = [0u8; 16384];
+            while let Ok(n) = stream.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            if total > 0 {
+                let _ = stream.write_all(&vec![b'r'; reply]);
+            }
+            read.push(total);
+        }
+        read
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("byte sink ready");
+    sink
+}
+
+/// Sends `bytes` to `addr`, closes its side, reads the answer to its end:
+/// how many bytes came back.
+fn transfer(addr: SocketAddr, bytes: usize) -> Result<usize, String> {
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(&vec![b's'; bytes])
+        .map_err(|e| e.to_string())?;
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    Ok(answer.len())
+}
+
+/// `relayd_redirect_bytes_total` of redirect `name` in one direction.
+fn redirect_bytes(daemon: &Daemon, name: &str, direction: &str) -> Option<u64> {
+    let text = stdout_text(&daemon.relayctl(&["show", "metrics"]));
+    metric_sample(
+        &text,
+        &format!("relayd_redirect_bytes_total{{redirect=\"{name}\",direction=\"{direction}\"}}"),
+    )
+}
+
+/// The nat chain sees a connection's first packet only; the byte
+/// counters see every packet of a redirected flow in both directions,
+/// whether the client is behind the router (forwarded) or the router
+/// itself (its output): what went through is counted, at least its
+/// payload, and a flow to the backend that was not redirected is not.
+#[test]
+fn a_redirect_counts_the_bytes_of_its_flows_both_ways() {
+    let Some(lab) = lab_or_skip(1) else {
+        return;
+    };
+    const SENT: usize = 300_000;
+    const REPLY: usize = 100_000;
+    let sink = byte_sink(lab.backend(1), 2, REPLY);
+    let config = format!(
+        "interval 1\n\
+         table <web> {{ 10.77.1.2 }}\n\
+         redirect www {{\n\
+         \tlisten on {ROUTER} tcp port 80\n\
+         \tforward to <web> port {BACKEND_PORT} check tcp\n\
+         }}\n"
+    );
+    let daemon = lab.start_relayd("pfe-bytes", &config);
+    wait_for_status(&daemon, "www", "active");
+    let table = relayd_table(&lab.router).expect("table inet relayd");
+    assert!(
+        table.contains("ct direction reply counter name \"rdr_1_bytes_out\""),
+        "{table}"
+    );
+    // Reported (as 0: only the checks talked to the backend so far).
+    assert!(
+        wait_until(Duration::from_secs(10), || redirect_bytes(
+            &daemon, "www", "in"
+        ) == Some(0)),
+        "{:?}",
+        redirect_bytes(&daemon, "www", "in")
+    );
+
+    // From the client namespace, forwarded by the router.
+    let addr: SocketAddr = format!("{ROUTER}:80").parse().unwrap();
+    let back = lab.client.run(move || transfer(addr, SENT));
+    assert_eq!(back, Ok(REPLY));
+    let counted = |direction: &str, at_least: usize| {
+        wait_until(Duration::from_secs(10), || {
+            redirect_bytes(&daemon, "www", direction).is_some_and(|b| b >= at_least as u64)
+        })
+    };
+    assert!(
+        counted("in", SENT) && counted("out", REPLY),
+        "in {:?}, out {:?}\n{}",
+        redirect_bytes(&daemon, "www", "in"),
+        redirect_bytes(&daemon, "www", "out"),
+        relayd_table(&lab.router).unwrap_or_default()
+    );
+    let first_in = redirect_bytes(&daemon, "www", "in").unwrap_or(0);
+    let first_out = redirect_bytes(&daemon, "www", "out").unwrap_or(0);
+    // Payload plus headers, not twice the payload: each packet once.
+    assert!(first_in < 2 * SENT as u64, "{first_in}");
+    assert!(
+        first_out < 2 * REPLY as u64 + SENT as u64 / 10,
+        "{first_out}"
+    );
+
+    // From the router itself: DNAT'ed in its output hook.
+    let back = lab.router.run(move || transfer(addr, SENT));
+    assert_eq!(back, Ok(REPLY));
+    assert!(
+        counted("in", first_in as usize + SENT) && counted("out", first_out as usize + REPLY),
+        "in {:?}, out {:?}",
+        redirect_bytes(&daemon, "www", "in"),
+        redirect_bytes(&daemon, "www", "out")
+    );
+    let reads = sink.join().expect("byte sink");
+    assert_eq!(
+        reads
+            .iter()
+            .filter(|n| **n > 0)
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![SENT, SENT],
+        "{reads:?}"
+    );
+    eprintln!(
+        "pfe: {SENT} + {SENT} bytes sent, {REPLY} + {REPLY} back: counted in {:?}, out {:?}",
+        redirect_bytes(&daemon, "www", "in"),
+        redirect_bytes(&daemon, "www", "out")
+    );
 }
 
 #[test]
@@ -711,8 +868,10 @@ fn the_manual_sorry_page_redirection_starts_and_its_ipv6_listen_is_warned_about(
     });
     let table = relayd_table(&lab.router).unwrap();
     assert!(ruled, "{table}");
+    // No DNAT rule; its byte counters' rules (`ct original ip6 daddr`)
+    // are there and count nothing.
     assert!(
-        !table.contains(&format!("ip6 daddr {WWW6}")),
+        !table.contains(&format!("ip6 daddr {WWW6} tcp dport")),
         "the IPv6 listen got a rule:\n{table}"
     );
     let addr: SocketAddr = format!("{ROUTER}:8080").parse().unwrap();

@@ -92,10 +92,11 @@ pub struct Statistics {
     /// other relays, redirects, and HTTP relays that answered nothing yet.
     pub http_answers: Option<HttpAnswers>,
     /// Bytes a relay moved from clients to backends since its
-    /// configuration started; 0 for redirects.
+    /// configuration started; for a redirect, the bytes of the IP packets
+    /// its flows' clients sent (headers included), as nftables counts them.
     pub bytes_in: u64,
     /// Bytes a relay moved from backends to clients since its
-    /// configuration started; 0 for redirects.
+    /// configuration started; for a redirect, those of the hosts' packets.
     pub bytes_out: u64,
 }
 

@@ -81,6 +81,11 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "Connections a redirection forwarded (states for sticky-address).",
     ),
     (
+        "relayd_redirect_bytes_total",
+        Kind::Counter,
+        "Bytes of the IP packets of a redirection's connections, headers included: direction=\"in\" from clients, direction=\"out\" from hosts.",
+    ),
+    (
         "relayd_relay_enabled",
         Kind::Gauge,
         "Whether a relay is enabled (1) or disabled (0).",
@@ -203,6 +208,11 @@ impl Families {
         }
         if let Some(stats) = &row.stats {
             self.add("relayd_redirect_sessions_total", label(), stats.count);
+            for (direction, bytes) in [("in", stats.bytes_in), ("out", stats.bytes_out)] {
+                let mut labels = label();
+                labels.push(("direction", direction.to_string()));
+                self.add("relayd_redirect_bytes_total", labels, bytes);
+            }
         }
     }
 
@@ -503,6 +513,29 @@ mod tests {
         for name in &typed {
             let counter = text.contains(&format!("# TYPE {name} counter"));
             assert_eq!(counter, name.ends_with("_total"), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_redirect_has_its_sessions_and_bytes_by_direction() {
+        let redirect = ControlReply::Redirect(RedirectRow {
+            id: 1,
+            name: "www".into(),
+            state: RedirectState::Active,
+            stats: Some(Statistics {
+                count: 3,
+                bytes_in: 1200,
+                bytes_out: 56_000,
+                ..Statistics::default()
+            }),
+        });
+        let text = render(&[redirect]);
+        for line in [
+            r#"relayd_redirect_sessions_total{redirect="www"} 3"#,
+            r#"relayd_redirect_bytes_total{redirect="www",direction="in"} 1200"#,
+            r#"relayd_redirect_bytes_total{redirect="www",direction="out"} 56000"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
     }
 }

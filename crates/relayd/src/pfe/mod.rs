@@ -43,6 +43,7 @@
 //! `route to` are refused when the configuration loads (`check`).
 
 mod agentx;
+mod bytes;
 mod check;
 mod conntrack;
 mod nft;
@@ -559,12 +560,12 @@ impl Pfe {
         };
         let ids: Vec<ObjectId> = self.rules.iter().map(|r| r.id).collect();
         for id in ids {
-            let total = counters
-                .get(&ruleset::counter_name(id))
-                .copied()
-                .unwrap_or(0);
+            let read = |name: &str| counters.get(name).copied().unwrap_or_default();
+            let total = read(&ruleset::counter_name(id)).packets;
+            let (inbound, outbound) = bytes::counter_names(id);
             if let Some(stats) = self.stats.get_mut(&id) {
                 stats.tick(total);
+                stats.set_bytes(read(&inbound).bytes, read(&outbound).bytes);
             }
             self.report(id, cx)?;
         }

@@ -9,6 +9,7 @@
 //! | chains `rdr_N_pre`, `rdr_N_out` | one DNAT rule per `listen on`; empty while the redirect is down or disabled |
 //! | maps `rdr_N_v4`, `rdr_N_v6` | slot number -> host address: the hosts up in the table in use |
 //! | counter `rdr_N` | connections redirected (a nat chain sees the first packet of each connection only) |
+//! | chains `bytes_pre`, `bytes_output`, `rdr_N_bytes`, counters `rdr_N_bytes_in`, `rdr_N_bytes_out` | the bytes of the redirected flows, every packet (`bytes.rs`) |
 //! | ct timeout `rdr_N_tcp` | `session timeout` as the conntrack `established` timeout |
 //!
 //! An update of one redirect flushes its two chains and maps and refills
@@ -155,9 +156,13 @@ pub fn table_script(redirects: &[RedirectRules], timeouts: bool) -> String {
             "add chain {TABLE} {hook} {{ type nat hook {hook} priority -100; policy accept; }}"
         );
     }
+    if !redirects.is_empty() {
+        super::bytes::base_chains(&mut s);
+    }
     for r in redirects {
         let n = r.id;
         let _ = writeln!(s, "add counter {TABLE} rdr_{n}");
+        super::bytes::redirect_objects(&mut s, r);
         if r.uses(true) {
             let _ = writeln!(
                 s,
@@ -330,8 +335,15 @@ pub fn list_counters_script() -> String {
     format!("list counters table {TABLE}\n")
 }
 
-/// Packets of each named counter in the output of `list counters`.
-pub fn parse_counters(text: &str) -> BTreeMap<String, u64> {
+/// What one named counter read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Each named counter in the output of `list counters`.
+pub fn parse_counters(text: &str) -> BTreeMap<String, Counter> {
     let mut counters = BTreeMap::new();
     let mut current: Option<String> = None;
     for line in text.lines().map(str::trim) {
@@ -342,9 +354,15 @@ pub fn parse_counters(text: &str) -> BTreeMap<String, u64> {
                 .next()
                 .map(String::from);
         } else if let Some(rest) = line.strip_prefix("packets ") {
-            let packets = rest.split_whitespace().next().and_then(|p| p.parse().ok());
-            if let (Some(name), Some(packets)) = (current.take(), packets) {
-                counters.insert(name, packets);
+            // `packets P bytes B`
+            let mut words = rest.split_whitespace();
+            let packets = words.next().and_then(|p| p.parse().ok());
+            let bytes = match (words.next(), words.next()) {
+                (Some("bytes"), Some(b)) => b.parse().ok(),
+                _ => None,
+            };
+            if let (Some(name), Some(packets), Some(bytes)) = (current.take(), packets, bytes) {
+                counters.insert(name, Counter { packets, bytes });
             }
         }
     }
@@ -536,6 +554,8 @@ mod tests {
             "add ct timeout inet relayd rdr_3_tcp { protocol tcp; policy = { established: 600 }; }",
             "add rule inet relayd prerouting jump rdr_3_pre",
             "add rule inet relayd output jump rdr_3_out",
+            "add counter inet relayd rdr_3_bytes_in",
+            "add rule inet relayd bytes_pre jump rdr_3_bytes",
         ] {
             assert!(s.lines().any(|l| l == line), "missing {line:?} in\n{s}");
         }
@@ -546,8 +566,14 @@ mod tests {
     fn counters_are_read_from_nft_output() {
         let text = "table inet relayd {\n\tcounter rdr_1 {\n\t\tpackets 12 bytes 720\n\t}\n\tcounter rdr_20 {\n\t\tpackets 0 bytes 0\n\t}\n}\n";
         let counters = parse_counters(text);
-        assert_eq!(counters.get("rdr_1"), Some(&12));
-        assert_eq!(counters.get(&counter_name(20)), Some(&0));
+        assert_eq!(
+            counters.get("rdr_1"),
+            Some(&Counter {
+                packets: 12,
+                bytes: 720
+            })
+        );
+        assert_eq!(counters.get(&counter_name(20)), Some(&Counter::default()));
         assert_eq!(counters.len(), 2);
     }
 
@@ -610,7 +636,8 @@ mod tests {
             assert!(table.contains(part), "missing {part:?} in\n{table}");
         }
         assert!(!texts[5].contains("dnat"), "{}", texts[5]);
-        assert_eq!(parse_counters(&texts[6]).len(), 2, "{}", texts[6]);
+        // Each redirect's connection counter and its two byte counters.
+        assert_eq!(parse_counters(&texts[6]).len(), 6, "{}", texts[6]);
         assert!(!texts[9].contains("relayd"), "{}", texts[9]);
     }
 

@@ -1,7 +1,8 @@
 //! Session statistics of a redirect in relayd's format (`ctl_stats`):
 //! every interval the total of redirected connections is read from the
 //! redirect's nftables counter and turned into "last" and "average" rates
-//! per interval, hour and day, the way relayd's pfe_statistics does.
+//! per interval, hour and day, the way relayd's pfe_statistics does. The
+//! bytes of its flows come from its byte counters (`bytes.rs`).
 
 use relayd_config::ObjectId;
 use relayd_proto::status::Statistics;
@@ -28,6 +29,13 @@ impl RedirectStats {
 
     pub fn current(&self) -> &Statistics {
         &self.stats
+    }
+
+    /// The byte counters read `inbound` (from clients) and `outbound`
+    /// (from hosts) since the configuration started.
+    pub fn set_bytes(&mut self, inbound: u64, outbound: u64) {
+        self.stats.bytes_in = inbound;
+        self.stats.bytes_out = outbound;
     }
 
     /// One interval passed and the counter now reads `total`.
