@@ -508,14 +508,19 @@ fn udp_redirects_reach_the_backend_on_the_table_port() {
     }
 }
 
-/// A backend for byte counts: on BACKEND_PORT in `ns`, each connection
+/// A backend for byte counts: on `port` in `ns`, each connection
 /// is read to its end, then `reply` bytes are sent back; each thread
 /// ends with the number of bytes it read. Health checks (a connect and a
 /// reset) are connections too: their count is 0.
-fn byte_sink(ns: &Namespace, connections: usize, reply: usize) -> JoinHandle<Vec<usize>> {
+fn byte_sink(
+    ns: &Namespace,
+    port: u16,
+    connections: usize,
+    reply: usize,
+) -> JoinHandle<Vec<usize>> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let sink = ns.spawn(move || {
-        let listener = TcpListener::bind(("0.0.0.0", BACKEND_PORT)).expect("bind byte sink");
+        let listener = TcpListener::bind(("0.0.0.0", port)).expect("bind byte sink");
         let _ = ready_tx.send(());
         let mut read = Vec::new();
         // Bounded: the test makes `connections` transfers, the checks a
@@ -586,7 +591,7 @@ fn a_redirect_counts_the_bytes_of_its_flows_both_ways() {
     };
     const SENT: usize = 300_000;
     const REPLY: usize = 100_000;
-    let sink = byte_sink(lab.backend(1), 2, REPLY);
+    let sink = byte_sink(lab.backend(1), BACKEND_PORT, 2, REPLY);
     let config = format!(
         "interval 1\n\
          table <web> {{ 10.77.1.2 }}\n\
@@ -660,6 +665,64 @@ fn a_redirect_counts_the_bytes_of_its_flows_both_ways() {
         redirect_bytes(&daemon, "www", "in"),
         redirect_bytes(&daemon, "www", "out")
     );
+}
+
+/// A redirect to a host that is the router itself: a client's packets go
+/// up the router's stack and its answers out of it, and the router's own
+/// connection loops over `lo`, passing the output and the prerouting
+/// hook, where it is counted once.
+#[test]
+fn a_redirect_to_the_router_itself_counts_each_packet_once() {
+    let Some(lab) = lab_or_skip(0) else {
+        return;
+    };
+    const SENT: usize = 300_000;
+    const REPLY: usize = 100_000;
+    let local_port = BACKEND_PORT + 1;
+    let sink = byte_sink(&lab.router, local_port, 2, REPLY);
+    let config = format!(
+        "interval 1\n\
+         table <here> {{ {ROUTER} }}\n\
+         redirect here {{\n\
+         \tlisten on {ROUTER} tcp port 81\n\
+         \tforward to <here> port {local_port} check tcp\n\
+         }}\n"
+    );
+    let daemon = lab.start_relayd("pfe-bytes-local", &config);
+    wait_for_status(&daemon, "here", "active");
+    assert!(
+        wait_until(Duration::from_secs(10), || redirect_bytes(
+            &daemon, "here", "in"
+        ) == Some(0)),
+        "{:?}",
+        redirect_bytes(&daemon, "here", "in")
+    );
+    let addr: SocketAddr = format!("{ROUTER}:81").parse().unwrap();
+    assert_eq!(lab.client.run(move || transfer(addr, SENT)), Ok(REPLY));
+    assert_eq!(lab.router.run(move || transfer(addr, SENT)), Ok(REPLY));
+    let reached = wait_until(Duration::from_secs(10), || {
+        redirect_bytes(&daemon, "here", "in").is_some_and(|b| b >= 2 * SENT as u64)
+            && redirect_bytes(&daemon, "here", "out").is_some_and(|b| b >= 2 * REPLY as u64)
+    });
+    let (inbound, outbound) = (
+        redirect_bytes(&daemon, "here", "in").unwrap_or(0),
+        redirect_bytes(&daemon, "here", "out").unwrap_or(0),
+    );
+    assert!(
+        reached,
+        "in {inbound}, out {outbound}\n{}",
+        relayd_table(&lab.router).unwrap_or_default()
+    );
+    // Counted twice, the looped connection would make these 1.5 times
+    // the payload or more.
+    assert!(inbound * 4 < 2 * SENT as u64 * 5, "in {inbound}");
+    assert!(
+        outbound * 4 < 2 * REPLY as u64 * 5 + SENT as u64 / 2,
+        "out {outbound}"
+    );
+    let reads = sink.join().expect("byte sink");
+    assert_eq!(reads.iter().filter(|n| **n > 0).count(), 2, "{reads:?}");
+    eprintln!("pfe: to the router itself, 2 x {SENT} sent, 2 x {REPLY} back: in {inbound}, out {outbound}");
 }
 
 #[test]
