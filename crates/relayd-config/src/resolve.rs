@@ -3,7 +3,6 @@
 //! one), `addr/len` prefixes, and ports by number or by /etc/services name.
 
 use crate::{PortRange, Prefix, Resolver};
-use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
 
 /// Where service names come from.
@@ -23,7 +22,9 @@ const BUILTIN_SERVICES: &[(&str, u16)] = &[
 /// Looks up host names and service names for one load.
 pub struct Resolve<'a> {
     resolver: Option<&'a Resolver>,
-    services: Option<HashMap<String, u16>>,
+    /// The text of /etc/services, read at the first service name; `None`
+    /// inside when the file cannot be read.
+    services: Option<Option<String>>,
 }
 
 impl<'a> Resolve<'a> {
@@ -108,11 +109,17 @@ impl<'a> Resolve<'a> {
                 _ => Err(format!("invalid port: {n}")),
             };
         }
-        let services = self.services.get_or_insert_with(load_services);
-        services
-            .get(word)
-            .copied()
-            .ok_or_else(|| format!("unknown port {word}"))
+        let services = self
+            .services
+            .get_or_insert_with(|| std::fs::read_to_string(SERVICES_FILE).ok());
+        let port = match services {
+            Some(text) => service_port(text, word),
+            None => BUILTIN_SERVICES
+                .iter()
+                .find(|(name, _)| *name == word)
+                .map(|(_, port)| *port),
+        };
+        port.ok_or_else(|| format!("unknown port {word}"))
     }
 }
 
@@ -121,47 +128,37 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
     text.parse().ok()
 }
 
-/// Service names of /etc/services (tcp first, then udp), or the built-in
-/// list when the file is missing.
-fn load_services() -> HashMap<String, u16> {
-    match std::fs::read_to_string(SERVICES_FILE) {
-        Ok(text) => parse_services(&text),
-        Err(_) => BUILTIN_SERVICES
-            .iter()
-            .map(|(name, port)| (name.to_string(), *port))
-            .collect(),
-    }
-}
-
-/// Parses services(5) text: `name port/proto [aliases...] [# comment]`.
-pub fn parse_services(text: &str) -> HashMap<String, u16> {
-    let mut tcp = HashMap::new();
-    let mut udp = HashMap::new();
+/// The port of service `name` (or alias) in services(5) text, lines
+/// `name port/proto [aliases...] [# comment]`: its first tcp line, else
+/// its first udp line. The text is searched, not turned into a map: a
+/// load looks up a few names, and a map of the whole file cost more than
+/// the rest of a small configuration.
+pub fn service_port(text: &str, name: &str) -> Option<u16> {
+    let mut udp = None;
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("");
         let mut fields = line.split_whitespace();
-        let (Some(name), Some(port_proto)) = (fields.next(), fields.next()) else {
+        let (Some(first), Some(port_proto)) = (fields.next(), fields.next()) else {
             continue;
         };
+        if first != name && !fields.any(|alias| alias == name) {
+            continue;
+        }
         let Some((port, proto)) = port_proto.split_once('/') else {
             continue;
         };
         let Ok(port) = port.parse::<u16>() else {
             continue;
         };
-        let map = match proto {
-            "tcp" => &mut tcp,
-            "udp" => &mut udp,
-            _ => continue,
-        };
-        for alias in std::iter::once(name).chain(fields) {
-            map.entry(alias.to_string()).or_insert(port);
+        match proto {
+            "tcp" => return Some(port),
+            "udp" => {
+                udp.get_or_insert(port);
+            }
+            _ => {}
         }
     }
-    for (name, port) in udp {
-        tcp.entry(name).or_insert(port);
-    }
-    tcp
+    udp
 }
 
 #[cfg(test)]
@@ -170,14 +167,16 @@ mod tests {
 
     #[test]
     fn services_file_is_parsed_tcp_first() {
-        let map = parse_services(
-            "# comment\nhttp 80/tcp www # web\nfoo 1000/udp\nfoo 1001/tcp\nbar 7/udp\nbad x/tcp\n",
-        );
-        assert_eq!(map.get("http"), Some(&80));
-        assert_eq!(map.get("www"), Some(&80));
-        assert_eq!(map.get("foo"), Some(&1001));
-        assert_eq!(map.get("bar"), Some(&7));
-        assert_eq!(map.get("bad"), None);
+        let text = "# comment\nhttp 80/tcp www # web\nfoo 1000/udp\nfoo 1001/tcp\n\
+                    bar 7/udp\nbar 8/udp\nbad x/tcp\nwww 81/tcp\nx 9/sctp\n";
+        assert_eq!(service_port(text, "http"), Some(80));
+        assert_eq!(service_port(text, "www"), Some(80));
+        assert_eq!(service_port(text, "foo"), Some(1001));
+        assert_eq!(service_port(text, "bar"), Some(7));
+        assert_eq!(service_port(text, "bad"), None);
+        assert_eq!(service_port(text, "x"), None);
+        assert_eq!(service_port(text, "web"), None);
+        assert_eq!(service_port(text, "comment"), None);
     }
 
     #[test]
