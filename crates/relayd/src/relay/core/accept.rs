@@ -1,6 +1,10 @@
 //! Listening on the sockets the parent passed (this process's SO_REUSEPORT
 //! copies), one task per socket. A stream socket accepts connections and
-//! starts a session per connection (`core/session.rs`); a datagram socket
+//! starts a session per connection (`core/session.rs`). Connections are
+//! accepted with accept4(2) on the listener's readiness rather than
+//! through tokio's listener, which would register every accepted socket
+//! with the runtime: a session registers its socket only if it has to
+//! wait on it (`core/fresh.rs`). A datagram socket
 //! goes to `core/datagram.rs`, which hands every datagram to its
 //! protocol's handler (the `dns` relay's). A `disable`d relay closes what
 //! it accepts at once.
@@ -16,7 +20,7 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::unix::AsyncFd;
 use tokio::task::JoinHandle;
 
 /// How long accepting pauses when the process is out of descriptors.
@@ -94,21 +98,53 @@ pub fn start(
     }
 }
 
-fn tcp_listener(fd: OwnedFd) -> io::Result<TcpListener> {
+fn tcp_listener(fd: OwnedFd) -> io::Result<AsyncFd<std::net::TcpListener>> {
     let listener = std::net::TcpListener::from(fd);
     listener.set_nonblocking(true)?;
-    TcpListener::from_std(listener)
+    // SAFETY: the AsyncFd owns the listener, so its descriptor stays open
+    // and the same for the AsyncFd's whole life.
+    let registered =
+        unsafe { AsyncFd::register_with_interest(listener, tokio::io::Interest::READABLE) };
+    Ok(registered?)
+}
+
+/// One pending connection, its socket non-blocking and not registered
+/// with the runtime; `WouldBlock` when none is queued.
+fn accept_one(listener: &std::net::TcpListener) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    let (socket, peer) = SockRef::from(listener).accept4(flags)?;
+    let peer = peer.as_socket().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "accepted a peer without an IP address",
+        )
+    })?;
+    Ok((socket.into(), peer))
+}
+
+/// The next pending connection, waiting for one if none is queued.
+async fn accept(
+    listener: &AsyncFd<std::net::TcpListener>,
+) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    loop {
+        let mut ready = listener.readable().await?;
+        // `Err(_)`: the readiness was stale (accept4 said EAGAIN and the
+        // guard cleared it); wait for the next.
+        if let Ok(accepted) = ready.try_io(|listener| accept_one(listener.get_ref())) {
+            return accepted;
+        }
+    }
 }
 
 async fn accept_loop(
     shared: Arc<Shared>,
     plan: Arc<RelayPlan>,
     listen: SocketAddr,
-    listener: TcpListener,
+    listener: AsyncFd<std::net::TcpListener>,
     tls: Option<Arc<ServerConfig>>,
 ) {
     loop {
-        match listener.accept().await {
+        match accept(&listener).await {
             Ok((stream, peer)) => {
                 if plan.disabled {
                     tracing::debug!("relay {} is disabled: closed {peer}", plan.name);

@@ -156,7 +156,7 @@ pub async fn connect_backend(
     (peer, listen): (SocketAddr, SocketAddr),
     sni: Option<&str>,
 ) -> Result<(Transport, Backend), ForwardError> {
-    let original = client.socket().and_then(original_destination);
+    let original = client.socket().and_then(|s| original_destination(&s));
     let to = Destination {
         original,
         listen,
@@ -340,9 +340,9 @@ async fn connect_tcp(
 /// The destination a redirected connection was sent to before netfilter
 /// rewrote it; `None` when the connection was not redirected (the lookup
 /// then returns the listening address itself, or fails).
-pub fn original_destination(stream: &TcpStream) -> Option<SocketAddr> {
-    let local = stream.local_addr().ok()?;
-    let fd = stream.as_raw_fd();
+pub fn original_destination(socket: &socket2::Socket) -> Option<SocketAddr> {
+    let local = socket.local_addr().ok()?.as_socket()?;
+    let fd = socket.as_raw_fd();
     let original = match local {
         SocketAddr::V4(_) => {
             let raw: libc::sockaddr_in = getsockopt_struct(fd, libc::SOL_IP)?;

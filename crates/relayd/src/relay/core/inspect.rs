@@ -134,7 +134,7 @@ pub async fn handshake(
     inspection: &Arc<Inspection>,
 ) -> Result<(TlsStream<TcpStream>, Transport, Backend), Outcome> {
     let timeout = plan.session_timeout;
-    let original = forward::original_destination(&client);
+    let original = forward::original_destination(&socket2::SockRef::from(&client));
     let reading = relayd_tls::accept::read_client_hello(client);
     let hello = match tokio::time::timeout(timeout, reading).await {
         Ok(Ok(hello)) => hello,

@@ -7,7 +7,8 @@
 //! listeners handing datagrams to a protocol), `session` (from accept to
 //! the protocol, and back from the parking lot), `session_ids` (ids unique
 //! across the relay processes), `stream` (the transport
-//! seam: plain TCP or a layered stream such as TLS), `forward` (choosing
+//! seam: plain TCP or a layered stream such as TLS), `fresh` (an accepted
+//! socket not yet registered with the runtime), `forward` (choosing
 //! and connecting a backend), `natlook` (a datagram's original destination,
 //! asked of the pfe), `schedule` (the table modes), `clock` (a
 //! session's activity), `end` (how sessions end, their log line), `park`
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod datagram;
 pub mod end;
 pub mod forward;
+pub mod fresh;
 pub mod inspect;
 pub mod natlook;
 pub mod park;

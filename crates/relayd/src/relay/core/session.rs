@@ -7,6 +7,7 @@
 
 use super::clock::ActivityClock;
 use super::end::{finish, Ended, Outcome};
+use super::fresh::Fresh;
 use super::inspect;
 use super::park::ParkedSession;
 use super::plan::{ProtocolPlan, RelayPlan};
@@ -55,7 +56,9 @@ pub enum Resume {
     Http(Between),
 }
 
-/// Runs one accepted connection until it ends or is parked. A TLS
+/// Runs one accepted connection until it ends or is parked. A plain HTTP
+/// client's socket starts unregistered (`fresh.rs`): a short exchange
+/// reads and writes it without the runtime. A TLS
 /// listener's session (`tls` is its server configuration) first runs its
 /// handshake here, in its own task and within the session timeout; the
 /// protocol then gets `Transport::Layered`. An inspecting relay connects
@@ -64,7 +67,7 @@ pub enum Resume {
 pub async fn run(
     shared: Arc<Shared>,
     plan: Arc<RelayPlan>,
-    client: TcpStream,
+    client: std::net::TcpStream,
     peer: SocketAddr,
     listen: SocketAddr,
     tls: Option<Arc<ServerConfig>>,
@@ -72,8 +75,27 @@ pub async fn run(
     let clock = Arc::new(ActivityClock::new());
     let id = shared.open_session(plan.id, peer, clock.clone());
     sockopt::apply_accepted(&client, &plan.tcp);
-    let mut preconnected = None;
-    let mut sni = None;
+    let mut session = Accepted {
+        id,
+        plan,
+        peer,
+        listen,
+        clock,
+        preconnected: None,
+        sni: None,
+    };
+    if tls.is_none() && matches!(session.plan.protocol, ProtocolPlan::Http(_)) {
+        let client = Transport::Fresh(Fresh::new(client));
+        return serve(shared, session, client).await;
+    }
+    let plan = session.plan.clone();
+    let client = match TcpStream::from_std(client) {
+        Ok(client) => client,
+        Err(e) => {
+            let outcome = Outcome::Unrouted(Ended::ClientRead(e));
+            return finish(&shared, &plan, id, peer, &outcome);
+        }
+    };
     let client = match (tls, plan.tls.inspection.clone()) {
         (None, _) => Transport::Tcp(client),
         (Some(_), Some(inspection)) => {
@@ -81,8 +103,8 @@ pub async fn run(
             match inspect::handshake(&shared, &plan, id, addresses, client, &inspection).await {
                 Ok((stream, server, backend)) => {
                     shared.session_connected(id, backend);
-                    preconnected = Some((server, backend));
-                    sni = stream.get_ref().1.server_name().map(Arc::from);
+                    session.preconnected = Some((server, backend));
+                    session.sni = stream.get_ref().1.server_name().map(Arc::from);
                     Transport::Layered(Box::new(stream))
                 }
                 Err(outcome) => return finish(&shared, &plan, id, peer, &outcome),
@@ -93,15 +115,11 @@ pub async fn run(
             Err(ended) => return finish(&shared, &plan, id, peer, &Outcome::Unrouted(ended)),
         },
     };
-    let session = Accepted {
-        id,
-        plan,
-        peer,
-        listen,
-        clock,
-        preconnected,
-        sni,
-    };
+    serve(shared, session, client).await
+}
+
+/// Hands an accepted (and, with TLS, handshaken) session to its protocol.
+async fn serve(shared: Arc<Shared>, session: Accepted, client: Transport) {
     match &session.plan.protocol {
         ProtocolPlan::Tcp(tcp) => {
             let tcp = *tcp;
@@ -148,7 +166,14 @@ pub async fn resume(shared: Arc<Shared>, parked: ParkedSession) {
         last,
         resume,
     } = parked;
-    let streams = TcpStream::from_std(client).and_then(|c| Ok((c, TcpStream::from_std(server)?)));
+    // An HTTP client comes back as it was accepted, unregistered: it has
+    // something to read, and a last short exchange may end without the
+    // runtime.
+    let client = match resume {
+        Resume::Tcp(_) => TcpStream::from_std(client).map(Transport::Tcp),
+        Resume::Http(_) => Ok(Transport::Fresh(Fresh::new(client))),
+    };
+    let streams = client.and_then(|c| Ok((c, TcpStream::from_std(server)?)));
     let (client, server) = match streams {
         Ok(streams) => streams,
         Err(e) => {
@@ -158,11 +183,15 @@ pub async fn resume(shared: Arc<Shared>, parked: ParkedSession) {
     };
     let clock = Arc::new(ActivityClock::resumed(started, last));
     shared.resume_session(session.id, clock.clone());
-    match resume {
-        Resume::Tcp(tcp) => tcp::relay_plain(shared, session, tcp, client, server, clock).await,
-        Resume::Http(between) => {
+    match (resume, client) {
+        (Resume::Tcp(tcp), Transport::Tcp(client)) => {
+            tcp::relay_plain(shared, session, tcp, client, server, clock).await
+        }
+        (Resume::Http(between), client) => {
             http::resume(shared, session, between, client, server, clock).await
         }
+        // A TCP relay's client was registered just above.
+        (Resume::Tcp(_), _) => shared.close_session(session.id),
     }
 }
 

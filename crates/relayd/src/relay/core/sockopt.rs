@@ -10,7 +10,7 @@ use socket2::SockRef;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 
-pub fn apply_accepted(stream: &tokio::net::TcpStream, options: &TcpOptions) {
+pub fn apply_accepted(stream: &impl AsFd, options: &TcpOptions) {
     if let Err(e) = apply(stream, options) {
         tracing::debug!("tcp options on an accepted socket: {e}");
     }

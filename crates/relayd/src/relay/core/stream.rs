@@ -4,6 +4,10 @@
 //! [`Transport::Tcp`] is a plain TCP socket: its bytes are the relay's own,
 //! so it may be spliced (`tcp/splice.rs`) and parked as a raw descriptor
 //! (`core/park.rs`), and it costs no allocation and no dynamic dispatch.
+//! [`Transport::Fresh`] is the same before it is registered with the
+//! runtime (`core/fresh.rs`): an HTTP client's socket starts so, and
+//! becomes `Tcp` the first time a read or write would wait, or when it is
+//! to be spliced ([`Transport::register`]).
 //! [`Transport::Layered`] is a stream with protocol state of its own over
 //! (usually) a TCP socket: TLS (`core/tls.rs`:
 //! `tokio_rustls::server::TlsStream<TcpStream>` for `listen on ... tls`,
@@ -20,6 +24,8 @@
 //! stream deregistered from the runtime, woken by the lot's epoll on the
 //! socket underneath) is possible later, without changing this API.
 
+use super::fresh::Fresh;
+use socket2::SockRef;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -43,23 +49,36 @@ pub trait Layered: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
 pub enum Transport {
     /// Plain TCP: spliced and parked as a raw socket.
     Tcp(TcpStream),
+    /// Plain TCP not registered with the runtime yet.
+    Fresh(Fresh),
     /// TLS (`core/tls.rs`) or a test stream: keeps its task, never spliced.
     Layered(Box<dyn Layered>),
 }
 
 impl Transport {
     /// The TCP socket underneath, whatever runs on it.
-    pub fn socket(&self) -> Option<&TcpStream> {
+    pub fn socket(&self) -> Option<SockRef<'_>> {
         match self {
-            Transport::Tcp(stream) => Some(stream),
-            Transport::Layered(stream) => stream.socket(),
+            Transport::Tcp(stream) => Some(SockRef::from(stream)),
+            Transport::Fresh(fresh) => fresh.stream().map(SockRef::from),
+            Transport::Layered(stream) => stream.socket().map(SockRef::from),
         }
+    }
+
+    /// A fresh socket is registered with the runtime (and is `Tcp` from
+    /// now on); any other transport stays as it is.
+    pub fn register(&mut self) -> io::Result<()> {
+        if let Transport::Fresh(fresh) = self {
+            let stream = fresh.register()?;
+            *self = Transport::Tcp(stream);
+        }
+        Ok(())
     }
 
     /// The TLS peer's certificate, if the transport is TLS.
     pub fn peer_certificate(&self) -> Option<rustls::pki_types::CertificateDer<'static>> {
         match self {
-            Transport::Tcp(_) => None,
+            Transport::Tcp(_) | Transport::Fresh(_) => None,
             Transport::Layered(stream) => stream.peer_certificate(),
         }
     }
@@ -67,7 +86,7 @@ impl Transport {
     /// Whether the bytes on the socket are the relay's own: only then may
     /// the session be spliced or parked.
     pub fn is_plain(&self) -> bool {
-        matches!(self, Transport::Tcp(_))
+        matches!(self, Transport::Tcp(_) | Transport::Fresh(_))
     }
 }
 
@@ -83,9 +102,17 @@ impl AsyncRead for Transport {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
+        let transport = self.get_mut();
+        if let Transport::Fresh(fresh) = transport {
+            match fresh.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => transport.register()?,
+                done => return Poll::Ready(done),
+            }
+        }
+        match transport {
             Transport::Tcp(stream) => Pin::new(stream).poll_read(cx, buf),
             Transport::Layered(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+            Transport::Fresh(_) => Poll::Ready(Err(still_fresh())),
         }
     }
 }
@@ -96,9 +123,17 @@ impl AsyncWrite for Transport {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
+        let transport = self.get_mut();
+        if let Transport::Fresh(fresh) = transport {
+            match fresh.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => transport.register()?,
+                done => return Poll::Ready(done),
+            }
+        }
+        match transport {
             Transport::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
             Transport::Layered(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+            Transport::Fresh(_) => Poll::Ready(Err(still_fresh())),
         }
     }
 
@@ -107,15 +142,24 @@ impl AsyncWrite for Transport {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
+        let transport = self.get_mut();
+        if let Transport::Fresh(fresh) = transport {
+            match fresh.write_vectored(bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => transport.register()?,
+                done => return Poll::Ready(done),
+            }
+        }
+        match transport {
             Transport::Tcp(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
             Transport::Layered(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
+            Transport::Fresh(_) => Poll::Ready(Err(still_fresh())),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Transport::Tcp(stream) => stream.is_write_vectored(),
+            Transport::Fresh(_) => true,
             Transport::Layered(stream) => stream.is_write_vectored(),
         }
     }
@@ -123,6 +167,7 @@ impl AsyncWrite for Transport {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Tcp(stream) => Pin::new(stream).poll_flush(cx),
+            Transport::Fresh(_) => Poll::Ready(Ok(())),
             Transport::Layered(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
         }
     }
@@ -131,9 +176,15 @@ impl AsyncWrite for Transport {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
+            Transport::Fresh(fresh) => Poll::Ready(fresh.shutdown()),
             Transport::Layered(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
         }
     }
+}
+
+/// `register` leaves no `Fresh` behind: it either becomes `Tcp` or fails.
+fn still_fresh() -> io::Error {
+    io::Error::other("a fresh socket was not registered")
 }
 
 /// In-memory streams stand in for a client or a backend in unit tests.
@@ -171,5 +222,37 @@ mod tests {
         assert_eq!(&got, b"in memory");
         layered.shutdown().await.unwrap();
         assert_eq!(far.read(&mut got).await.unwrap(), 0, "shutdown is a close");
+    }
+
+    #[tokio::test]
+    async fn a_fresh_socket_carries_bytes_and_is_registered_once_it_waits() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut theirs = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        theirs.write_all(b"early").await.unwrap();
+        let mut fresh = Transport::Fresh(Fresh::new(accepted));
+        assert!(fresh.is_plain() && fresh.socket().is_some());
+        let mut got = [0u8; 5];
+        // Sent before the read: it may still be on its way over loopback.
+        fresh.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"early");
+        fresh.write_all(b"answer").await.unwrap();
+        let mut answer = [0u8; 6];
+        theirs.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"answer");
+        // Nothing to read: the read waits in the runtime, registered.
+        let late = async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            theirs.write_all(b"late").await.unwrap();
+            theirs
+        };
+        let mut got = [0u8; 4];
+        let (read, _theirs) = tokio::join!(fresh.read_exact(&mut got), late);
+        read.unwrap();
+        assert_eq!(&got, b"late");
+        assert!(matches!(fresh, Transport::Tcp(_)));
     }
 }

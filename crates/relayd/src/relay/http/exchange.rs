@@ -188,6 +188,10 @@ impl Proxy {
                 return Ok(());
             }
             if outgoing.spliceable(client) {
+                // Splicing waits on the client socket's readiness.
+                if let Err(e) = client.register() {
+                    break MessageError::Read(ReadError::Io(e));
+                }
                 if let Some((src, dst)) = plain_pair(client, server) {
                     let left = outgoing.body.splice_left();
                     let event = tokio::select! {

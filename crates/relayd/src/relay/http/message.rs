@@ -299,6 +299,12 @@ pub async fn send(
     while !body.is_done() || spliced.holding() {
         let spliceable = spliced.holding()
             || (spliced.usable() && from.buffered().is_empty() && body.splice_left() > 0);
+        if spliceable && pipes.is_some() {
+            // Splicing waits on the sockets' readiness in the runtime.
+            from.register()
+                .map_err(|e| MessageError::Read(ReadError::Io(e)))?;
+            to.register().map_err(MessageError::Write)?;
+        }
         let pair = plain_pair(from, to).filter(|_| spliceable);
         if let Some(((src, dst), pipes)) = pair.zip(pipes) {
             match spliced

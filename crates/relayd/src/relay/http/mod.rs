@@ -82,12 +82,13 @@ pub async fn serve(shared: Arc<Shared>, session: Accepted, http: Arc<HttpPlan>, 
     run(shared, proxy).await;
 }
 
-/// Continues a parked HTTP session that has something to read.
+/// Continues a parked HTTP session that has something to read; `client`
+/// is its socket as the parking lot kept it (`Transport::Fresh`).
 pub async fn resume(
     shared: Arc<Shared>,
     session: Connected,
     between: Between,
-    client: TcpStream,
+    client: Transport,
     server: TcpStream,
     clock: Arc<ActivityClock>,
 ) {
@@ -108,13 +109,8 @@ pub async fn resume(
         preconnected: None,
         sni: None,
     };
-    let proxy = Proxy::new(
-        shared.clone(),
-        session,
-        between.http,
-        Transport::Tcp(client),
-    )
-    .resumed(link, between.marks);
+    let proxy =
+        Proxy::new(shared.clone(), session, between.http, client).resumed(link, between.marks);
     run(shared, proxy).await;
 }
 
@@ -143,11 +139,13 @@ fn park(proxy: Proxy, link: Link) -> Result<ParkedSession, (SocketAddr, ParkErro
     let addr = link.backend.addr;
     let (reusable, poolable) = (link.reusable, link.poolable);
     let (client, server) = match (proxy.client.stream, link.wire.stream) {
-        (Transport::Tcp(client), Transport::Tcp(server)) => (client, server),
+        (Transport::Tcp(client), Transport::Tcp(server)) => (client.into_std(), server),
+        // Never registered: nothing to take back from the runtime.
+        (Transport::Fresh(client), Transport::Tcp(server)) => (client.into_std(), server),
         // The proxy only rests long enough to park with two plain sides.
         _ => return Err((addr, ParkError::NotPlain)),
     };
-    let deregistered = client.into_std().and_then(|c| Ok((c, server.into_std()?)));
+    let deregistered = client.and_then(|c| Ok((c, server.into_std()?)));
     let (client, server) = deregistered.map_err(|e| (addr, ParkError::Deregister(e)))?;
     Ok(ParkedSession {
         session: Connected {

@@ -212,6 +212,11 @@ impl Wire {
         Ok(())
     }
 
+    /// A fresh socket is registered with the runtime, as splicing needs.
+    pub fn register(&mut self) -> io::Result<()> {
+        self.stream.register()
+    }
+
     /// Closes the sending side (FIN; for TLS, close_notify first).
     pub async fn shutdown(&mut self) -> io::Result<()> {
         self.stream.shutdown().await
@@ -236,6 +241,10 @@ async fn now_or_never<F: Future>(future: F) -> Option<F::Output> {
 async fn write_now(stream: &mut Transport, bytes: &[u8]) -> Option<io::Result<usize>> {
     match stream {
         Transport::Tcp(tcp) => match tcp.try_write(bytes) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            written => Some(written),
+        },
+        Transport::Fresh(fresh) => match fresh.write(bytes) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
             written => Some(written),
         },

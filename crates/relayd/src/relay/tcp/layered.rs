@@ -70,7 +70,7 @@ pub async fn relay(
         Reset::Server => Some(socket_of(server_in, server_out)),
     };
     if let Some(socket) = to_reset.as_ref().and_then(Transport::socket) {
-        reset(socket);
+        reset(&*socket);
     }
     ended
 }

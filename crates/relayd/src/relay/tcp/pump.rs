@@ -134,6 +134,6 @@ fn half_close(stream: &TcpStream) {
 }
 
 /// Makes the close that follows send a RST instead of a FIN.
-pub fn reset(stream: &TcpStream) {
+pub fn reset(stream: &impl std::os::fd::AsFd) {
     let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }
