@@ -162,11 +162,17 @@ impl Cursor {
         Some(item)
     }
 
-    /// Raw characters from here to the end of the line, for look-ahead.
-    fn rest_of_line(&self) -> String {
+    /// Raw characters from here to the end of the line, for look-ahead
+    /// (read in place: this runs at the start of every line).
+    fn rest_of_line(&self) -> impl Iterator<Item = char> + '_ {
         let pushed = self.pushed.iter().rev().map(|i| i.c);
-        let rest = self.chars[self.pos..].iter().copied();
-        pushed.chain(rest).take_while(|c| *c != '\n').collect()
+        let rest = self
+            .chars
+            .get(self.pos..)
+            .unwrap_or_default()
+            .iter()
+            .copied();
+        pushed.chain(rest).take_while(|c| *c != '\n')
     }
 }
 
@@ -196,6 +202,10 @@ impl Preprocessor {
     /// returned (possibly partial) so parsing can report more problems.
     pub fn run(mut self, text: &str, file_name: &str) -> (Normalized, Vec<ConfigError>) {
         let file = self.add_file(file_name);
+        // The normalized text is about as long as the input: grown in
+        // place, not by doubling from empty.
+        self.out.text.reserve(text.len() + 1);
+        self.out.locs.reserve(text.len() + 2);
         if let Ok(canonical) = Path::new(file_name).canonicalize() {
             self.include_stack.push(canonical);
         }
@@ -309,8 +319,7 @@ impl Preprocessor {
                 break;
             }
         }
-        let text: String = word.iter().map(|i| i.c).collect();
-        if text == "include" {
+        if word.iter().map(|i| i.c).eq("include".chars()) {
             self.include(cursor, first.loc);
             return;
         }
@@ -405,7 +414,7 @@ impl Preprocessor {
     /// defines the macro and consumes the line up to (not including) its
     /// newline; otherwise leaves the line alone.
     fn try_macro_definition(&mut self, cursor: &mut Cursor) {
-        if !looks_like_definition(&cursor.rest_of_line()) {
+        if !looks_like_definition(cursor.rest_of_line()) {
             return;
         }
         skip_blanks(cursor);
@@ -461,17 +470,20 @@ impl Preprocessor {
 }
 
 /// `name =` at the start of a line (blanks allowed).
-fn looks_like_definition(line: &str) -> bool {
-    let rest = line.trim_start_matches([' ', '\t']);
-    let name_len = rest
-        .char_indices()
-        .find(|(_, c)| !is_macro_name_char(*c))
-        .map(|(i, _)| i)
-        .unwrap_or(rest.len());
-    name_len > 0
-        && rest[name_len..]
-            .trim_start_matches([' ', '\t'])
-            .starts_with('=')
+fn looks_like_definition(mut line: impl Iterator<Item = char>) -> bool {
+    let mut c = line.next();
+    while matches!(c, Some(' ' | '\t')) {
+        c = line.next();
+    }
+    let mut name_len = 0;
+    while c.is_some_and(is_macro_name_char) {
+        name_len += 1;
+        c = line.next();
+    }
+    while matches!(c, Some(' ' | '\t')) {
+        c = line.next();
+    }
+    name_len > 0 && c == Some('=')
 }
 
 fn skip_blanks(cursor: &mut Cursor) {

@@ -39,11 +39,13 @@ pub fn parse_statements(src: &Normalized) -> Parsed<'_> {
     let mut errors = Vec::new();
     let mut broken_names = Vec::new();
     let mut start = 0;
-    let mut ends = src.statement_ends.clone();
-    if ends.last().is_none_or(|&e| e + 1 < src.text.len()) {
-        ends.push(src.text.len().saturating_sub(1));
-    }
-    for end in ends {
+    // The text's end closes a last statement that no newline ends.
+    let last = src
+        .statement_ends
+        .last()
+        .is_none_or(|&e| e + 1 < src.text.len())
+        .then(|| src.text.len().saturating_sub(1));
+    for end in src.statement_ends.iter().copied().chain(last) {
         let stop = (end + 1).min(src.text.len());
         if stop <= start {
             continue;
