@@ -131,28 +131,25 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
 /// The port of service `name` (or alias) in services(5) text, lines
 /// `name port/proto [aliases...] [# comment]`: its first tcp line, else
 /// its first udp line. The text is searched, not turned into a map: a
-/// load looks up a few names, and a map of the whole file cost more than
-/// the rest of a small configuration.
+/// load looks up a few names, and only the lines holding the name are
+/// read (most of a fuzzed or mistyped name's cost was splitting every
+/// line of the file).
 pub fn service_port(text: &str, name: &str) -> Option<u16> {
+    if name.is_empty() {
+        return None;
+    }
     let mut udp = None;
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("");
-        let mut fields = line.split_whitespace();
-        let (Some(first), Some(port_proto)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        if first != name && !fields.any(|alias| alias == name) {
+    let mut last_line = None;
+    for (at, _) in text.match_indices(name) {
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        if last_line == Some(start) {
             continue;
         }
-        let Some((port, proto)) = port_proto.split_once('/') else {
-            continue;
-        };
-        let Ok(port) = port.parse::<u16>() else {
-            continue;
-        };
-        match proto {
-            "tcp" => return Some(port),
-            "udp" => {
+        last_line = Some(start);
+        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        match line_port(&text[start..end], name) {
+            Some((port, "tcp")) => return Some(port),
+            Some((port, "udp")) => {
                 udp.get_or_insert(port);
             }
             _ => {}
@@ -161,13 +158,26 @@ pub fn service_port(text: &str, name: &str) -> Option<u16> {
     udp
 }
 
+/// The port and protocol of one services(5) line when `name` is its
+/// service name or one of its aliases.
+fn line_port<'a>(line: &'a str, name: &str) -> Option<(u16, &'a str)> {
+    let line = line.split('#').next().unwrap_or("");
+    let mut fields = line.split_whitespace();
+    let (first, port_proto) = (fields.next()?, fields.next()?);
+    if first != name && !fields.any(|alias| alias == name) {
+        return None;
+    }
+    let (port, proto) = port_proto.split_once('/')?;
+    Some((port.parse().ok()?, proto))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn services_file_is_parsed_tcp_first() {
-        let text = "# comment\nhttp 80/tcp www # web\nfoo 1000/udp\nfoo 1001/tcp\n\
+        let text = "# comment\nhttp 80/tcp www # web\nfoobar 5/tcp\nfoo 1000/udp\nfoo 1001/tcp\n\
                     bar 7/udp\nbar 8/udp\nbad x/tcp\nwww 81/tcp\nx 9/sctp\n";
         assert_eq!(service_port(text, "http"), Some(80));
         assert_eq!(service_port(text, "www"), Some(80));
@@ -177,6 +187,9 @@ mod tests {
         assert_eq!(service_port(text, "x"), None);
         assert_eq!(service_port(text, "web"), None);
         assert_eq!(service_port(text, "comment"), None);
+        assert_eq!(service_port(text, "ww"), None);
+        assert_eq!(service_port(text, "foobar"), Some(5));
+        assert_eq!(service_port(text, ""), None);
     }
 
     #[test]
