@@ -8,10 +8,11 @@ use crate::relay::core::clock::Tally;
 use crate::relay::core::stream::Transport;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{sleep_until, Instant, Sleep};
 
 /// Room for a typical head plus a small body in one read.
 const INITIAL_CAPACITY: usize = 16 * 1024;
@@ -49,6 +50,11 @@ pub struct Wire {
     /// Where the bytes written to this side count: the relay's `in` for a
     /// backend, `out` for the client. Counted per write, not per byte.
     tally: Option<Tally>,
+    /// The deadline of a read that waits, one timer for the wire's life
+    /// (made at the first read that waits): moving it later is an atomic
+    /// store in tokio, where a timer per read was an insertion into the
+    /// timer wheel and a removal, under the driver's lock, per request.
+    read_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Wire {
@@ -62,6 +68,7 @@ impl Wire {
             nodelay_pending: nodelay.is_none(),
             write_timeout,
             tally: None,
+            read_timer: None,
         }
     }
 
@@ -131,12 +138,27 @@ impl Wire {
         self.stream.read_buf(&mut self.buffer).await
     }
 
+    /// As `tokio::time::timeout` around the read: the read is tried
+    /// first, and the deadline only counts if it waits.
     async fn read_into_spare(&mut self, timeout: Duration) -> Result<usize, ReadError> {
-        match tokio::time::timeout(timeout, self.stream.read_buf(&mut self.buffer)).await {
-            Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(ReadError::Io(e)),
-            Err(_) => Err(ReadError::Timeout),
-        }
+        let deadline = Instant::now() + timeout;
+        let Wire {
+            stream,
+            buffer,
+            read_timer,
+            ..
+        } = self;
+        poll_fn(|cx| {
+            if let Poll::Ready(read) = pin!(stream.read_buf(buffer)).poll(cx) {
+                return Poll::Ready(read.map_err(ReadError::Io));
+            }
+            let timer = read_timer.get_or_insert_with(|| Box::pin(sleep_until(deadline)));
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            timer.as_mut().poll(cx).map(|()| Err(ReadError::Timeout))
+        })
+        .await
     }
 
     /// Makes sure a read has room for a quarter of `capacity` at least:
@@ -272,4 +294,41 @@ async fn write_within(stream: &mut Transport, bytes: &[u8], timeout: Duration) -
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one read timer keeps each read's own deadline, later or
+    /// earlier than the last one, and a read that gets bytes is not cut.
+    #[tokio::test]
+    async fn each_read_waits_its_own_timeout_on_the_one_timer() {
+        let ms = Duration::from_millis;
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut wire = Wire::new(Transport::Layered(Box::new(near)), None, ms(1000));
+        let started = Instant::now();
+        assert!(matches!(wire.fill(ms(400)).await, Err(ReadError::Timeout)));
+        waited(started, ms(400));
+        let started = Instant::now();
+        assert!(matches!(wire.fill(ms(100)).await, Err(ReadError::Timeout)));
+        waited(started, ms(100));
+        let sent = async {
+            tokio::time::sleep(ms(150)).await;
+            far.write_all(b"late").await.unwrap();
+        };
+        let (read, ()) = tokio::join!(wire.fill(ms(5000)), sent);
+        assert!(matches!(read, Ok(4)), "{read:?}");
+        assert_eq!(wire.buffered(), b"late");
+        let started = Instant::now();
+        assert!(matches!(wire.fill(ms(200)).await, Err(ReadError::Timeout)));
+        waited(started, ms(200));
+    }
+
+    /// At least the timeout, and not much more (the machine is shared).
+    fn waited(started: Instant, wanted: Duration) {
+        let elapsed = started.elapsed();
+        let late = wanted + Duration::from_millis(300);
+        assert!(elapsed >= wanted && elapsed < late, "{elapsed:?}");
+    }
 }
