@@ -158,7 +158,9 @@ fn with_connection_close(head: &[u8]) -> Vec<u8> {
     } else {
         head.len() - 1
     };
-    let mut out = Vec::with_capacity(head.len() + 20);
+    // Room for the field and a small body read with the head, which
+    // `send_head` appends: one allocation instead of a realloc per answer.
+    let mut out = Vec::with_capacity(head.len() + 20 + 512);
     out.extend_from_slice(&head[..body_start]);
     out.extend_from_slice(b"Connection: close\r\n\r\n");
     out

@@ -13,7 +13,8 @@
 //! Module map: `plan` (what an `http protocol` adds to the relay's plan),
 //! `proxy` (the session, request after request), `exchange` (one request
 //! and its answer, with the chosen backend), `message` (moving a head and
-//! its body), `wire` (a transport and its read buffer), `filter`
+//! its body), `wire` (a transport and its read buffer), `buffer` (read
+//! buffers kept for the next wire), `filter`
 //! (the rules on one head), `edit` (heads the rules rewrite), `backend`
 //! (choosing and connecting the backend), `rules` (filter rules), `glob`
 //! (their patterns), `variables` (`$HOST` and friends), `error_page`
@@ -26,6 +27,7 @@
 //! `target`, `chunked`).
 
 mod backend;
+mod buffer;
 mod connection;
 mod edit;
 mod error_page;

@@ -4,6 +4,7 @@
 //! changes them, written out from it unchanged, together with the body
 //! bytes that came in the same read.
 
+use super::buffer::{Buffer, INITIAL_CAPACITY};
 use crate::relay::core::clock::Tally;
 use crate::relay::core::stream::Transport;
 use std::future::{poll_fn, Future};
@@ -14,8 +15,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant, Sleep};
 
-/// Room for a typical head plus a small body in one read.
-const INITIAL_CAPACITY: usize = 16 * 1024;
 /// Bodies stream through a larger buffer: fewer system calls per MiB
 /// (a quarter of the 1 MiB bench body per read). It shrinks back once the
 /// body is through, so only sessions moving a body hold it.
@@ -39,7 +38,7 @@ pub enum WriteOrRead {
 
 pub struct Wire {
     pub stream: Transport,
-    buffer: Vec<u8>,
+    buffer: Buffer,
     /// Bytes before `start` were consumed.
     start: usize,
     /// TCP_NODELAY is still to be set when a body streams (the protocol's
@@ -63,7 +62,7 @@ impl Wire {
     pub fn new(stream: Transport, nodelay: Option<bool>, write_timeout: Duration) -> Wire {
         Wire {
             stream,
-            buffer: Vec::with_capacity(INITIAL_CAPACITY),
+            buffer: Buffer::new(),
             start: 0,
             nodelay_pending: nodelay.is_none(),
             write_timeout,
@@ -135,7 +134,7 @@ impl Wire {
     /// watched while the caller waits on something else with a deadline.
     pub async fn fill_untimed(&mut self) -> io::Result<usize> {
         self.make_room(INITIAL_CAPACITY);
-        self.stream.read_buf(&mut self.buffer).await
+        self.stream.read_buf(&mut *self.buffer).await
     }
 
     /// As `tokio::time::timeout` around the read: the read is tried
@@ -149,7 +148,7 @@ impl Wire {
             ..
         } = self;
         poll_fn(|cx| {
-            if let Poll::Ready(read) = pin!(stream.read_buf(buffer)).poll(cx) {
+            if let Poll::Ready(read) = pin!(stream.read_buf(&mut **buffer)).poll(cx) {
                 return Poll::Ready(read.map_err(ReadError::Io));
             }
             let timer = read_timer.get_or_insert_with(|| Box::pin(sleep_until(deadline)));
@@ -190,7 +189,7 @@ impl Wire {
     /// Reads what is there without waiting: `Ok(None)` if nothing was.
     pub async fn try_fill(&mut self) -> io::Result<Option<usize>> {
         self.make_room(INITIAL_CAPACITY);
-        now_or_never(self.stream.read_buf(&mut self.buffer))
+        now_or_never(self.stream.read_buf(&mut *self.buffer))
             .await
             .transpose()
     }
@@ -201,7 +200,7 @@ impl Wire {
     pub async fn write_or_read(&mut self, bytes: &[u8]) -> WriteOrRead {
         self.make_room(INITIAL_CAPACITY);
         let result = poll_fn(|cx| {
-            let read = pin!(self.stream.read_buf(&mut self.buffer)).poll(cx);
+            let read = pin!(self.stream.read_buf(&mut *self.buffer)).poll(cx);
             if let Poll::Ready(read) = read {
                 return Poll::Ready(WriteOrRead::Heard(read));
             }
