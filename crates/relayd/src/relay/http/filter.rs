@@ -152,16 +152,20 @@ impl<'a> Filter<'a> {
 }
 
 /// `head` with `Connection: close` added before its empty line.
+/// The field that ends a head announcing the close.
+const CLOSE_FIELD: &[u8] = b"Connection: close\r\n\r\n";
+/// Room for a small body read with the head, which `send_head` appends:
+/// one allocation per answer instead of an allocation and a realloc.
+const SMALL_BODY: usize = 512;
+
 fn with_connection_close(head: &[u8]) -> Vec<u8> {
     let body_start = if head.ends_with(b"\r\n\r\n") {
         head.len() - 2
     } else {
         head.len() - 1
     };
-    // Room for the field and a small body read with the head, which
-    // `send_head` appends: one allocation instead of a realloc per answer.
-    let mut out = Vec::with_capacity(head.len() + 20 + 512);
+    let mut out = Vec::with_capacity(head.len() + CLOSE_FIELD.len() + SMALL_BODY);
     out.extend_from_slice(&head[..body_start]);
-    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(CLOSE_FIELD);
     out
 }
