@@ -13,7 +13,7 @@
 
 use super::session::{self, Connected, Resume};
 use super::shared::Shared;
-use std::collections::HashMap;
+use indexmap::IndexMap;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -52,7 +52,13 @@ pub enum ParkError {
 
 pub struct ParkingLot {
     epoll: OwnedFd,
-    parked: Mutex<HashMap<u32, ParkedSession>>,
+    /// An index map, not a hash map: its sessions sit densely in one
+    /// vector and only a table of indices has the hash map's empty
+    /// buckets (up to half of them, since it doubles at seven eighths
+    /// full). Boxing each session instead would pin small blocks among
+    /// the freed buffers of running sessions, and the heap would not
+    /// shrink back.
+    parked: Mutex<IndexMap<u32, ParkedSession>>,
 }
 
 impl ParkingLot {
@@ -65,7 +71,7 @@ impl ParkingLot {
         Ok(ParkingLot {
             // SAFETY: `fd` was just created and nothing else owns it.
             epoll: unsafe { OwnedFd::from_raw_fd(fd) },
-            parked: Mutex::new(HashMap::new()),
+            parked: Mutex::new(IndexMap::new()),
         })
     }
 
@@ -84,7 +90,7 @@ impl ParkingLot {
         }
     }
 
-    fn parked(&self) -> std::sync::MutexGuard<'_, HashMap<u32, ParkedSession>> {
+    fn parked(&self) -> std::sync::MutexGuard<'_, IndexMap<u32, ParkedSession>> {
         self.parked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -110,7 +116,7 @@ impl ParkingLot {
 
     /// Takes a session out of the lot (and out of the epoll set).
     fn unpark(&self, id: u32) -> Option<ParkedSession> {
-        let parked = self.parked().remove(&id)?;
+        let parked = self.parked().swap_remove(&id)?;
         let _ = self.control(libc::EPOLL_CTL_DEL, &parked.client, id);
         let _ = self.control(libc::EPOLL_CTL_DEL, &parked.server, id);
         Some(parked)

@@ -17,6 +17,7 @@ use super::session_ids::SessionIds;
 use super::stats::RelayCounters;
 use crate::relay::http::pool::BackendPool;
 use crate::relay::tcp::splice::PipePool;
+use indexmap::IndexMap;
 use relayd_config::{Check, ConnectionLog, ObjectId};
 use relayd_proto::status::{HostState, SessionRow, Statistics};
 use std::collections::{HashMap, HashSet};
@@ -86,7 +87,9 @@ struct State {
     cursors: HashMap<(ObjectId, ObjectId), usize>,
     /// Connected sessions per table host, for least-states.
     active: HashMap<ObjectId, u32>,
-    sessions: HashMap<u32, SessionEntry>,
+    /// Dense, as the parking lot (`park.rs`): thousands of idle
+    /// keep-alive sessions keep an entry here each.
+    sessions: IndexMap<u32, SessionEntry>,
     counters: HashMap<ObjectId, RelayCounters>,
     /// Bytes per relay, shared with its sessions' clocks.
     bytes: HashMap<ObjectId, Arc<RelayBytes>>,
@@ -308,7 +311,7 @@ impl Shared {
 
     pub fn close_session(&self, id: u32) {
         let mut state = self.state();
-        if let Some(entry) = state.sessions.remove(&id) {
+        if let Some(entry) = state.sessions.swap_remove(&id) {
             if let Some(host) = entry.backend.and_then(|b| b.host) {
                 if let Some(count) = state.active.get_mut(&host) {
                     *count = count.saturating_sub(1);
