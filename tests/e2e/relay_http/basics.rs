@@ -5,7 +5,10 @@
 //! smuggling shapes refused before anything is forwarded, Upgrade refused
 //! or relayed with `http websockets`. Needs root; skips otherwise.
 
-use e2e::{daemon_can_run, free_port, http_relay_config, pattern, Daemon, HttpBackend, HttpClient};
+use e2e::{
+    daemon_can_run, free_port, http_relay_config, pattern, stdout_text, Daemon, HttpBackend,
+    HttpClient,
+};
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -275,6 +278,27 @@ fn an_unreachable_backend_gets_a_504_page_with_return_error() {
     assert_eq!(page.status(), 504);
     assert_eq!(page.header("Server").as_deref(), Some("relayd"));
     assert!(page.text().contains("connect failed"), "{}", page.text());
+}
+
+/// An HTTP listener defers accepting (TCP_DEFER_ACCEPT): a client that
+/// has connected but sent nothing is not a session yet, and becomes one,
+/// and is answered, when its request comes.
+#[test]
+fn a_client_is_accepted_when_its_request_arrives() {
+    if !daemon_can_run() {
+        return;
+    }
+    let (daemon, _backend, port) = start("http-defer", "");
+    let sessions = || stdout_text(&daemon.relayctl(&["show", "sessions"]));
+    let mut client = HttpClient::connect(port);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sessions(), "", "a silent client is not accepted yet");
+    assert_eq!(client.get("/").status(), 200, "{}", daemon.log_text());
+    assert!(
+        sessions().contains("RUNNING"),
+        "the answered client is a session: {}",
+        sessions()
+    );
 }
 
 /// A keep-alive session idle for more than half a second is parked (its

@@ -4,7 +4,9 @@
 //! accepted with accept4(2) on the listener's readiness rather than
 //! through tokio's listener, which would register every accepted socket
 //! with the runtime: a session registers its socket only if it has to
-//! wait on it (`core/fresh.rs`). A datagram socket
+//! wait on it (`core/fresh.rs`); an HTTP listener defers accepting until a
+//! connection's request has come (`sockopt::defer_accept`), so that it
+//! rarely has to. A datagram socket
 //! goes to `core/datagram.rs`, which hands every datagram to its
 //! protocol's handler (the `dns` relay's). A `disable`d relay closes what
 //! it accepts at once.
@@ -12,6 +14,7 @@
 use super::plan::{ProtocolPlan, RelayPlan};
 use super::session;
 use super::shared::Shared;
+use super::sockopt;
 use crate::relay::dns;
 use rustls::ServerConfig;
 use socket2::{SockRef, Type};
@@ -82,6 +85,11 @@ pub fn start(
     if kind == Type::STREAM {
         if dns.is_some() {
             return Err(failed(ListenerErrorKind::NoStreams));
+        }
+        if matches!(plan.protocol, ProtocolPlan::Http(_)) {
+            if let Err(e) = sockopt::defer_accept(&fd) {
+                tracing::debug!("relay {}: defer accept on {listen}: {e}", plan.name);
+            }
         }
         let listener = tcp_listener(fd).map_err(|e| failed(ListenerErrorKind::Socket(e)))?;
         return Ok(tokio::spawn(accept_loop(

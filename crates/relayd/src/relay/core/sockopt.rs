@@ -67,6 +67,26 @@ fn apply_ip(socket: &impl AsFd, options: &TcpOptions) -> io::Result<()> {
     Ok(())
 }
 
+/// How long, in seconds, the kernel holds a new connection of an HTTP
+/// listener back from accept(2) while its first bytes have not come; a
+/// client still silent after that is accepted all the same.
+pub const DEFER_ACCEPT_SECS: libc::c_int = 1;
+
+/// TCP_DEFER_ACCEPT on an HTTP listener (an extension; relayd has none,
+/// HAProxy's `defer-accept` and nginx's `deferred` are the same switch).
+/// An HTTP client speaks first, so a connection is accepted when its
+/// request is already there: the session reads it at once and never
+/// registers its socket with the runtime (`core/fresh.rs`), which under
+/// load would otherwise cost an `epoll_ctl` ADD and DEL per connection.
+pub fn defer_accept(listener: &impl AsFd) -> io::Result<()> {
+    set_int(
+        listener,
+        libc::IPPROTO_TCP,
+        libc::TCP_DEFER_ACCEPT,
+        DEFER_ACCEPT_SECS,
+    )
+}
+
 fn set_int(
     socket: &impl AsFd,
     level: libc::c_int,
