@@ -8,30 +8,34 @@
 /// when there is no `close` to take out, or the request is not HTTP/1.1
 /// (an HTTP/1.0 connection persists only with `keep-alive`).
 pub fn without_close(head: &[u8]) -> Option<Vec<u8>> {
-    let mut headers = [httparse::EMPTY_HEADER; relayd_http::head::MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    request.parse(head).ok()?;
+    let mut headers = relayd_http::head::uninit_headers();
+    let mut request = httparse::Request::new(&mut []);
+    request.parse_with_uninit_headers(head, &mut headers).ok()?;
     if request.version != Some(1) {
         return None;
     }
     let base = head.as_ptr() as usize;
-    let mut out = Vec::with_capacity(head.len());
+    let mut out = Vec::new();
     let mut copied = 0;
     let mut found = false;
     for header in request.headers.iter() {
         if !header.name.eq_ignore_ascii_case("connection") {
             continue;
         }
-        let options: Vec<&[u8]> = header
-            .value
-            .split(|&b| b == b',')
-            .map(<[u8]>::trim_ascii)
-            .filter(|t| !t.is_empty())
-            .collect();
-        if !options.iter().any(|t| t.eq_ignore_ascii_case(b"close")) {
+        let options = || {
+            header
+                .value
+                .split(|&b| b == b',')
+                .map(<[u8]>::trim_ascii)
+                .filter(|t| !t.is_empty())
+        };
+        if !options().any(|t| t.eq_ignore_ascii_case(b"close")) {
             continue;
         }
-        found = true;
+        if !found {
+            out.reserve(head.len());
+            found = true;
+        }
         // A field is one line (obs-fold is refused before this).
         let start = header.name.as_ptr() as usize - base;
         let end = head[start..]
@@ -39,14 +43,15 @@ pub fn without_close(head: &[u8]) -> Option<Vec<u8>> {
             .position(|&b| b == b'\n')
             .map_or(head.len(), |n| start + n + 1);
         out.extend_from_slice(&head[copied..start]);
-        let kept: Vec<&[u8]> = options
-            .into_iter()
-            .filter(|t| !t.eq_ignore_ascii_case(b"close"))
-            .collect();
-        if !kept.is_empty() {
+        let mut kept = options().filter(|t| !t.eq_ignore_ascii_case(b"close"));
+        if let Some(first) = kept.next() {
             out.extend_from_slice(header.name.as_bytes());
             out.extend_from_slice(b": ");
-            out.extend_from_slice(&kept.join(&b", "[..]));
+            out.extend_from_slice(first);
+            for option in kept {
+                out.extend_from_slice(b", ");
+                out.extend_from_slice(option);
+            }
             out.extend_from_slice(b"\r\n");
         }
         copied = end;

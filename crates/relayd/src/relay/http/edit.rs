@@ -8,7 +8,7 @@
 //! backend gets it, so a rule cannot be passed by spelling a path
 //! another way.
 
-use super::head::MAX_HEADERS;
+use super::head::uninit_headers;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
 use relayd_config::{EntityKey, EntityKind, EntityOption, FilterRule};
 use relayd_http::target;
@@ -101,9 +101,9 @@ pub struct Request {
 impl Request {
     /// `head` is a complete request head, already checked by `head`.
     pub fn parse(head: &[u8], rules: &[FilterRule]) -> Option<Request> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut request = httparse::Request::new(&mut headers);
-        request.parse(head).ok()?;
+        let mut headers = uninit_headers();
+        let mut request = httparse::Request::new(&mut []);
+        request.parse_with_uninit_headers(head, &mut headers).ok()?;
         let (path, query) = target::path_and_query(request.path?);
         Some(Request {
             method: request.method?.to_string(),
@@ -141,9 +141,11 @@ pub struct Response {
 
 impl Response {
     pub fn parse(head: &[u8], rules: &[FilterRule]) -> Option<Response> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        response.parse(head).ok()?;
+        let mut headers = uninit_headers();
+        let mut response = httparse::Response::new(&mut []);
+        httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut response, head, &mut headers)
+            .ok()?;
         let line_end = head.iter().position(|&b| b == b'\n')? + 1;
         Some(Response {
             status_line: head[..line_end].to_vec(),
