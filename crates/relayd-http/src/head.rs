@@ -150,12 +150,16 @@ fn framing_look_alike(name: &str) -> bool {
 
 /// Whether every LF of `head` ends a CRLF.
 fn lines_end_in_crlf(head: &[u8]) -> bool {
-    let mut previous = 0u8;
-    head.iter().all(|&b| {
-        let ok = b != b'\n' || previous == b'\r';
-        previous = b;
-        ok
-    })
+    let Some((&first, rest)) = head.split_first() else {
+        return true;
+    };
+    // Each byte with the one before it, without an early exit, so that
+    // the loop vectorises: heads are short and almost always well formed,
+    // and a byte-at-a-time scan showed in the profiles of short requests.
+    let bare = rest.iter().zip(head).fold(false, |bare, (&b, &before)| {
+        bare | ((b == b'\n') & (before != b'\r'))
+    });
+    first != b'\n' && !bare
 }
 
 fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -441,6 +445,18 @@ mod tests {
         );
         assert_eq!(closing.framing, Framing::Empty);
         assert!(closing.says_close && !closing.keep_alive);
+    }
+
+    #[test]
+    fn a_bare_lf_is_found_anywhere_in_a_head() {
+        assert!(lines_end_in_crlf(b""));
+        assert!(lines_end_in_crlf(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(!lines_end_in_crlf(b"\nGET"));
+        assert!(!lines_end_in_crlf(b"\r\n\n"));
+        let mut long = b"X: y\r\n".repeat(40);
+        assert!(lines_end_in_crlf(&long));
+        long[150] = b'\n';
+        assert!(!lines_end_in_crlf(&long));
     }
 
     #[test]

@@ -138,9 +138,10 @@ impl Wire {
     }
 
     /// As `tokio::time::timeout` around the read: the read is tried
-    /// first, and the deadline only counts if it waits.
+    /// first, and the deadline only counts (and the clock is only read)
+    /// if it waits.
     async fn read_into_spare(&mut self, timeout: Duration) -> Result<usize, ReadError> {
-        let deadline = Instant::now() + timeout;
+        let mut deadline = None;
         let Wire {
             stream,
             buffer,
@@ -151,6 +152,7 @@ impl Wire {
             if let Poll::Ready(read) = pin!(stream.read_buf(&mut **buffer)).poll(cx) {
                 return Poll::Ready(read.map_err(ReadError::Io));
             }
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
             let timer = read_timer.get_or_insert_with(|| Box::pin(sleep_until(deadline)));
             if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
