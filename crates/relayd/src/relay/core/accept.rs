@@ -5,8 +5,8 @@
 //! through tokio's listener, which would register every accepted socket
 //! with the runtime: a session registers its socket only if it has to
 //! wait on it (`core/fresh.rs`); an HTTP listener defers accepting until a
-//! connection's request has come (`sockopt::defer_accept`), so that it
-//! rarely has to. A datagram socket
+//! connection's request has come (`sockopt::client_speaks_first`), so that
+//! it rarely has to. A datagram socket
 //! goes to `core/datagram.rs`, which hands every datagram to its
 //! protocol's handler (the `dns` relay's). A `disable`d relay closes what
 //! it accepts at once.
@@ -87,8 +87,11 @@ pub fn start(
             return Err(failed(ListenerErrorKind::NoStreams));
         }
         if matches!(plan.protocol, ProtocolPlan::Http(_)) {
-            if let Err(e) = sockopt::defer_accept(&fd) {
-                tracing::debug!("relay {}: defer accept on {listen}: {e}", plan.name);
+            if let Err(e) = sockopt::client_speaks_first(&fd) {
+                tracing::debug!(
+                    "relay {}: HTTP listener options on {listen}: {e}",
+                    plan.name
+                );
             }
         }
         let listener = tcp_listener(fd).map_err(|e| failed(ListenerErrorKind::Socket(e)))?;

@@ -72,19 +72,26 @@ fn apply_ip(socket: &impl AsFd, options: &TcpOptions) -> io::Result<()> {
 /// client still silent after that is accepted all the same.
 pub const DEFER_ACCEPT_SECS: libc::c_int = 1;
 
-/// TCP_DEFER_ACCEPT on an HTTP listener (an extension; relayd has none,
-/// HAProxy's `defer-accept` and nginx's `deferred` are the same switch).
-/// An HTTP client speaks first, so a connection is accepted when its
-/// request is already there: the session reads it at once and never
-/// registers its socket with the runtime (`core/fresh.rs`), which under
-/// load would otherwise cost an `epoll_ctl` ADD and DEL per connection.
-pub fn defer_accept(listener: &impl AsFd) -> io::Result<()> {
+/// An HTTP listener's socket options (an extension; relayd sets none):
+/// an HTTP client speaks first and then waits for the answer, so
+///
+/// - TCP_DEFER_ACCEPT: a connection is accepted once its request is
+///   there (HAProxy's `defer-accept`, nginx's `deferred`). The session
+///   reads it at once and never registers its socket with the runtime
+///   (`core/fresh.rs`), which under load would otherwise cost an
+///   `epoll_ctl` ADD and DEL per connection.
+/// - TCP_QUICKACK off, which accepted connections inherit (as HAProxy
+///   sets it on HTTP listeners): the kernel does not acknowledge the
+///   request with a segment of its own but with the answer, one segment
+///   less per connection.
+pub fn client_speaks_first(listener: &impl AsFd) -> io::Result<()> {
     set_int(
         listener,
         libc::IPPROTO_TCP,
         libc::TCP_DEFER_ACCEPT,
         DEFER_ACCEPT_SECS,
-    )
+    )?;
+    set_int(listener, libc::IPPROTO_TCP, libc::TCP_QUICKACK, 0)
 }
 
 fn set_int(
@@ -141,5 +148,43 @@ mod tests {
         assert_eq!(sock.ttl().unwrap(), 42);
         // Linux doubles the requested buffer size for its bookkeeping.
         assert!(sock.recv_buffer_size().unwrap() >= 65536);
+    }
+
+    fn get_int(socket: &impl AsFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` outlive the call, which writes at most `len` bytes.
+        let rc = unsafe {
+            libc::getsockopt(
+                socket.as_fd().as_raw_fd(),
+                level,
+                name,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        value
+    }
+
+    /// A connection accepted from an HTTP listener comes with its request
+    /// and acknowledges it only with the answer (it inherits the
+    /// listener's delayed acknowledgements); one from a plain listener
+    /// acknowledges at once.
+    #[test]
+    fn accepted_http_connections_delay_their_first_ack() {
+        for http in [false, true] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            if http {
+                client_speaks_first(&listener).unwrap();
+                let defer = get_int(&listener, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT);
+                assert!(defer >= DEFER_ACCEPT_SECS, "TCP_DEFER_ACCEPT {defer}");
+            }
+            let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            std::io::Write::write_all(&mut client, b"GET / HTTP/1.1\r\n\r\n").unwrap();
+            let (accepted, _) = listener.accept().unwrap();
+            let quickack = get_int(&accepted, libc::IPPROTO_TCP, libc::TCP_QUICKACK);
+            assert_eq!(quickack, i32::from(!http), "http listener: {http}");
+        }
     }
 }
