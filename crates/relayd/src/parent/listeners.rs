@@ -100,11 +100,13 @@ mod tests {
         relayd_config::parse_str(&text, "t.conf", &Default::default()).unwrap()
     }
 
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port()
+    /// Two distinct free ports: both probes stay bound until both ports
+    /// are read, or the kernel may hand out the first one again.
+    fn two_free_ports() -> (u16, u16) {
+        let bind = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (first, second) = (bind(), bind());
+        let port = |l: &std::net::TcpListener| l.local_addr().unwrap().port();
+        (port(&first), port(&second))
     }
 
     /// The kernel's socket behind a descriptor (its inode).
@@ -123,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_reload_hands_the_same_sockets_and_opens_only_new_ones() {
-        let (a, b) = (free_port(), free_port());
+        let (a, b) = two_free_ports();
         let mut listeners = Listeners::default();
         let first = listeners.prepare(&config(&[a]), [0, 1]).unwrap();
         listeners.commit();
@@ -138,7 +140,7 @@ mod tests {
 
     #[test]
     fn an_aborted_reload_keeps_the_running_sockets_and_closes_its_own() {
-        let (a, b) = (free_port(), free_port());
+        let (a, b) = two_free_ports();
         let mut listeners = Listeners::default();
         let first = inodes(&listeners.prepare(&config(&[a]), [0]).unwrap());
         listeners.commit();
