@@ -70,7 +70,7 @@ fn apply_ip(socket: &impl AsFd, options: &TcpOptions) -> io::Result<()> {
 /// How long, in seconds, the kernel holds a new connection of an HTTP
 /// listener back from accept(2) while its first bytes have not come; a
 /// client still silent after that is accepted all the same.
-pub const DEFER_ACCEPT_SECS: libc::c_int = 1;
+const DEFER_ACCEPT_SECS: libc::c_int = 1;
 
 /// An HTTP listener's socket options (an extension; relayd sets none):
 /// an HTTP client speaks first and then waits for the answer, so

@@ -7,24 +7,31 @@
 /// of its Connection fields; a field left with no option goes. `None`
 /// when there is no `close` to take out, or the request is not HTTP/1.1
 /// (an HTTP/1.0 connection persists only with `keep-alive`).
+///
+/// `head` was parsed and checked already (`relayd_http::head`: every line
+/// ends in CRLF, no folded lines, field names are tokens), so its lines
+/// are walked as they are rather than parsed a second time.
 pub fn without_close(head: &[u8]) -> Option<Vec<u8>> {
-    let mut headers = relayd_http::head::uninit_headers();
-    let mut request = httparse::Request::new(&mut []);
-    request.parse_with_uninit_headers(head, &mut headers).ok()?;
-    if request.version != Some(1) {
+    let mut lines = head.split_inclusive(|&b| b == b'\n');
+    let request_line = lines.next()?;
+    if !request_line.ends_with(b" HTTP/1.1\r\n") {
         return None;
     }
-    let base = head.as_ptr() as usize;
-    let mut out = Vec::new();
+    let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
-    let mut found = false;
-    for header in request.headers.iter() {
-        if !header.name.eq_ignore_ascii_case("connection") {
+    let mut at = request_line.len();
+    for line in lines {
+        let start = at;
+        at += line.len();
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        if !name.eq_ignore_ascii_case(b"connection") {
             continue;
         }
         let options = || {
-            header
-                .value
+            value
                 .split(|&b| b == b',')
                 .map(<[u8]>::trim_ascii)
                 .filter(|t| !t.is_empty())
@@ -32,20 +39,11 @@ pub fn without_close(head: &[u8]) -> Option<Vec<u8>> {
         if !options().any(|t| t.eq_ignore_ascii_case(b"close")) {
             continue;
         }
-        if !found {
-            out.reserve(head.len());
-            found = true;
-        }
-        // A field is one line (obs-fold is refused before this).
-        let start = header.name.as_ptr() as usize - base;
-        let end = head[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(head.len(), |n| start + n + 1);
+        let out = out.get_or_insert_with(|| Vec::with_capacity(head.len()));
         out.extend_from_slice(&head[copied..start]);
         let mut kept = options().filter(|t| !t.eq_ignore_ascii_case(b"close"));
         if let Some(first) = kept.next() {
-            out.extend_from_slice(header.name.as_bytes());
+            out.extend_from_slice(name);
             out.extend_from_slice(b": ");
             out.extend_from_slice(first);
             for option in kept {
@@ -54,11 +52,9 @@ pub fn without_close(head: &[u8]) -> Option<Vec<u8>> {
             }
             out.extend_from_slice(b"\r\n");
         }
-        copied = end;
+        copied = at;
     }
-    if !found {
-        return None;
-    }
+    let mut out = out?;
     out.extend_from_slice(&head[copied..]);
     Some(out)
 }
@@ -84,6 +80,12 @@ mod tests {
         assert_eq!(
             text("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_deref(),
             Some("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        );
+        // Colons in the target and in other values are not field names.
+        assert_eq!(
+            text("GET http://a:80/ HTTP/1.1\r\nHost: a:80\r\nX: connection: close\r\nConnection:close\r\n\r\n")
+                .as_deref(),
+            Some("GET http://a:80/ HTTP/1.1\r\nHost: a:80\r\nX: connection: close\r\n\r\n")
         );
     }
 

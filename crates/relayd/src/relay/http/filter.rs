@@ -151,13 +151,13 @@ impl<'a> Filter<'a> {
     }
 }
 
-/// `head` with `Connection: close` added before its empty line.
 /// The field that ends a head announcing the close.
 const CLOSE_FIELD: &[u8] = b"Connection: close\r\n\r\n";
 /// Room for a small body read with the head, which `send_head` appends:
 /// one allocation per answer instead of an allocation and a realloc.
 const SMALL_BODY: usize = 512;
 
+/// `head` with `Connection: close` added before its empty line.
 fn with_connection_close(head: &[u8]) -> Vec<u8> {
     let body_start = if head.ends_with(b"\r\n\r\n") {
         head.len() - 2
