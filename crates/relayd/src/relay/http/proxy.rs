@@ -159,7 +159,11 @@ impl Proxy {
     /// something unasked) it is dropped, and the next request connects
     /// anew.
     async fn read_request_head(&mut self) -> Result<Option<RequestHead>, Stop> {
-        let deadline = Instant::now() + self.timeout;
+        // The head's deadline starts with the first read that waits (a
+        // head already buffered, as in a pipeline, reads no clock); each
+        // wait then reads the clock once.
+        let mut deadline = None;
+        let timeout = self.timeout;
         loop {
             if !self.client.buffered().is_empty() {
                 match head::parse_request(self.client.buffered(), self.headerlen) {
@@ -170,18 +174,25 @@ impl Proxy {
             }
             let between = self.client.buffered().is_empty() && self.backend.is_some();
             let park = between && self.parkable();
-            let left = deadline.saturating_duration_since(Instant::now());
-            let wait = if park { left.min(PARK_AFTER) } else { left };
+            let until = || {
+                let now = Instant::now();
+                let head_due = *deadline.get_or_insert(now + timeout);
+                if park {
+                    head_due.min(now + PARK_AFTER)
+                } else {
+                    head_due
+                }
+            };
             let waited = match self.backend.as_mut().filter(|_| between) {
                 Some(link) => {
                     let client = &mut self.client;
                     tokio::select! {
                         biased;
-                        read = client.fill(wait) => Waited::Client(read),
+                        read = client.fill_by(until) => Waited::Client(read),
                         _ = link.wire.fill_untimed() => Waited::Backend,
                     }
                 }
-                None => Waited::Client(self.client.fill(wait).await),
+                None => Waited::Client(self.client.fill_by(until).await),
             };
             let read = match waited {
                 Waited::Client(read) => read,
@@ -194,7 +205,7 @@ impl Proxy {
                 Ok(0) if self.client.buffered().is_empty() => return Ok(None),
                 Ok(0) => return Err(Ended::ClientRead(io::ErrorKind::UnexpectedEof.into())),
                 Ok(_) => {}
-                Err(ReadError::Timeout) if Instant::now() >= deadline => {
+                Err(ReadError::Timeout) if deadline.is_some_and(|due| Instant::now() >= due) => {
                     return Err(Ended::Timeout)
                 }
                 Err(ReadError::Timeout) if park => return Err(Ended::Parked),

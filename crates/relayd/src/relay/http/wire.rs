@@ -120,14 +120,21 @@ impl Wire {
 
     /// Reads once more, waiting at most `timeout`; `Ok(0)` at end of stream.
     pub async fn fill(&mut self, timeout: Duration) -> Result<usize, ReadError> {
+        self.fill_by(|| Instant::now() + timeout).await
+    }
+
+    /// As `fill`, waiting until the instant `deadline` names, which is
+    /// worked out only if the read has to wait: a caller with a deadline
+    /// of its own reads the clock once, not once here and once there.
+    pub async fn fill_by(&mut self, deadline: impl FnMut() -> Instant) -> Result<usize, ReadError> {
         self.make_room(INITIAL_CAPACITY);
-        self.read_into_spare(timeout).await
+        self.read_into_spare(deadline).await
     }
 
     /// As `fill`, with the larger buffer bodies stream through.
     pub async fn fill_streaming(&mut self, timeout: Duration) -> Result<usize, ReadError> {
         self.make_room(STREAMING_CAPACITY);
-        self.read_into_spare(timeout).await
+        self.read_into_spare(|| Instant::now() + timeout).await
     }
 
     /// Reads once more, however long that takes: for a side that is only
@@ -138,9 +145,12 @@ impl Wire {
     }
 
     /// As `tokio::time::timeout` around the read: the read is tried
-    /// first, and the deadline only counts (and the clock is only read)
+    /// first, and the deadline is only worked out (the clock only read)
     /// if it waits.
-    async fn read_into_spare(&mut self, timeout: Duration) -> Result<usize, ReadError> {
+    async fn read_into_spare(
+        &mut self,
+        mut work_out_deadline: impl FnMut() -> Instant,
+    ) -> Result<usize, ReadError> {
         let mut deadline = None;
         let Wire {
             stream,
@@ -152,7 +162,7 @@ impl Wire {
             if let Poll::Ready(read) = pin!(stream.read_buf(&mut **buffer)).poll(cx) {
                 return Poll::Ready(read.map_err(ReadError::Io));
             }
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
+            let deadline = *deadline.get_or_insert_with(&mut work_out_deadline);
             let timer = read_timer.get_or_insert_with(|| Box::pin(sleep_until(deadline)));
             if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
