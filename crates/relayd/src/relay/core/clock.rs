@@ -66,17 +66,29 @@ pub enum Way {
 }
 
 impl ActivityClock {
+    /// The clock of a session starting now: one read of each clock, as
+    /// every connection starts one.
     pub fn new() -> ActivityClock {
-        Self::resumed(Instant::now(), Instant::now())
+        Self::with_origin(Instant::now(), coarse_ms(), 0)
     }
 
     /// The clock of a session started at `started`, last active at `last`.
     pub fn resumed(started: Instant, last: Instant) -> ActivityClock {
         let since_started = started.elapsed().as_millis() as u64;
+        Self::with_origin(
+            started,
+            coarse_ms().saturating_sub(since_started),
+            last.saturating_duration_since(started).as_millis() as u64,
+        )
+    }
+
+    /// `started` and `started_tick_ms` are the same moment on the two
+    /// clocks; the last activity was `last_ms` after it.
+    fn with_origin(started: Instant, started_tick_ms: u64, last_ms: u64) -> ActivityClock {
         ActivityClock {
             started,
-            started_tick_ms: coarse_ms().saturating_sub(since_started),
-            last_ms: AtomicU64::new(last.saturating_duration_since(started).as_millis() as u64),
+            started_tick_ms,
+            last_ms: AtomicU64::new(last_ms),
             resting: AtomicU8::new(0),
             bytes: OnceLock::new(),
         }
